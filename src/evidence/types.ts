@@ -1,0 +1,56 @@
+import type { z } from 'zod'
+
+/** A JSON value, for the raw claims that policy authors read and tokens carry. */
+export type JsonValue = string | number | boolean | null | readonly JsonValue[] | { readonly [k: string]: JsonValue }
+
+/**
+ * Normalized claims every verifier produces (DESIGN.md, "Evidence types"). Field names follow
+ * the specs; hex strings are lowercase. `raw` holds the type-specific decoded fields for policy
+ * authors; it never holds the whole evidence blob.
+ */
+export interface Claims {
+  readonly evidenceType: string
+  /** `amd-sev-snp`, `intel-tdx`, `tpm`, `sample`, … */
+  readonly platform: string
+  /** False only for development evidence (`sample`); the EAR says so. */
+  readonly hardwareBacked: boolean
+  /** The primary launch measurement (SNP MEASUREMENT, TDX MRTD, …), lowercase hex. */
+  readonly measurement: string
+  /** Every named measurement the evidence carries (e.g. rtmr0…rtmr3, pcr values), lowercase hex. */
+  readonly measurements: Readonly<Record<string, string>>
+  /** The caller-chosen data bound into the evidence: 64 bytes (SNP, TDX) or 32 (TPM extraData). */
+  readonly reportData: Uint8Array
+  readonly debug: boolean
+  /** TCB by component (SPL / SVN numbers, or a status string such as `UpToDate`). */
+  readonly tcb: Readonly<Record<string, number | string>>
+  readonly hostData?: string
+  /** Chip / instance identity, hex or an opaque string. */
+  readonly instanceId?: string
+  readonly raw: Readonly<Record<string, JsonValue>>
+}
+
+/**
+ * Collateral that the service looked up for a verifier (admin collateral store, cache
+ * directory). The verifier never performs I/O itself; the lookup is injected and may be empty.
+ */
+export interface CollateralLookup {
+  get(kind: string, key: string): Promise<Uint8Array | undefined>
+}
+
+export const NO_COLLATERAL: CollateralLookup = { get: async () => undefined }
+
+/** What a verifier gets besides the evidence: time and already-configured trust. */
+export interface VerifyContext {
+  readonly now: Date
+  readonly collateral: CollateralLookup
+}
+
+/**
+ * One evidence type. `schema` validates the JSON `evidence` object (including its `type`) at
+ * the route; `verify` is pure: evidence + context in, claims or a `KeybrokerError` out.
+ */
+export interface EvidenceVerifier<E = unknown> {
+  readonly type: string
+  readonly schema: z.ZodType<E>
+  verify(evidence: E, ctx: VerifyContext): Promise<Claims>
+}
