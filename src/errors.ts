@@ -35,7 +35,6 @@ export type ErrorCode =
   // appraisal and release
   | 'measurement-unknown'
   | 'policy-denied'
-  | 'secret-disabled'
   // service
   | 'not-ready'
   | 'internal'

@@ -1,0 +1,160 @@
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { z } from 'zod'
+
+/**
+ * The one configuration loader. Settings come from an optional JSON config file
+ * (`KEYBROKER_CONFIG`) and from environment variables, which win. Everything is validated at
+ * start; a bad value stops the process with a message naming the setting.
+ */
+export interface Config {
+  readonly listen: { readonly host: string; readonly port: number }
+  readonly insecureHttp: boolean
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined
+  readonly dataDir: string
+  readonly databaseUrl: string | undefined
+  readonly production: boolean
+  readonly allowSampleEvidence: boolean
+  readonly issuer: string
+  readonly audience: string
+  readonly tokenTtlSeconds: number
+  readonly nonceTtlSeconds: number
+  readonly tokenAlg: 'ES256' | 'ES384'
+  readonly tokenKeyFile: string | undefined
+  /** base64 of 32 bytes; otherwise a key file in the data directory. */
+  readonly kek: string | undefined
+  /** base64 of 32 bytes, shared by all replicas; otherwise a key file in the data directory. */
+  readonly nonceKey: string | undefined
+  readonly bootstrapAdminToken: string | undefined
+  readonly bodyLimitBytes: number
+  readonly logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent'
+}
+
+export class ConfigError extends Error {
+  constructor(readonly setting: string, message: string) {
+    super(`invalid setting ${setting}: ${message}`)
+    this.name = 'ConfigError'
+  }
+}
+
+interface Setting {
+  readonly env: string
+  readonly file: string
+  readonly schema: z.ZodType
+  readonly doc: string
+  readonly default?: string
+}
+
+const bool = z.enum(['1', '0', 'true', 'false', 'yes', 'no']).transform((v) => v === '1' || v === 'true' || v === 'yes')
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max)
+const base64Key = z
+  .string()
+  .regex(/^[A-Za-z0-9+/_-]+={0,2}$/, 'must be base64')
+  .refine((s) => Buffer.from(s, 'base64').byteLength === 32, 'must decode to 32 bytes')
+
+/** Every setting with its environment variable, config-file key and documentation (README table). */
+export const SETTINGS = {
+  listen: { env: 'KEYBROKER_LISTEN', file: 'listen', schema: z.string(), default: '127.0.0.1:8443', doc: 'host:port to listen on (IPv6 as [::1]:8443)' },
+  insecureHttp: { env: 'KEYBROKER_INSECURE_HTTP', file: 'insecureHttp', schema: bool, default: '0', doc: 'serve plain HTTP, only behind a TLS-terminating proxy' },
+  tlsCert: { env: 'KEYBROKER_TLS_CERT', file: 'tlsCert', schema: z.string().min(1), doc: 'PEM certificate chain file; without it a self-signed development certificate is created in the data directory' },
+  tlsKey: { env: 'KEYBROKER_TLS_KEY', file: 'tlsKey', schema: z.string().min(1), doc: 'PEM private key file for KEYBROKER_TLS_CERT' },
+  dataDir: { env: 'KEYBROKER_DATA_DIR', file: 'dataDir', schema: z.string().min(1), default: './data', doc: 'embedded database (PGlite) and generated keys' },
+  databaseUrl: { env: 'DATABASE_URL', file: 'databaseUrl', schema: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'), doc: 'PostgreSQL instead of the embedded database' },
+  production: { env: 'KEYBROKER_PRODUCTION', file: 'production', schema: bool, default: '0', doc: 'production mode: development features (sample evidence) cannot be enabled' },
+  allowSampleEvidence: { env: 'KEYBROKER_ALLOW_SAMPLE_EVIDENCE', file: 'allowSampleEvidence', schema: bool, default: '0', doc: 'accept the unsigned `sample` evidence type (development and tests only)' },
+  issuer: { env: 'KEYBROKER_ISSUER', file: 'issuer', schema: z.string().url(), doc: 'token issuer (`iss`); default https://<listen>' },
+  audience: { env: 'KEYBROKER_AUDIENCE', file: 'audience', schema: z.string().min(1).max(200), default: 'keybroker', doc: 'token audience (`aud`)' },
+  tokenTtlSeconds: { env: 'KEYBROKER_TOKEN_TTL_SECONDS', file: 'tokenTtlSeconds', schema: int(10, 86_400), default: '300', doc: 'lifetime of attestation result tokens' },
+  nonceTtlSeconds: { env: 'KEYBROKER_NONCE_TTL_SECONDS', file: 'nonceTtlSeconds', schema: int(5, 3_600), default: '120', doc: 'lifetime of challenge nonces' },
+  tokenAlg: { env: 'KEYBROKER_TOKEN_ALG', file: 'tokenAlg', schema: z.enum(['ES256', 'ES384']), default: 'ES256', doc: 'token signature algorithm' },
+  tokenKeyFile: { env: 'KEYBROKER_TOKEN_KEY_FILE', file: 'tokenKeyFile', schema: z.string().min(1), doc: 'PKCS#8 PEM token-signing key; otherwise created in the data directory' },
+  kek: { env: 'KEYBROKER_KEK', file: 'kek', schema: base64Key, doc: 'key-encryption key for secrets at rest (base64, 32 bytes); otherwise created in the data directory' },
+  nonceKey: { env: 'KEYBROKER_NONCE_KEY', file: 'nonceKey', schema: base64Key, doc: 'nonce MAC key (base64, 32 bytes), the same on every replica; otherwise created in the data directory' },
+  bootstrapAdminToken: { env: 'KEYBROKER_BOOTSTRAP_ADMIN_TOKEN', file: 'bootstrapAdminToken', schema: z.string().min(32, 'at least 32 characters').max(512), doc: 'an admin token created at start if absent' },
+  bodyLimitBytes: { env: 'KEYBROKER_BODY_LIMIT_BYTES', file: 'bodyLimitBytes', schema: int(1024, 64 * 1024 * 1024), default: String(1024 * 1024), doc: 'largest accepted request body (413 above)' },
+  logLevel: { env: 'KEYBROKER_LOG_LEVEL', file: 'logLevel', schema: z.enum(['debug', 'info', 'warn', 'error', 'silent']), default: 'info', doc: 'log level' },
+} as const satisfies Record<string, Setting>
+
+type Key = keyof typeof SETTINGS
+type Values = { [K in Key]: z.output<(typeof SETTINGS)[K]['schema']> | undefined }
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new ConfigError('KEYBROKER_CONFIG', `cannot read ${path} (${err instanceof Error ? err.message : String(err)})`)
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    throw new ConfigError('KEYBROKER_CONFIG', `${path} is not valid JSON`)
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError('KEYBROKER_CONFIG', `${path} must hold a JSON object`)
+  }
+  const known = new Set<string>(Object.values(SETTINGS).map((s) => s.file))
+  for (const k of Object.keys(parsed)) {
+    if (!known.has(k)) throw new ConfigError(`${path}: ${k}`, 'unknown setting')
+  }
+  return Object.fromEntries(Object.entries(parsed))
+}
+
+function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(text)
+  const port = m ? Number(m[3]) : NaN
+  if (!m || port > 65_535) throw new ConfigError(SETTINGS.listen.env, `expected host:port, got "${text}"`)
+  return { host: m[1] ?? m[2] ?? '127.0.0.1', port }
+}
+
+/**
+ * Loads and validates the configuration. Throws `ConfigError` naming the first bad setting
+ * (its environment variable, or the config-file key). Secrets given here are never echoed.
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
+  const file = env.KEYBROKER_CONFIG ? readConfigFile(env.KEYBROKER_CONFIG) : {}
+  const values: Partial<Record<Key, unknown>> = {}
+  for (const [key, setting] of Object.entries(SETTINGS) as [Key, Setting][]) {
+    const fromEnv = env[setting.env]
+    const fromFile = file[setting.file]
+    const raw = fromEnv !== undefined && fromEnv !== '' ? fromEnv : fromFile !== undefined ? String(fromFile) : setting.default
+    if (raw === undefined) continue
+    const result = setting.schema.safeParse(raw)
+    if (!result.success) {
+      const where = fromEnv !== undefined && fromEnv !== '' ? setting.env : fromFile !== undefined ? `${env.KEYBROKER_CONFIG}: ${setting.file}` : setting.env
+      throw new ConfigError(where, result.error.issues.map((i) => i.message).join('; '))
+    }
+    values[key] = result.data
+  }
+  const v = values as Values
+  const listen = parseListen(v.listen ?? '127.0.0.1:8443')
+  if ((v.tlsCert === undefined) !== (v.tlsKey === undefined)) {
+    throw new ConfigError(v.tlsCert === undefined ? SETTINGS.tlsCert.env : SETTINGS.tlsKey.env, 'KEYBROKER_TLS_CERT and KEYBROKER_TLS_KEY go together')
+  }
+  if (v.production === true && v.allowSampleEvidence === true) {
+    throw new ConfigError(SETTINGS.allowSampleEvidence.env, 'sample evidence cannot be enabled in production mode')
+  }
+  const insecureHttp = v.insecureHttp ?? false
+  const hostForUrl = listen.host.includes(':') ? `[${listen.host}]` : listen.host
+  return {
+    listen,
+    insecureHttp,
+    tls: v.tlsCert !== undefined && v.tlsKey !== undefined ? { certFile: resolve(v.tlsCert), keyFile: resolve(v.tlsKey) } : undefined,
+    dataDir: resolve(v.dataDir ?? './data'),
+    databaseUrl: v.databaseUrl,
+    production: v.production ?? false,
+    allowSampleEvidence: v.allowSampleEvidence ?? false,
+    issuer: v.issuer ?? `${insecureHttp ? 'http' : 'https'}://${hostForUrl}:${listen.port}`,
+    audience: v.audience ?? 'keybroker',
+    tokenTtlSeconds: v.tokenTtlSeconds ?? 300,
+    nonceTtlSeconds: v.nonceTtlSeconds ?? 120,
+    tokenAlg: v.tokenAlg ?? 'ES256',
+    tokenKeyFile: v.tokenKeyFile,
+    kek: v.kek,
+    nonceKey: v.nonceKey,
+    bootstrapAdminToken: v.bootstrapAdminToken,
+    bodyLimitBytes: v.bodyLimitBytes ?? 1024 * 1024,
+    logLevel: v.logLevel ?? 'info',
+  }
+}

@@ -1,0 +1,2 @@
+export { evaluateReleasePolicy } from './release.js'
+export type { ReleaseDecision, ReleaseInput, RuleResult } from './release.js'

@@ -1,0 +1,28 @@
+import type { Config } from '../config/config.js'
+import type { Logger } from '../log/logger.js'
+import type { Services } from '../services/services.js'
+
+/** The role an admin bearer token carries (DESIGN.md, "Admin API"). */
+export type AdminRole = 'admin' | 'registrar' | 'auditor'
+
+export interface AdminPrincipal {
+  readonly id: string
+  readonly role: AdminRole
+}
+
+/** Per-request values, typed (STYLE.md §7: never `c.get('x') as any`). */
+export interface AppVariables {
+  requestId: string
+  admin: AdminPrincipal
+}
+
+export interface AppEnv {
+  Variables: AppVariables
+}
+
+/** Everything the HTTP layer needs; built once at start by `createServices`. */
+export interface AppDeps {
+  readonly config: Config
+  readonly services: Services
+  readonly log: Logger
+}
