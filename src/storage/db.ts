@@ -1,0 +1,219 @@
+/**
+ * Opening the database: embedded PGlite (default) or PostgreSQL (`DATABASE_URL`), behind one
+ * drizzle type so every query runs unchanged on both engines.
+ */
+import { existsSync } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { PGlite } from '@electric-sql/pglite'
+import { sql, type ExtractTablesWithRelations } from 'drizzle-orm'
+import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core'
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
+import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres'
+import { migrate as migrateNodePg } from 'drizzle-orm/node-postgres/migrator'
+import pg from 'pg'
+import { KeybrokerError } from '../errors.js'
+import * as schema from './schema.js'
+import { driverError } from './storage-error.js'
+
+/** The drizzle handle common to `drizzle-orm/pglite` and `drizzle-orm/node-postgres`. */
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>
+
+/** A transaction opened with `db.transaction(async (tx) => …)`. */
+export type Transaction = PgTransaction<PgQueryResultHKT, typeof schema, ExtractTablesWithRelations<typeof schema>>
+
+/**
+ * What every query function runs on: the database, or a transaction of the caller so that the
+ * query commits or rolls back together with the caller's other writes (and its audit entry).
+ */
+export type Executor = Db | Transaction
+
+export type DatabaseEngine = 'pglite' | 'postgres'
+
+export interface Database {
+  readonly db: Db
+  readonly engine: DatabaseEngine
+  /** Resolves when the database answers a trivial query; otherwise throws `not-ready`. */
+  ping(): Promise<void>
+  /** Releases the connections (or the PGlite instance). Safe to call more than once. */
+  close(): Promise<void>
+}
+
+export interface OpenDatabaseOptions {
+  /** `postgres://…` URL; when absent, embedded PGlite is used. */
+  readonly databaseUrl?: string | undefined
+  /** PGlite data directory, created if missing; `undefined` means in memory. Ignored for PostgreSQL. */
+  readonly dataDir?: string | undefined
+  /** Apply pending migrations before returning (what `keybroker serve` does at start). */
+  readonly migrate?: boolean | undefined
+  /** PostgreSQL pool size; default 5. */
+  readonly maxConnections?: number | undefined
+  /** How long to wait for a PostgreSQL connection before failing with `not-ready`; default 5000 ms. */
+  readonly connectTimeoutMs?: number | undefined
+  /**
+   * Called with errors of idle pooled connections (e.g. the server restarted). The pool has
+   * already discarded the broken connection; the next query opens a new one. Default: ignored,
+   * because any lasting outage surfaces as `not-ready` on the next query or `ping()`.
+   */
+  readonly onBackgroundError?: ((err: KeybrokerError) => void) | undefined
+}
+
+/** Engine-specific migration runners, kept out of the public `Database` shape. */
+const migrators = new WeakMap<Database, () => Promise<void>>()
+
+/**
+ * The package root: the nearest directory above this module that holds `package.json`. Works
+ * from `src/storage/` (vitest, tsx) and from `dist/src/storage/` (after `tsc`).
+ */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return dir
+    const parent = dirname(dir)
+    if (parent === dir) throw new KeybrokerError('not-ready', 'package root (package.json) not found above the storage module')
+    dir = parent
+  }
+}
+
+/** Absolute path of the committed drizzle-kit migrations (`<package root>/migrations`). */
+export function migrationsFolder(): string {
+  const folder = join(packageRoot(), 'migrations')
+  if (!existsSync(join(folder, 'meta', '_journal.json'))) {
+    throw new KeybrokerError('not-ready', 'migrations folder is missing or has no meta/_journal.json')
+  }
+  return folder
+}
+
+/**
+ * A PostgreSQL URL with its password removed, for messages and logs
+ * (`postgres://user@host:5432/db`). Unparseable input gives a fixed placeholder.
+ */
+export function redactDatabaseUrl(databaseUrl: string): string {
+  try {
+    const url = new URL(databaseUrl)
+    if (url.password !== '') url.password = ''
+    url.search = ''
+    return url.toString()
+  } catch {
+    // Deliberately no detail: an unparseable URL may still contain a password.
+    return '<unparseable database URL>'
+  }
+}
+
+/**
+ * Opens the database: PostgreSQL when `databaseUrl` is given (a small `pg` pool with a connect
+ * timeout), otherwise PGlite in `dataDir` (created if missing) or in memory. The connection is
+ * checked with a query before this resolves; with `migrate: true` pending migrations are applied.
+ *
+ * @throws KeybrokerError `not-ready` when the database cannot be reached, the data directory
+ *   cannot be created, or a migration fails; the driver error is the cause. No message contains
+ *   a password.
+ */
+export async function openDatabase(opts: OpenDatabaseOptions = {}): Promise<Database> {
+  const database = opts.databaseUrl === undefined ? await openPglite(opts.dataDir) : await openPostgres(opts.databaseUrl, opts)
+  try {
+    await database.ping()
+    if (opts.migrate === true) await migrateDatabase(database)
+  } catch (err) {
+    await database.close()
+    throw err
+  }
+  return database
+}
+
+/**
+ * Applies every migration in `migrations/` not yet recorded in `drizzle.__drizzle_migrations`,
+ * in one transaction. Idempotent. On PostgreSQL a session advisory lock makes replicas that
+ * start together migrate one after the other instead of racing.
+ *
+ * @throws KeybrokerError `not-ready` (cause: the driver error) when a migration fails.
+ */
+export async function migrateDatabase(database: Database): Promise<void> {
+  const run = migrators.get(database)
+  if (run === undefined) throw new KeybrokerError('internal', 'migrateDatabase: not a database opened by openDatabase')
+  try {
+    await run()
+  } catch (err) {
+    if (err instanceof KeybrokerError) throw err
+    throw new KeybrokerError('not-ready', 'database migration failed', { cause: driverError(err) })
+  }
+}
+
+async function openPglite(dataDir: string | undefined): Promise<Database> {
+  let client: PGlite
+  try {
+    if (dataDir !== undefined) await mkdir(dataDir, { recursive: true })
+    client = await PGlite.create(dataDir === undefined ? {} : { dataDir })
+  } catch (err) {
+    throw new KeybrokerError('not-ready', `cannot open PGlite ${dataDir === undefined ? 'in memory' : `in ${dataDir}`}`, { cause: err })
+  }
+  const db = drizzlePglite({ client, schema })
+  let closing: Promise<void> | undefined
+  const database: Database = {
+    db,
+    engine: 'pglite',
+    ping: () => pingDb(db),
+    close: () => {
+      closing ??= client.closed ? Promise.resolve() : client.close()
+      return closing
+    },
+  }
+  migrators.set(database, () => migratePglite(db, { migrationsFolder: migrationsFolder() }))
+  return database
+}
+
+/** Arbitrary constant key for `pg_advisory_lock`, shared by every keybroker replica. */
+const MIGRATION_LOCK_KEY = 0x6b6272 // "kbr"
+
+async function openPostgres(databaseUrl: string, opts: OpenDatabaseOptions): Promise<Database> {
+  let pool: pg.Pool
+  try {
+    pool = new pg.Pool({
+      connectionString: databaseUrl,
+      max: opts.maxConnections ?? 5,
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000,
+      idleTimeoutMillis: 30_000,
+    })
+  } catch (err) {
+    throw new KeybrokerError('not-ready', `invalid database URL ${redactDatabaseUrl(databaseUrl)}`, { cause: err })
+  }
+  // Without a listener an idle-connection error would crash the process.
+  pool.on('error', (err) => {
+    opts.onBackgroundError?.(new KeybrokerError('not-ready', 'idle PostgreSQL connection failed', { cause: err }))
+  })
+  const db = drizzleNodePg({ client: pool, schema })
+  let closing: Promise<void> | undefined
+  const database: Database = {
+    db,
+    engine: 'postgres',
+    ping: () => pingDb(db, redactDatabaseUrl(databaseUrl)),
+    close: () => {
+      closing ??= pool.end()
+      return closing
+    },
+  }
+  migrators.set(database, async () => {
+    const client = await pool.connect()
+    try {
+      await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY])
+      try {
+        await migrateNodePg(drizzleNodePg({ client, schema }), { migrationsFolder: migrationsFolder() })
+      } finally {
+        await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY])
+      }
+    } finally {
+      client.release()
+    }
+  })
+  return database
+}
+
+async function pingDb(db: Db, target = 'PGlite'): Promise<void> {
+  try {
+    await db.execute(sql`select 1`)
+  } catch (err) {
+    throw new KeybrokerError('not-ready', `database ${target} is not reachable`, { cause: driverError(err) })
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * The one database schema of keybroker, shared by PGlite and PostgreSQL. TS names are camelCase,
+ * SQL names snake_case, both written out. Row types come from `$inferSelect` / `$inferInsert`.
+ *
+ * Changing this file requires a new migration: `npx drizzle-kit generate` (test/storage/
+ * migrations.test.ts fails when the committed migrations lag behind this schema).
+ *
+ * No column has a clock default: every timestamp is passed in by the caller, which owns `now`.
+ */
+import { sql } from 'drizzle-orm'
+import {
+  bigint,
+  boolean,
+  check,
+  customType,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+} from 'drizzle-orm/pg-core'
+import type { AuditDetail } from '../audit/chain.js'
+
+/**
+ * `bytea` as a domain `Uint8Array`. pg returns a pooled `Buffer`, PGlite a `Uint8Array`; both are
+ * copied so a row never aliases driver memory. (drizzle-orm 0.45 pg-core has no `bytea` builder.)
+ */
+const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
+  dataType() {
+    return 'bytea'
+  },
+  toDriver(value: Uint8Array): Uint8Array {
+    // pg serializes Buffer (not plain Uint8Array) as bytea; PGlite accepts either.
+    return Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+  },
+  fromDriver(value: unknown): Uint8Array {
+    if (!(value instanceof Uint8Array)) throw new TypeError('bytea column did not decode to bytes')
+    return new Uint8Array(value)
+  },
+})
+
+const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' })
+
+/** Nonces already presented to /v1/attest: the primary key makes single use hold across replicas. */
+export const usedNonces = pgTable(
+  'used_nonces',
+  {
+    nonceId: text('nonce_id').primaryKey(),
+    expiresAt: tstz('expires_at').notNull(),
+    usedAt: tstz('used_at').notNull(),
+  },
+  (t) => [index('used_nonces_expires_at_idx').on(t.expiresAt)],
+)
+
+export const ADMIN_ROLES = ['admin', 'registrar', 'auditor'] as const
+export type AdminRole = (typeof ADMIN_ROLES)[number]
+
+/** Admin API bearer tokens, stored only as the hex SHA-256 of the token. */
+export const adminTokens = pgTable(
+  'admin_tokens',
+  {
+    id: text('id').primaryKey(),
+    tokenHash: text('token_hash').notNull().unique('admin_tokens_token_hash_unique'),
+    role: text('role', { enum: ADMIN_ROLES }).notNull(),
+    label: text('label').notNull(),
+    createdAt: tstz('created_at').notNull(),
+    revokedAt: tstz('revoked_at'),
+  },
+  (t) => [
+    check('admin_tokens_role_check', sql`${t.role} in ('admin', 'registrar', 'auditor')`),
+    check('admin_tokens_token_hash_check', sql`${t.tokenHash} ~ '^[0-9a-f]{64}$'`),
+  ],
+)
+
+/** Named reference value sets; `version` goes up on every change of the set or its values. */
+export const referenceValueSets = pgTable('reference_value_sets', {
+  name: text('name').primaryKey(),
+  allowDebug: boolean('allow_debug').notNull(),
+  version: integer('version').notNull(),
+  createdAt: tstz('created_at').notNull(),
+  updatedAt: tstz('updated_at').notNull(),
+})
+
+/** The measurements of a set, lowercase hex. A revoked value stays, with when and why. */
+export const referenceMeasurements = pgTable(
+  'reference_measurements',
+  {
+    setName: text('set_name')
+      .notNull()
+      .references(() => referenceValueSets.name, { onDelete: 'cascade', onUpdate: 'cascade' }),
+    measurement: text('measurement').notNull(),
+    createdAt: tstz('created_at').notNull(),
+    revokedAt: tstz('revoked_at'),
+    revokeReason: text('revoke_reason'),
+  },
+  (t) => [
+    primaryKey({ name: 'reference_measurements_pk', columns: [t.setName, t.measurement] }),
+    check('reference_measurements_hex_check', sql`${t.measurement} ~ '^[0-9a-f]+$'`),
+  ],
+)
+
+export const SECRET_KINDS = ['opaque', 'luks'] as const
+export type SecretKind = (typeof SECRET_KINDS)[number]
+export const SECRET_STATES = ['enabled', 'disabled'] as const
+export type SecretState = (typeof SECRET_STATES)[number]
+
+/** Secret metadata. The encrypted value lives in `secret_versions`, never here. */
+export const secrets = pgTable(
+  'secrets',
+  {
+    name: text('name').primaryKey(),
+    kind: text('kind', { enum: SECRET_KINDS }).notNull(),
+    state: text('state', { enum: SECRET_STATES }).notNull(),
+    currentVersion: integer('current_version').notNull(),
+    referenceValues: jsonb('reference_values').$type<string[]>().notNull(),
+    createdAt: tstz('created_at').notNull(),
+    updatedAt: tstz('updated_at').notNull(),
+  },
+  (t) => [
+    check('secrets_kind_check', sql`${t.kind} in ('opaque', 'luks')`),
+    check('secrets_state_check', sql`${t.state} in ('enabled', 'disabled')`),
+    check('secrets_current_version_check', sql`${t.currentVersion} >= 1`),
+  ],
+)
+
+/** Every version of every secret: an opaque envelope (encrypted elsewhere) and the KEK that wraps it. */
+export const secretVersions = pgTable(
+  'secret_versions',
+  {
+    secretName: text('secret_name')
+      .notNull()
+      .references(() => secrets.name, { onDelete: 'cascade', onUpdate: 'cascade' }),
+    version: integer('version').notNull(),
+    kekId: text('kek_id').notNull(),
+    envelope: bytea('envelope').notNull(),
+    createdAt: tstz('created_at').notNull(),
+  },
+  (t) => [primaryKey({ name: 'secret_versions_pk', columns: [t.secretName, t.version] })],
+)
+
+/**
+ * The hash-chained audit log. `id` is a plain bigint, not an identity column: appends assign
+ * `audit_head.last_id + 1` under the head's row lock, so ids are gap-free (a sequence would leave
+ * gaps on rollback) and a missing id proves a deleted row. `mode: 'number'` is exact up to 2^53.
+ */
+export const auditLog = pgTable('audit_log', {
+  id: bigint('id', { mode: 'number' }).primaryKey(),
+  at: tstz('at').notNull(),
+  actor: text('actor').notNull(),
+  action: text('action').notNull(),
+  subject: text('subject').notNull(),
+  outcome: text('outcome').notNull(),
+  detail: jsonb('detail').$type<AuditDetail>().notNull(),
+  prevHash: text('prev_hash').notNull(),
+  hash: text('hash').notNull(),
+})
+
+/**
+ * One row (id = 1) naming the last audit entry. Appends lock it with SELECT … FOR UPDATE, which
+ * serializes them across replicas; the row is seeded by migration 0001 (see there why).
+ */
+export const auditHead = pgTable(
+  'audit_head',
+  {
+    id: integer('id').primaryKey(),
+    lastId: bigint('last_id', { mode: 'number' }).notNull(),
+    lastHash: text('last_hash').notNull(),
+  },
+  (t) => [check('audit_head_single_row_check', sql`${t.id} = 1`)],
+)
+
+export type UsedNonce = typeof usedNonces.$inferSelect
+export type NewUsedNonce = typeof usedNonces.$inferInsert
+export type AdminTokenRow = typeof adminTokens.$inferSelect
+export type NewAdminTokenRow = typeof adminTokens.$inferInsert
+export type ReferenceValueSetRow = typeof referenceValueSets.$inferSelect
+export type NewReferenceValueSetRow = typeof referenceValueSets.$inferInsert
+export type ReferenceMeasurementRow = typeof referenceMeasurements.$inferSelect
+export type NewReferenceMeasurementRow = typeof referenceMeasurements.$inferInsert
+export type SecretRow = typeof secrets.$inferSelect
+export type NewSecretRow = typeof secrets.$inferInsert
+export type SecretVersionRow = typeof secretVersions.$inferSelect
+export type NewSecretVersionRow = typeof secretVersions.$inferInsert
+export type AuditLogRow = typeof auditLog.$inferSelect
+export type NewAuditLogRow = typeof auditLog.$inferInsert
+export type AuditHeadRow = typeof auditHead.$inferSelect
