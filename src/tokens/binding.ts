@@ -1,0 +1,58 @@
+import { createHash } from 'node:crypto'
+import { calculateJwkThumbprint, type JWK } from 'jose'
+import { KeybrokerError } from '../errors.js'
+import { equalBytes } from '../evidence/reader.js'
+
+/** Domain-separation prefix of the binding (DESIGN.md, "Binding"); versioned so v2 cannot collide. */
+export const BINDING_PREFIX = 'keybroker-v1:'
+/** SHA-512 output: the full SNP/TDX REPORT_DATA. */
+export const BINDING_BYTES = 64
+/** TPM2_Quote extraData carries the first 32 bytes (a TPM2B_DATA bounded by the hash size). */
+export const BINDING_TPM_BYTES = 32
+const NONCE_TEXT = /^[A-Za-z0-9_-]{1,512}$/
+
+/**
+ * Computes the report data a client must put in its hardware report:
+ * `SHA-512(ASCII("keybroker-v1:" + nonce + ":" + thumbprint))`, where `thumbprint` is the
+ * RFC 7638 JWK thumbprint (SHA-256, base64url without padding) of `publicJwk`.
+ *
+ * Only the RFC 7638 required members of `publicJwk` count (kty plus crv/x/y, n/e, …), so extra
+ * members such as `alg` or `kid` do not change the binding.
+ * @returns 64 bytes.
+ * @throws KeybrokerError `nonce-invalid` if `nonce` is not 1..512 base64url characters (the
+ *   input must be pure ASCII for the definition to be unambiguous); `key-unsupported` if the
+ *   JWK lacks the members its thumbprint needs.
+ */
+export async function computeBinding(nonce: string, publicJwk: JWK): Promise<Uint8Array> {
+  if (!NONCE_TEXT.test(nonce)) throw new KeybrokerError('nonce-invalid', 'nonce is malformed')
+  let thumbprint: string
+  try {
+    thumbprint = await calculateJwkThumbprint(publicJwk, 'sha256')
+  } catch (cause) {
+    throw new KeybrokerError('key-unsupported', 'public key has no RFC 7638 thumbprint', { cause })
+  }
+  const input = Buffer.from(`${BINDING_PREFIX}${nonce}:${thumbprint}`, 'ascii')
+  return new Uint8Array(createHash('sha512').update(input).digest())
+}
+
+/**
+ * Checks the report data carried by the evidence against the expected binding, in constant time.
+ * 64-byte report data (SEV-SNP, TDX) must equal all 64 bytes; 32-byte report data (TPM
+ * `extraData`) must equal the first 32.
+ * @throws KeybrokerError `binding-mismatch` for any other length or any differing byte;
+ *   `internal` if `expected` is not a 64-byte binding (a caller bug).
+ */
+export function checkBinding(reportData: Uint8Array, expected: Uint8Array): void {
+  if (expected.byteLength !== BINDING_BYTES) {
+    throw new KeybrokerError('internal', 'expected binding must be 64 bytes')
+  }
+  let ok: boolean
+  if (reportData.byteLength === BINDING_BYTES) {
+    ok = equalBytes(reportData, expected)
+  } else if (reportData.byteLength === BINDING_TPM_BYTES) {
+    ok = equalBytes(reportData, expected.subarray(0, BINDING_TPM_BYTES))
+  } else {
+    throw new KeybrokerError('binding-mismatch', `report data must be ${BINDING_BYTES} or ${BINDING_TPM_BYTES} bytes`)
+  }
+  if (!ok) throw new KeybrokerError('binding-mismatch', 'report data does not bind the nonce and public key')
+}

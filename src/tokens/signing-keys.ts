@@ -1,0 +1,173 @@
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { readdir, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { calculateJwkThumbprint, type JWK } from 'jose'
+import { KeybrokerError } from '../errors.js'
+import { createKeyFileExclusive, readKeyFile } from '../secrets/key-file.js'
+
+/** Token signature algorithms (DESIGN.md, "Tokens": ES256 default, ES384 option). */
+export type TokenAlg = 'ES256' | 'ES384'
+export const TOKEN_ALGS = ['ES256', 'ES384'] as const satisfies readonly TokenAlg[]
+
+const CURVES = { ES256: { jwk: 'P-256', node: 'prime256v1' }, ES384: { jwk: 'P-384', node: 'secp384r1' } } as const
+
+/** The key that signs new tokens. */
+export interface TokenSigner {
+  readonly alg: TokenAlg
+  /** RFC 7638 thumbprint (SHA-256, base64url) of `publicJwk`. */
+  readonly kid: string
+  readonly privateKey: KeyObject
+  /** Public JWK with `kid`, `alg` and `use: "sig"`, as published in the JWKS. */
+  readonly publicJwk: JWK
+}
+
+export interface VerificationKey {
+  readonly kid: string
+  readonly alg: TokenAlg
+  readonly publicJwk: JWK
+  readonly key: KeyObject
+}
+
+/** The signing key plus every key whose tokens must still verify (rotation). */
+export interface KeySet {
+  readonly current: TokenSigner
+  /** Includes the current key; unique by kid. */
+  readonly verificationKeys: readonly VerificationKey[]
+  /** The public JWKS for `/.well-known/jwks.json` (RFC 7517 §5); no private members. */
+  jwks(): { keys: JWK[] }
+}
+
+/** Signing keys live in `token-signing-*.pem`; `token-signing-current.pem` signs. */
+export const SIGNING_KEY_PREFIX = 'token-signing-'
+export const CURRENT_SIGNING_KEY_FILE = `${SIGNING_KEY_PREFIX}current.pem`
+const MAX_KEY_FILES = 64
+
+/** Generates a fresh signer on the curve of `alg`. */
+export async function generateSigner(alg: TokenAlg): Promise<TokenSigner> {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: CURVES[alg].node })
+  return signerFromKeyObject(privateKey, alg)
+}
+
+/**
+ * Loads a signer from a PKCS#8 (or SEC1) PEM private key.
+ * @throws KeybrokerError `internal` if the PEM is not an EC private key on the curve of `alg`
+ *   (the detail never includes the PEM).
+ */
+export async function signerFromPem(pem: string, alg: TokenAlg): Promise<TokenSigner> {
+  let privateKey: KeyObject
+  try {
+    privateKey = createPrivateKey({ key: pem, format: 'pem' })
+  } catch (cause) {
+    throw new KeybrokerError('internal', 'token signing key is not a PEM private key', { cause })
+  }
+  return signerFromKeyObject(privateKey, alg)
+}
+
+/**
+ * Builds the key set: `current` signs; it and `previous` verify. Duplicates (same kid) collapse.
+ */
+export function createKeySet(current: TokenSigner, previous: readonly VerificationKey[] = []): KeySet {
+  const byKid = new Map<string, VerificationKey>()
+  byKid.set(current.kid, {
+    kid: current.kid,
+    alg: current.alg,
+    publicJwk: current.publicJwk,
+    key: createPublicKey(current.privateKey),
+  })
+  for (const key of previous) if (!byKid.has(key.kid)) byKid.set(key.kid, key)
+  const verificationKeys = Object.freeze([...byKid.values()])
+  return Object.freeze({
+    current,
+    verificationKeys,
+    jwks: () => ({ keys: verificationKeys.map((k) => ({ ...k.publicJwk })) }),
+  })
+}
+
+/**
+ * Loads the token signing keys from `dir`, creating `token-signing-current.pem` (PKCS#8 PEM,
+ * mode 0600, atomic, never overwriting) if the directory has no `token-signing-*.pem` file.
+ *
+ * Rotation, kept simple: every `token-signing-*.pem` in `dir` is a verification key; the one
+ * named `token-signing-current.pem` signs, or, without it, the most recently modified file.
+ * To rotate, rename the current file (e.g. to `token-signing-2026-05-01.pem`) and restart: a new
+ * current key is created and the old one keeps verifying until its file is deleted (after the
+ * longest token lifetime). Verification keys may use either curve; the signer must match `alg`.
+ * @throws KeybrokerError `internal` on I/O failure, an unreadable key or a curve mismatch.
+ */
+export async function loadOrCreateSigningKey(dir: string, alg: TokenAlg): Promise<KeySet> {
+  let files = await listSigningKeyFiles(dir)
+  if (files.length === 0) {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: CURVES[alg].node })
+    const pem = privateKey.export({ type: 'pkcs8', format: 'pem' })
+    await createKeyFileExclusive(join(dir, CURRENT_SIGNING_KEY_FILE), Buffer.from(pem))
+    files = await listSigningKeyFiles(dir)
+  }
+  const loaded: { name: string; mtimeMs: number; privateKey: KeyObject; alg: TokenAlg }[] = []
+  for (const name of files) {
+    const path = join(dir, name)
+    const bytes = await readKeyFile(path)
+    if (bytes === undefined) continue // removed between listing and reading: no longer a key
+    let privateKey: KeyObject
+    try {
+      privateKey = createPrivateKey({ key: Buffer.from(bytes), format: 'pem' })
+    } catch (cause) {
+      throw new KeybrokerError('internal', `token signing key file ${name} is not a PEM private key`, { cause })
+    } finally {
+      bytes.fill(0)
+    }
+    const fileAlg = algOf(privateKey)
+    if (fileAlg === undefined) throw new KeybrokerError('internal', `token signing key file ${name} is not P-256 or P-384`)
+    const { mtimeMs } = await stat(path).catch((cause: unknown) => {
+      throw new KeybrokerError('internal', `cannot stat ${name}`, { cause })
+    })
+    loaded.push({ name, mtimeMs, privateKey, alg: fileAlg })
+  }
+  const current =
+    loaded.find((k) => k.name === CURRENT_SIGNING_KEY_FILE) ??
+    [...loaded].sort((a, b) => b.mtimeMs - a.mtimeMs || a.name.localeCompare(b.name))[0]
+  if (current === undefined) throw new KeybrokerError('internal', `no token signing key in ${dir}`)
+  if (current.alg !== alg) {
+    throw new KeybrokerError('internal', `token signing key ${current.name} is ${current.alg}, configured ${alg}`)
+  }
+  const signer = await signerFromKeyObject(current.privateKey, alg)
+  const previous: VerificationKey[] = []
+  for (const k of loaded) {
+    if (k === current) continue
+    const s = await signerFromKeyObject(k.privateKey, k.alg)
+    previous.push({ kid: s.kid, alg: s.alg, publicJwk: s.publicJwk, key: createPublicKey(k.privateKey) })
+  }
+  return createKeySet(signer, previous)
+}
+
+async function listSigningKeyFiles(dir: string): Promise<string[]> {
+  let names: string[]
+  try {
+    names = await readdir(dir)
+  } catch (cause) {
+    if (cause instanceof Error && 'code' in cause && cause.code === 'ENOENT') return []
+    throw new KeybrokerError('internal', `cannot list ${dir}`, { cause })
+  }
+  const keys = names.filter((n) => n.startsWith(SIGNING_KEY_PREFIX) && n.endsWith('.pem')).sort()
+  if (keys.length > MAX_KEY_FILES) throw new KeybrokerError('internal', `more than ${MAX_KEY_FILES} signing keys in ${dir}`)
+  return keys
+}
+
+async function signerFromKeyObject(privateKey: KeyObject, alg: TokenAlg): Promise<TokenSigner> {
+  if (algOf(privateKey) !== alg) {
+    throw new KeybrokerError('internal', `token signing key is not an EC ${CURVES[alg].jwk} private key`)
+  }
+  const exported = createPublicKey(privateKey).export({ format: 'jwk' })
+  const { x, y } = exported
+  if (typeof x !== 'string' || typeof y !== 'string') throw new KeybrokerError('internal', 'cannot export the public key')
+  const base: JWK = { kty: 'EC', crv: CURVES[alg].jwk, x, y }
+  const kid = await calculateJwkThumbprint(base, 'sha256')
+  return Object.freeze({ alg, kid, privateKey, publicJwk: Object.freeze({ ...base, kid, alg, use: 'sig' }) })
+}
+
+function algOf(key: KeyObject): TokenAlg | undefined {
+  if (key.type !== 'private' || key.asymmetricKeyType !== 'ec') return undefined
+  const curve = key.asymmetricKeyDetails?.namedCurve
+  if (curve === CURVES.ES256.node) return 'ES256'
+  if (curve === CURVES.ES384.node) return 'ES384'
+  return undefined
+}
