@@ -6,6 +6,7 @@ export {
   CURRENT_SIGNING_KEY_FILE,
   generateSigner,
   loadOrCreateSigningKey,
+  loadOrCreateSigningKeys,
   SIGNING_KEY_PREFIX,
   signerFromPem,
   TOKEN_ALGS,

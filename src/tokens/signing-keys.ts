@@ -95,36 +95,37 @@ export function createKeySet(current: TokenSigner, previous: readonly Verificati
  * @throws KeybrokerError `internal` on I/O failure, an unreadable key or a curve mismatch.
  */
 export async function loadOrCreateSigningKey(dir: string, alg: TokenAlg): Promise<KeySet> {
+  return loadOrCreateSigningKeys(dir, alg)
+}
+
+/**
+ * {@link loadOrCreateSigningKey}, plus an optional operator-provided signing key: when
+ * `currentKeyFile` is given, that PKCS#8 PEM file signs (nothing is created) and every
+ * `token-signing-*.pem` in `dir` still verifies.
+ * @throws KeybrokerError `internal` on I/O failure, an unreadable key or a curve mismatch.
+ */
+export async function loadOrCreateSigningKeys(dir: string, alg: TokenAlg, currentKeyFile?: string): Promise<KeySet> {
   let files = await listSigningKeyFiles(dir)
-  if (files.length === 0) {
+  if (files.length === 0 && currentKeyFile === undefined) {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: CURVES[alg].node })
     const pem = privateKey.export({ type: 'pkcs8', format: 'pem' })
     await createKeyFileExclusive(join(dir, CURRENT_SIGNING_KEY_FILE), Buffer.from(pem))
     files = await listSigningKeyFiles(dir)
   }
-  const loaded: { name: string; mtimeMs: number; privateKey: KeyObject; alg: TokenAlg }[] = []
+  const loaded: LoadedKey[] = []
   for (const name of files) {
-    const path = join(dir, name)
-    const bytes = await readKeyFile(path)
-    if (bytes === undefined) continue // removed between listing and reading: no longer a key
-    let privateKey: KeyObject
-    try {
-      privateKey = createPrivateKey({ key: Buffer.from(bytes), format: 'pem' })
-    } catch (cause) {
-      throw new KeybrokerError('internal', `token signing key file ${name} is not a PEM private key`, { cause })
-    } finally {
-      bytes.fill(0)
-    }
-    const fileAlg = algOf(privateKey)
-    if (fileAlg === undefined) throw new KeybrokerError('internal', `token signing key file ${name} is not P-256 or P-384`)
-    const { mtimeMs } = await stat(path).catch((cause: unknown) => {
-      throw new KeybrokerError('internal', `cannot stat ${name}`, { cause })
-    })
-    loaded.push({ name, mtimeMs, privateKey, alg: fileAlg })
+    const key = await loadKeyFile(join(dir, name), name)
+    if (key !== undefined) loaded.push(key)
   }
-  const current =
-    loaded.find((k) => k.name === CURRENT_SIGNING_KEY_FILE) ??
-    [...loaded].sort((a, b) => b.mtimeMs - a.mtimeMs || a.name.localeCompare(b.name))[0]
+  let current: LoadedKey | undefined
+  if (currentKeyFile !== undefined) {
+    current = await loadKeyFile(currentKeyFile, currentKeyFile)
+    if (current === undefined) throw new KeybrokerError('internal', `token signing key file ${currentKeyFile} does not exist`)
+  } else {
+    current =
+      loaded.find((k) => k.name === CURRENT_SIGNING_KEY_FILE) ??
+      [...loaded].sort((a, b) => b.mtimeMs - a.mtimeMs || a.name.localeCompare(b.name))[0]
+  }
   if (current === undefined) throw new KeybrokerError('internal', `no token signing key in ${dir}`)
   if (current.alg !== alg) {
     throw new KeybrokerError('internal', `token signing key ${current.name} is ${current.alg}, configured ${alg}`)
@@ -137,6 +138,32 @@ export async function loadOrCreateSigningKey(dir: string, alg: TokenAlg): Promis
     previous.push({ kid: s.kid, alg: s.alg, publicJwk: s.publicJwk, key: createPublicKey(k.privateKey) })
   }
   return createKeySet(signer, previous)
+}
+
+interface LoadedKey {
+  readonly name: string
+  readonly mtimeMs: number
+  readonly privateKey: KeyObject
+  readonly alg: TokenAlg
+}
+
+async function loadKeyFile(path: string, name: string): Promise<LoadedKey | undefined> {
+  const bytes = await readKeyFile(path)
+  if (bytes === undefined) return undefined // removed between listing and reading: no longer a key
+  let privateKey: KeyObject
+  try {
+    privateKey = createPrivateKey({ key: Buffer.from(bytes), format: 'pem' })
+  } catch (cause) {
+    throw new KeybrokerError('internal', `token signing key file ${name} is not a PEM private key`, { cause })
+  } finally {
+    bytes.fill(0)
+  }
+  const alg = algOf(privateKey)
+  if (alg === undefined) throw new KeybrokerError('internal', `token signing key file ${name} is not P-256 or P-384`)
+  const { mtimeMs } = await stat(path).catch((cause: unknown) => {
+    throw new KeybrokerError('internal', `cannot stat ${name}`, { cause })
+  })
+  return { name, mtimeMs, privateKey, alg }
 }
 
 async function listSigningKeyFiles(dir: string): Promise<string[]> {
