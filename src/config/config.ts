@@ -23,8 +23,6 @@ export interface Config {
   readonly tokenKeyFile: string | undefined
   /** base64 of 32 bytes; otherwise a key file in the data directory. */
   readonly kek: string | undefined
-  /** base64 of 32 bytes, shared by all replicas; otherwise a key file in the data directory. */
-  readonly nonceKey: string | undefined
   readonly bootstrapAdminToken: string | undefined
   readonly bodyLimitBytes: number
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent'
@@ -68,8 +66,7 @@ export const SETTINGS = {
   nonceTtlSeconds: { env: 'KEYBROKER_NONCE_TTL_SECONDS', file: 'nonceTtlSeconds', schema: int(5, 3_600), default: '120', doc: 'lifetime of challenge nonces' },
   tokenAlg: { env: 'KEYBROKER_TOKEN_ALG', file: 'tokenAlg', schema: z.enum(['ES256', 'ES384']), default: 'ES256', doc: 'token signature algorithm' },
   tokenKeyFile: { env: 'KEYBROKER_TOKEN_KEY_FILE', file: 'tokenKeyFile', schema: z.string().min(1), doc: 'PKCS#8 PEM token-signing key; otherwise created in the data directory' },
-  kek: { env: 'KEYBROKER_KEK', file: 'kek', schema: base64Key, doc: 'key-encryption key for secrets at rest (base64, 32 bytes); otherwise created in the data directory' },
-  nonceKey: { env: 'KEYBROKER_NONCE_KEY', file: 'nonceKey', schema: base64Key, doc: 'nonce MAC key (base64, 32 bytes), the same on every replica; otherwise created in the data directory' },
+  kek: { env: 'KEYBROKER_KEK', file: 'kek', schema: base64Key, doc: 'key-encryption key for secrets at rest (base64, 32 bytes), the same on every replica (the nonce MAC key is derived from it); otherwise created in the data directory' },
   bootstrapAdminToken: { env: 'KEYBROKER_BOOTSTRAP_ADMIN_TOKEN', file: 'bootstrapAdminToken', schema: z.string().min(32, 'at least 32 characters').max(512), doc: 'an admin token created at start if absent' },
   bodyLimitBytes: { env: 'KEYBROKER_BODY_LIMIT_BYTES', file: 'bodyLimitBytes', schema: int(1024, 64 * 1024 * 1024), default: String(1024 * 1024), doc: 'largest accepted request body (413 above)' },
   logLevel: { env: 'KEYBROKER_LOG_LEVEL', file: 'logLevel', schema: z.enum(['debug', 'info', 'warn', 'error', 'silent']), default: 'info', doc: 'log level' },
@@ -152,7 +149,6 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     tokenAlg: v.tokenAlg ?? 'ES256',
     tokenKeyFile: v.tokenKeyFile,
     kek: v.kek,
-    nonceKey: v.nonceKey,
     bootstrapAdminToken: v.bootstrapAdminToken,
     bodyLimitBytes: v.bodyLimitBytes ?? 1024 * 1024,
     logLevel: v.logLevel ?? 'info',

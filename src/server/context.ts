@@ -2,13 +2,9 @@ import type { Config } from '../config/config.js'
 import type { Logger } from '../log/logger.js'
 import type { Services } from '../services/services.js'
 
-/** The role an admin bearer token carries (DESIGN.md, "Admin API"). */
-export type AdminRole = 'admin' | 'registrar' | 'auditor'
+import type { AdminPrincipal } from '../services/admin-tokens.js'
 
-export interface AdminPrincipal {
-  readonly id: string
-  readonly role: AdminRole
-}
+export type { AdminPrincipal, AdminRole } from '../services/admin-tokens.js'
 
 /** Per-request values, typed (STYLE.md §7: never `c.get('x') as any`). */
 export interface AppVariables {

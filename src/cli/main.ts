@@ -1,0 +1,135 @@
+import { parseArgs } from 'node:util'
+import { ConfigError, loadConfig, type Config } from '../config/config.js'
+import { KeybrokerError } from '../errors.js'
+import { createLogger, describeError } from '../log/logger.js'
+import { createApp } from '../server/app.js'
+import { listen } from '../server/listen.js'
+import { createAdminToken, ensureBootstrapAdminToken } from '../services/admin-tokens.js'
+import { verifyAudit } from '../services/audit.js'
+import { createServices } from '../services/services.js'
+import { ADMIN_ROLES, migrateDatabase, openDatabase, type AdminRole } from '../storage/index.js'
+import { join } from 'node:path'
+
+const USAGE = `usage: keybroker <command>
+
+  serve                                   start the HTTPS service (migrates the database first)
+  migrate                                 apply database migrations and exit
+  admin token create --role ROLE [--label TEXT]
+                                          create an admin API token (roles: ${ADMIN_ROLES.join(', ')}); prints it once
+  audit verify                            verify the audit log hash chain; exit 1 if broken
+
+Configuration comes from environment variables (see README.md) and KEYBROKER_CONFIG.`
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [command, sub, ...rest] = argv
+  const config = loadConfig()
+  switch (command) {
+    case 'serve':
+      return serve(config)
+    case 'migrate':
+      return migrate(config)
+    case 'admin':
+      if (sub === 'token' && rest[0] === 'create') return adminTokenCreate(config, rest.slice(1))
+      break
+    case 'audit':
+      if (sub === 'verify') return auditVerify(config)
+      break
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(`${USAGE}\n`)
+      return command === undefined ? 2 : 0
+  }
+  process.stderr.write(`keybroker: unknown command\n${USAGE}\n`)
+  return 2
+}
+
+async function serve(config: Config): Promise<number> {
+  const log = createLogger(config.logLevel)
+  const services = await createServices(config, log)
+  if (config.allowSampleEvidence) log.warn('sample evidence is ENABLED: development only, never in production')
+  if (config.bootstrapAdminToken !== undefined && (await ensureBootstrapAdminToken(services, config.bootstrapAdminToken))) {
+    log.info('bootstrap admin token registered')
+  }
+  const server = await listen(createApp({ config, services, log }), config, log)
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info('shutting down', { signal })
+      resolve()
+    }
+    process.once('SIGINT', () => stop('SIGINT'))
+    process.once('SIGTERM', () => stop('SIGTERM'))
+  })
+  // Bounded shutdown: connections are closed, then the database; a stuck close cannot hang us.
+  const timer = setTimeout(() => {
+    log.error('shutdown timed out')
+    process.exit(1)
+  }, 10_000)
+  timer.unref()
+  await server.close()
+  await services.database.close()
+  log.info('stopped')
+  return 0
+}
+
+async function openConfiguredDatabase(config: Config) {
+  return openDatabase({ databaseUrl: config.databaseUrl, dataDir: join(config.dataDir, 'pglite'), migrate: false })
+}
+
+async function migrate(config: Config): Promise<number> {
+  const database = await openConfiguredDatabase(config)
+  try {
+    await migrateDatabase(database)
+    process.stderr.write(`migrations applied (${database.engine})\n`)
+    return 0
+  } finally {
+    await database.close()
+  }
+}
+
+async function adminTokenCreate(config: Config, args: readonly string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: [...args],
+    options: { role: { type: 'string' }, label: { type: 'string', default: '' } },
+    strict: true,
+  })
+  const role = ADMIN_ROLES.find((r) => r === values.role)
+  if (role === undefined) {
+    process.stderr.write(`keybroker: --role must be one of ${ADMIN_ROLES.join(', ')}\n`)
+    return 2
+  }
+  const database = await openConfiguredDatabase(config)
+  try {
+    await migrateDatabase(database)
+    const { id, token } = await createAdminToken({ database, now: () => new Date() }, role satisfies AdminRole, values.label ?? '', 'cli')
+    process.stderr.write(`created ${role} token ${id}; it is shown once:\n`)
+    process.stdout.write(`${token}\n`)
+    return 0
+  } finally {
+    await database.close()
+  }
+}
+
+async function auditVerify(config: Config): Promise<number> {
+  const database = await openConfiguredDatabase(config)
+  try {
+    const result = await verifyAudit({ database })
+    process.stdout.write(`${JSON.stringify(result)}\n`)
+    return result.ok ? 0 : 1
+  } finally {
+    await database.close()
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError) process.stderr.write(`keybroker: ${err.message}\n`)
+    else if (err instanceof KeybrokerError) process.stderr.write(`keybroker: ${err.code}: ${err.detail}\n`)
+    else process.stderr.write(`keybroker: ${describeError(err)}\n`)
+    process.exitCode = 1
+  },
+)

@@ -1,0 +1,116 @@
+import { OpenAPIHono } from '@hono/zod-openapi'
+import type { Context } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import { HTTPException } from 'hono/http-exception'
+import { KeybrokerError, type ErrorCode } from '../errors.js'
+import { describeError } from '../log/logger.js'
+import type { AppDeps, AppEnv } from './context.js'
+import { accessLog } from './middleware/access-log.js'
+import { requestId } from './middleware/request-id.js'
+import { securityHeaders } from './middleware/security-headers.js'
+import { PROBLEMS, problemFor } from './problem.js'
+import { registerAdminAuditRoutes } from './routes/admin-audit.js'
+import { registerAdminReferenceValueRoutes } from './routes/admin-reference-values.js'
+import { registerAdminSecretRoutes } from './routes/admin-secrets.js'
+import { registerAttestRoutes } from './routes/attest.js'
+import { registerHealthRoutes } from './routes/health.js'
+import { registerWellKnownRoutes } from './routes/well-known.js'
+import { validationHook } from './validation.js'
+
+export type App = OpenAPIHono<AppEnv>
+
+const HTTP_STATUS_CODES: Readonly<Record<number, ErrorCode>> = {
+  400: 'bad-request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not-found',
+  405: 'method-not-allowed',
+  413: 'payload-too-large',
+  415: 'unsupported-media-type',
+}
+
+/**
+ * Builds the hono application: middleware, every route, and the one place where errors become
+ * RFC 9457 problem documents. Route handlers throw `KeybrokerError`; nothing else writes an
+ * error response.
+ */
+export function createApp(deps: AppDeps): App {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+
+  app.use('*', requestId())
+  app.use('*', accessLog({ log: deps.log }))
+  app.use('*', securityHeaders())
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: deps.config.bodyLimitBytes,
+      onError: () => {
+        throw new KeybrokerError('payload-too-large', `the body exceeds ${deps.config.bodyLimitBytes} bytes`)
+      },
+    }),
+  )
+
+  registerHealthRoutes(app, deps)
+  registerWellKnownRoutes(app, deps)
+  registerAttestRoutes(app, deps)
+  registerAdminSecretRoutes(app, deps)
+  registerAdminReferenceValueRoutes(app, deps)
+  registerAdminAuditRoutes(app, deps)
+  registerMethodNotAllowed(app)
+
+  app.notFound((c) => problemResponse(c, new KeybrokerError('not-found', 'no such route'), deps))
+  app.onError((err, c) => problemResponse(c, toKeybrokerError(err, deps), deps))
+  return app
+}
+
+/** Answers 405 with `Allow` for a known path requested with another method. */
+function registerMethodNotAllowed(app: App): void {
+  const methods = new Map<string, Set<string>>()
+  for (const route of app.routes) {
+    if (route.method === 'ALL') continue
+    const set = methods.get(route.path) ?? new Set<string>()
+    set.add(route.method)
+    if (route.method === 'GET') set.add('HEAD')
+    methods.set(route.path, set)
+  }
+  for (const [path, allowed] of methods) {
+    const allow = [...allowed].sort().join(', ')
+    app.all(path, () => {
+      throw new KeybrokerError('method-not-allowed', `allowed: ${allow}`, { extensions: { allow } })
+    })
+  }
+}
+
+function toKeybrokerError(err: unknown, deps: AppDeps): KeybrokerError {
+  if (err instanceof KeybrokerError) return err
+  if (err instanceof HTTPException) {
+    const code = HTTP_STATUS_CODES[err.status]
+    if (code !== undefined) {
+      // Hono's own messages ("Malformed JSON in request body", "Unsupported Media Type") are fixed strings.
+      return new KeybrokerError(code, err.message || PROBLEMS[code].title, { cause: err })
+    }
+  }
+  deps.log.debug('unmapped error', { error: describeError(err) })
+  return new KeybrokerError('internal', 'internal error', { cause: err })
+}
+
+function problemResponse(c: Context<AppEnv>, err: KeybrokerError, deps: AppDeps): Response {
+  const id = c.get('requestId')
+  if (err.code === 'internal') {
+    deps.log.error('internal error', { requestId: id, route: c.req.routePath, error: describeError(err.cause ?? err) })
+  } else {
+    deps.log.info('request refused', { requestId: id, route: c.req.routePath, code: err.code })
+  }
+  const detail = err.code === 'internal' ? 'internal error; the request id identifies it in the log' : err.detail
+  const { allow, ...extensions } = err.extensions ?? {}
+  const body = problemFor(err.code, detail, id, extensions)
+  const headers: Record<string, string> = {
+    'Content-Type': 'application/problem+json',
+    'Cache-Control': 'no-store',
+    'X-Content-Type-Options': 'nosniff',
+  }
+  if (id) headers['X-Request-Id'] = id
+  if (typeof allow === 'string') headers.Allow = allow
+  if (err.code === 'unauthorized') headers['WWW-Authenticate'] = 'Bearer realm="keybroker"'
+  return new Response(JSON.stringify(body), { status: body.status, headers })
+}

@@ -1,0 +1,112 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { KeybrokerError } from '../../errors.js'
+import { attest, fetchSecret, issueChallenge } from '../../services/attestation.js'
+import type { App } from '../app.js'
+import type { AppDeps } from '../context.js'
+import { COMMON_ERRORS, JwkSchema, NameSchema, problemResponse, TimestampSchema } from '../schemas/common.js'
+
+const ChallengeRequest = z.object({}).strict().openapi('ChallengeRequest')
+const ChallengeResponse = z
+  .object({
+    nonce: z.string().openapi({ description: 'opaque, MAC-protected, single use; base64url' }),
+    expiresAt: TimestampSchema,
+  })
+  .openapi('Challenge')
+
+const EvidenceSchema = z
+  .object({ type: z.string().min(1).max(64).openapi({ example: 'snp' }) })
+  .passthrough()
+  .openapi('Evidence', { description: 'evidence of one type; the fields depend on `type` (see README)' })
+
+const AttestRequest = z
+  .object({
+    nonce: z.string().min(1).max(512),
+    evidence: EvidenceSchema,
+    publicKey: JwkSchema,
+    release: z.array(NameSchema).max(32).default([]),
+  })
+  .strict()
+  .openapi('AttestRequest')
+
+const AttestResponse = z
+  .object({
+    token: z.string().openapi({ description: 'EAR JWT; cnf.jwk is the attested public key' }),
+    secrets: z.record(z.string(), z.string()).openapi({ description: 'name → compact JWE to publicKey' }),
+  })
+  .openapi('AttestResult')
+
+const SecretResponse = z
+  .object({ name: z.string(), version: z.number().int(), jwe: z.string() })
+  .openapi('ReleasedSecret')
+
+const ATTEST_ERRORS = {
+  ...COMMON_ERRORS,
+  403: problemResponse('Evidence verified but not acceptable, or a release policy denied (failedRules lists why)'),
+  404: problemResponse('A requested secret does not exist'),
+  409: problemResponse('Nonce already used'),
+  415: problemResponse('Body is not application/json'),
+  422: problemResponse('Collateral needed to verify the evidence is missing'),
+} as const
+
+const challenge = createRoute({
+  method: 'post',
+  path: '/v1/challenge',
+  tags: ['attestation'],
+  summary: 'Get a fresh nonce to bind into evidence',
+  request: { body: { required: false, content: { 'application/json': { schema: ChallengeRequest } } } },
+  responses: {
+    200: { description: 'nonce', content: { 'application/json': { schema: ChallengeResponse } } },
+    ...COMMON_ERRORS,
+  },
+})
+
+const attestRoute = createRoute({
+  method: 'post',
+  path: '/v1/attest',
+  tags: ['attestation'],
+  summary: 'Verify evidence bound to nonce + public key; release secrets as JWE',
+  request: { body: { required: true, content: { 'application/json': { schema: AttestRequest } } } },
+  responses: {
+    200: { description: 'token and released secrets', content: { 'application/json': { schema: AttestResponse } } },
+    ...ATTEST_ERRORS,
+  },
+})
+
+const secretRoute = createRoute({
+  method: 'get',
+  path: '/v1/secrets/{name}',
+  tags: ['attestation'],
+  summary: 'Fetch one more secret with an attestation result token',
+  security: [{ ear: [] }],
+  request: { params: z.object({ name: NameSchema }) },
+  responses: {
+    200: { description: 'secret sealed to the token cnf key', content: { 'application/json': { schema: SecretResponse } } },
+    ...ATTEST_ERRORS,
+    401: problemResponse('Missing, invalid or expired token'),
+  },
+})
+
+const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/
+
+export function registerAttestRoutes(app: App, deps: AppDeps): void {
+  app.openAPIRegistry.registerComponent('securitySchemes', 'ear', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+
+  app.openapi(challenge, (c) => {
+    const { nonce, expiresAt } = issueChallenge(deps.services)
+    return c.json({ nonce, expiresAt: expiresAt.toISOString() }, 200)
+  })
+
+  app.openapi(attestRoute, async (c) => {
+    const body = c.req.valid('json')
+    const result = await attest(deps.services, body, c.get('requestId'))
+    return c.json(result, 200)
+  })
+
+  app.openapi(secretRoute, async (c) => {
+    const header = c.req.header('Authorization')
+    const match = header === undefined || header.length > 16_384 ? null : BEARER.exec(header)
+    if (match === null || match[1] === undefined) throw new KeybrokerError('unauthorized', 'a bearer attestation token is required')
+    const result = await fetchSecret(deps.services, match[1], c.req.valid('param').name, c.get('requestId'))
+    return c.json(result, 200)
+  })
+}

@@ -1,0 +1,220 @@
+import { appraise, type Appraisal, type AppraisedClaims, type ReferenceValueSet } from '../appraisal/index.js'
+import { KeybrokerError } from '../errors.js'
+import { NO_COLLATERAL, verifierFor, type Claims, type JsonValue } from '../evidence/index.js'
+import { evaluateReleasePolicy, type RuleResult } from '../policy/index.js'
+import { openAtRest, parseRecipientKey, sealToKey, type RecipientKey } from '../secrets/index.js'
+import { describeZodError } from '../server/validation.js'
+import {
+  appendAuditEntry,
+  consumeNonce,
+  findReferenceValueSetsByMeasurement,
+  getCurrentSecretVersions,
+  getReferenceValueSets,
+} from '../storage/index.js'
+import { checkBinding, computeBinding, issueEar, verifyEar, type IssuedNonce } from '../tokens/index.js'
+import { secretAad } from './secret-aad.js'
+import type { Services } from './services.js'
+
+export interface AttestInput {
+  readonly nonce: string
+  readonly evidence: { readonly type: string; readonly [k: string]: unknown }
+  readonly publicKey: unknown
+  readonly release: readonly string[]
+}
+
+export interface AttestResult {
+  readonly token: string
+  readonly secrets: Record<string, string>
+}
+
+/** A failed rule of one requested secret, as a denial lists it. */
+interface FailedRule extends RuleResult {
+  readonly secret: string
+}
+
+/** Issues a challenge nonce: MAC'd and expiring, no server-side state. */
+export function issueChallenge(s: Services): IssuedNonce {
+  return s.nonces.issue(s.now())
+}
+
+/**
+ * The attestation flow of DESIGN.md: nonce (MAC, expiry, single use) → evidence verifier (pure)
+ * → binding of report data to nonce + public key → appraisal → per-secret release policy →
+ * audit entry committed before anything is returned. Any requested secret that is denied
+ * denies the whole request (all or nothing), naming every failed rule.
+ */
+export async function attest(s: Services, input: AttestInput, requestId: string): Promise<AttestResult> {
+  const now = s.now()
+  // Cheap, stateless checks first so that garbage never reaches the database.
+  const nonce = s.nonces.verify(input.nonce, now)
+  const key = parseRecipientKey(input.publicKey)
+  const verifier = verifierFor(input.evidence.type, { allowSample: s.config.allowSampleEvidence })
+  const parsed = verifier.schema.safeParse(input.evidence)
+  if (!parsed.success) throw new KeybrokerError('evidence-malformed', describeZodError(parsed.error, 'evidence'))
+  const release = [...new Set(input.release)]
+
+  // Single use across replicas; consumed before verification so a failed attempt burns it.
+  if (!(await consumeNonce(s.database.db, nonce.id, nonce.expiresAt, now))) {
+    throw new KeybrokerError('nonce-reused', 'this nonce has already been used; request a new challenge')
+  }
+
+  const claims = await verifier.verify(parsed.data, { now, collateral: NO_COLLATERAL })
+  checkBinding(claims.reportData, await computeBinding(input.nonce, key.publicJwk))
+
+  const db = s.database.db
+  const overall = appraise(claims, await findReferenceValueSetsByMeasurement(db, claims.measurement))
+  const summary = evidenceSummary(claims)
+  const released: Record<string, string> = {}
+  const versions: Record<string, number> = {}
+
+  if (release.length > 0) {
+    const rows = await getCurrentSecretVersions(db, release)
+    const missing = release.filter((name) => !rows.some((r) => r.meta.name === name))
+    if (missing.length > 0) {
+      await audit(s, 'attest', missing.join(','), 'denied', { requestId, ...summary, reason: 'secret-unknown' })
+      throw new KeybrokerError('not-found', `no such secret: ${missing.join(', ')}`)
+    }
+    const sets = await getReferenceValueSets(db, [...new Set(rows.flatMap((r) => r.meta.referenceValues))])
+    const failed: FailedRule[] = []
+    for (const row of rows) {
+      const decision = evaluateReleasePolicy({
+        secretState: row.meta.state,
+        appraisal: appraise(claims, setsNamed(sets, row.meta.referenceValues)),
+      })
+      failed.push(...decision.rules.filter((r) => !r.passed).map((r) => ({ secret: row.meta.name, ...r })))
+    }
+    if (failed.length > 0) {
+      await audit(s, 'attest', release.join(','), 'denied', { requestId, ...summary, failedRules: failed.map(ruleText) })
+      throw new KeybrokerError('policy-denied', `release denied by ${failed.length} rule(s)`, { extensions: { failedRules: failed } })
+    }
+    for (const row of rows) {
+      const plaintext = openAtRest(s.keks, row.envelope, secretAad(row.meta.name, row.version))
+      try {
+        released[row.meta.name] = await sealToKey(key, plaintext)
+      } finally {
+        plaintext.fill(0)
+      }
+      versions[row.meta.name] = row.version
+    }
+  }
+
+  const ear = await issueEar(s.keys.current, {
+    issuer: s.config.issuer,
+    audience: s.config.audience,
+    now,
+    ttlSeconds: s.config.tokenTtlSeconds,
+    nonce: input.nonce,
+    cnfJwk: key.publicJwk,
+    status: earStatus(overall),
+    trustVector: overall.trustVector,
+    hardwareBacked: claims.hardwareBacked,
+    evidenceType: claims.evidenceType,
+    claims: tokenClaims(claims, overall),
+  })
+  await audit(s, release.length > 0 ? 'release' : 'attest', release.join(',') || '-', 'ok', {
+    requestId,
+    ...summary,
+    tokenId: ear.jti,
+    versions,
+  })
+  return { token: ear.token, secrets: released }
+}
+
+/**
+ * Releases one secret to the holder of an attestation result token ("passport" model): the
+ * token's claims are appraised again against the secret's reference values as they are now,
+ * so a revocation holds from the next request on.
+ */
+export async function fetchSecret(
+  s: Services,
+  token: string,
+  name: string,
+  requestId: string,
+): Promise<{ name: string; version: number; jwe: string }> {
+  const now = s.now()
+  const ear = await verifyEar(token, s.keys, { issuer: s.config.issuer, audience: s.config.audience, now })
+  const key: RecipientKey = parseRecipientKey(ear.cnf.jwk)
+  const claims = claimsFromToken(ear.claims)
+  const db = s.database.db
+  const [row] = await getCurrentSecretVersions(db, [name])
+  if (row === undefined) {
+    await audit(s, 'release', name, 'denied', { requestId, tokenId: ear.jti, reason: 'secret-unknown' })
+    throw new KeybrokerError('not-found', `no such secret: ${name}`)
+  }
+  const decision = evaluateReleasePolicy({
+    secretState: row.meta.state,
+    appraisal: appraise(claims, await getReferenceValueSets(db, row.meta.referenceValues)),
+  })
+  if (!decision.allowed) {
+    const failed = decision.rules.filter((r) => !r.passed).map((r) => ({ secret: name, ...r }))
+    await audit(s, 'release', name, 'denied', { requestId, tokenId: ear.jti, failedRules: failed.map(ruleText) })
+    throw new KeybrokerError('policy-denied', `release denied by ${failed.length} rule(s)`, { extensions: { failedRules: failed } })
+  }
+  const plaintext = openAtRest(s.keks, row.envelope, secretAad(name, row.version))
+  let jwe: string
+  try {
+    jwe = await sealToKey(key, plaintext)
+  } finally {
+    plaintext.fill(0)
+  }
+  await audit(s, 'release', name, 'ok', { requestId, tokenId: ear.jti, version: row.version })
+  return { name, version: row.version, jwe }
+}
+
+function setsNamed(sets: readonly ReferenceValueSet[], names: readonly string[]): ReferenceValueSet[] {
+  return sets.filter((set) => names.includes(set.name))
+}
+
+function earStatus(a: Appraisal): 'affirming' | 'warning' | 'contraindicated' {
+  return a.status === 'none' ? 'warning' : a.status
+}
+
+function ruleText(r: FailedRule): string {
+  return `${r.secret}:${r.rule}`
+}
+
+/** What the audit log keeps of the evidence: its type and digests of identity, never the blob. */
+function evidenceSummary(claims: Claims): Record<string, JsonValue> {
+  return {
+    evidenceType: claims.evidenceType,
+    measurement: claims.measurement,
+    debug: claims.debug,
+    ...(claims.instanceId === undefined ? {} : { instanceId: claims.instanceId }),
+  }
+}
+
+/** The claims the token carries: what the release policy reads again on `GET /v1/secrets`. */
+function tokenClaims(claims: Claims, appraisal: Appraisal): Record<string, JsonValue> {
+  return {
+    platform: claims.platform,
+    measurement: claims.measurement,
+    measurements: claims.measurements,
+    debug: claims.debug,
+    hardwareBacked: claims.hardwareBacked,
+    tcb: claims.tcb,
+    ...(claims.hostData === undefined ? {} : { hostData: claims.hostData }),
+    ...(claims.instanceId === undefined ? {} : { instanceId: claims.instanceId }),
+    referenceValues: appraisal.matched,
+  }
+}
+
+function claimsFromToken(c: Readonly<Record<string, JsonValue>>): AppraisedClaims {
+  const { measurement, debug, hardwareBacked } = c
+  if (typeof measurement !== 'string' || typeof debug !== 'boolean' || typeof hardwareBacked !== 'boolean') {
+    throw new KeybrokerError('token-invalid', 'token lacks the claims a release needs')
+  }
+  return { measurement, debug, hardwareBacked }
+}
+
+/** Appends one audit entry in its own transaction, committed before the response is sent. */
+async function audit(
+  s: Services,
+  action: string,
+  subject: string,
+  outcome: 'ok' | 'denied',
+  detail: Record<string, JsonValue>,
+): Promise<void> {
+  await s.database.db.transaction(async (tx) => {
+    await appendAuditEntry(tx, { at: s.now(), actor: 'attester', action, subject, outcome, detail })
+  })
+}

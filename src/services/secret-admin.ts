@@ -1,0 +1,180 @@
+import { randomBytes } from 'node:crypto'
+import { KeybrokerError } from '../errors.js'
+import { fromBase64 } from '../evidence/reader.js'
+import { openAtRest, sealAtRest } from '../secrets/index.js'
+import {
+  addSecretVersion,
+  createSecret as insertSecret,
+  deleteSecret as removeSecret,
+  getCurrentSecretVersion,
+  getReferenceValueSets,
+  getSecretMeta,
+  listSecretMeta,
+  setSecretState,
+  type Executor,
+  type SecretMeta,
+} from '../storage/index.js'
+import { auditAdminChange } from './audit.js'
+import type { AdminPrincipal } from './admin-tokens.js'
+import { secretAad } from './secret-aad.js'
+import type { Services } from './services.js'
+
+/** Secret metadata as the admin API returns it: never the value. */
+export interface SecretMetadata {
+  readonly name: string
+  readonly kind: 'opaque' | 'luks'
+  readonly version: number
+  readonly state: 'enabled' | 'disabled'
+  readonly referenceValues: readonly string[]
+  readonly createdAt: string
+  readonly updatedAt: string
+}
+
+export interface SecretValueInput {
+  readonly value?: string | undefined
+  readonly generate?: { readonly bytes: number } | undefined
+}
+
+export interface CreateSecretInput extends SecretValueInput {
+  readonly name: string
+  readonly kind: 'opaque' | 'luks'
+  readonly referenceValues: readonly string[]
+}
+
+export interface UpdateSecretInput extends SecretValueInput {
+  readonly referenceValues?: readonly string[] | undefined
+}
+
+export async function createSecret(s: Services, input: CreateSecretInput, by: AdminPrincipal): Promise<SecretMetadata> {
+  const db = s.database.db
+  await requireReferenceValues(db, input.referenceValues)
+  const value = valueBytes(input)
+  try {
+    const at = s.now()
+    const envelope = sealAtRest(s.keks.current, value, secretAad(input.name, 1))
+    await db.transaction(async (tx) => {
+      await insertSecret(tx, {
+        name: input.name,
+        kind: input.kind,
+        referenceValues: [...input.referenceValues],
+        kekId: s.keks.current.id,
+        envelope,
+        at,
+      })
+      await auditAdminChange(tx, s, by, 'secret.create', input.name, { version: 1, kind: input.kind, referenceValues: [...input.referenceValues] })
+    })
+  } finally {
+    value.fill(0)
+  }
+  return getSecret(s, input.name)
+}
+
+export async function listSecrets(s: Services): Promise<SecretMetadata[]> {
+  return (await listSecretMeta(s.database.db)).map(toMetadata)
+}
+
+export async function getSecret(s: Services, name: string): Promise<SecretMetadata> {
+  const meta = await getSecretMeta(s.database.db, name)
+  if (meta === undefined) throw new KeybrokerError('not-found', `no such secret: ${name}`)
+  return toMetadata(meta)
+}
+
+/** Stores a new version (given or generated); optionally replaces the reference-value sets. */
+export async function updateSecret(s: Services, name: string, input: UpdateSecretInput, by: AdminPrincipal): Promise<SecretMetadata> {
+  const value = valueBytes(input)
+  try {
+    return await storeNewVersion(s, name, value, input.referenceValues, by, 'secret.update')
+  } finally {
+    value.fill(0)
+  }
+}
+
+/** New version with fresh random bytes of the current value's length. */
+export async function rotateSecret(s: Services, name: string, by: AdminPrincipal): Promise<SecretMetadata> {
+  const current = await getCurrentSecretVersion(s.database.db, name)
+  if (current === undefined) throw new KeybrokerError('not-found', `no such secret: ${name}`)
+  const old = openAtRest(s.keks, current.envelope, secretAad(name, current.version))
+  const value = new Uint8Array(randomBytes(old.byteLength))
+  old.fill(0)
+  try {
+    return await storeNewVersion(s, name, value, undefined, by, 'secret.rotate')
+  } finally {
+    value.fill(0)
+  }
+}
+
+export async function setSecretEnabled(s: Services, name: string, enabled: boolean, by: AdminPrincipal): Promise<SecretMetadata> {
+  await s.database.db.transaction(async (tx) => {
+    const found = await setSecretState(tx, name, enabled ? 'enabled' : 'disabled', s.now())
+    if (!found) throw new KeybrokerError('not-found', `no such secret: ${name}`)
+    await auditAdminChange(tx, s, by, enabled ? 'secret.enable' : 'secret.disable', name, {})
+  })
+  return getSecret(s, name)
+}
+
+export async function deleteSecret(s: Services, name: string, by: AdminPrincipal): Promise<void> {
+  await s.database.db.transaction(async (tx) => {
+    if (!(await removeSecret(tx, name))) throw new KeybrokerError('not-found', `no such secret: ${name}`)
+    await auditAdminChange(tx, s, by, 'secret.delete', name, {})
+  })
+}
+
+async function storeNewVersion(
+  s: Services,
+  name: string,
+  value: Uint8Array,
+  referenceValues: readonly string[] | undefined,
+  by: AdminPrincipal,
+  action: string,
+): Promise<SecretMetadata> {
+  const db = s.database.db
+  if (referenceValues !== undefined) await requireReferenceValues(db, referenceValues)
+  await db.transaction(async (tx) => {
+    const meta = await getSecretMeta(tx, name)
+    if (meta === undefined) throw new KeybrokerError('not-found', `no such secret: ${name}`)
+    const version = meta.currentVersion + 1
+    const envelope = sealAtRest(s.keks.current, value, secretAad(name, version))
+    // A concurrent update of the same secret collides on (name, version) and gets 409.
+    await addSecretVersion(tx, name, {
+      version,
+      kekId: s.keks.current.id,
+      envelope,
+      at: s.now(),
+      ...(referenceValues === undefined ? {} : { referenceValues: [...referenceValues] }),
+    })
+    await auditAdminChange(tx, s, by, action, name, {
+      version,
+      ...(referenceValues === undefined ? {} : { referenceValues: [...referenceValues] }),
+    })
+  })
+  return getSecret(s, name)
+}
+
+function valueBytes(input: SecretValueInput): Uint8Array {
+  if (input.generate !== undefined) return new Uint8Array(randomBytes(input.generate.bytes))
+  if (input.value === undefined) throw new KeybrokerError('bad-request', 'give exactly one of value and generate')
+  try {
+    return fromBase64(input.value, 'value')
+  } catch (cause) {
+    throw new KeybrokerError('bad-request', 'value: not base64url', { cause })
+  }
+}
+
+async function requireReferenceValues(ex: Executor, names: readonly string[]): Promise<void> {
+  if (names.length === 0) return
+  const found = new Set((await getReferenceValueSets(ex, [...names])).map((set) => set.name))
+  const missing = names.filter((n) => !found.has(n))
+  if (missing.length > 0) throw new KeybrokerError('bad-request', `unknown reference-value set(s): ${missing.join(', ')}`)
+}
+
+function toMetadata(meta: SecretMeta): SecretMetadata {
+  return {
+    name: meta.name,
+    kind: meta.kind,
+    version: meta.currentVersion,
+    state: meta.state,
+    referenceValues: meta.referenceValues,
+    createdAt: meta.createdAt.toISOString(),
+    updatedAt: meta.updatedAt.toISOString(),
+  }
+}

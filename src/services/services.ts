@@ -1,0 +1,52 @@
+import { join } from 'node:path'
+import type { Config } from '../config/config.js'
+import type { Logger } from '../log/logger.js'
+import { createKekRing, kekFromBase64, loadOrCreateKek, type KekRing } from '../secrets/index.js'
+import { openDatabase, type Database } from '../storage/index.js'
+import { createNonceService, loadOrCreateSigningKeys, type KeySet, type NonceService } from '../tokens/index.js'
+import { deriveNonceKey } from './nonce-key.js'
+
+/**
+ * What the HTTP layer and the CLI call into: configuration, the database, the keys. Built once
+ * at start; nothing in it depends on an earlier request (the service is stateless).
+ */
+export interface Services {
+  readonly config: Config
+  readonly database: Database
+  readonly keys: KeySet
+  readonly nonces: NonceService
+  readonly keks: KekRing
+  readonly log: Logger
+  /** The clock; tests pass a fixed one to step over expiry bounds. */
+  readonly now: () => Date
+}
+
+export interface CreateServicesOptions {
+  readonly now?: () => Date
+  /** An already-open database (tests); otherwise opened from the configuration and migrated. */
+  readonly database?: Database
+}
+
+/** Opens the database (migrating it) and loads or creates the keys in the data directory. */
+export async function createServices(config: Config, log: Logger, options: CreateServicesOptions = {}): Promise<Services> {
+  const keyDir = join(config.dataDir, 'keys')
+  const keks = createKekRing(config.kek !== undefined ? kekFromBase64(config.kek) : await loadOrCreateKek(keyDir))
+  const keys = await loadOrCreateSigningKeys(keyDir, config.tokenAlg, config.tokenKeyFile)
+  const database =
+    options.database ??
+    (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: join(config.dataDir, 'pglite'), migrate: true }))
+  log.info('services ready', {
+    database: database.engine,
+    tokenKid: keys.current.kid,
+    kekId: keks.current.id,
+  })
+  return {
+    config,
+    database,
+    keys,
+    nonces: createNonceService({ key: deriveNonceKey(keks.current), ttlSeconds: config.nonceTtlSeconds }),
+    keks,
+    log,
+    now: options.now ?? (() => new Date()),
+  }
+}
