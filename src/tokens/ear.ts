@@ -107,6 +107,17 @@ export const earPayloadSchema = z.object({
 export type EarPayload = z.infer<typeof earPayloadSchema>
 
 /**
+ * A verified EAR: the payload plus its single submodule unpacked, so callers need not walk
+ * `submods` (the values are the submodule's, not copies from elsewhere).
+ */
+export type VerifiedEar = EarPayload & {
+  readonly evidenceType: string
+  readonly submodStatus: EarStatus
+  readonly trustVector: TrustVector
+  readonly claims: Readonly<Record<string, JsonValue>>
+}
+
+/**
  * Issues an EAR JWT: header `{alg, kid, typ: "JWT"}`, `iat` = `now` in whole seconds,
  * `exp` = `iat` + `ttlSeconds`, a random 128-bit `jti`.
  * @throws KeybrokerError `internal` if the input is inconsistent (TTL out of range, trust vector
@@ -170,12 +181,12 @@ export interface EarVerifyOptions {
  * `kid`; the header `alg` must match that key), at time `now` with no clock tolerance:
  * signature, `typ: JWT`, `iss`, `aud`, `exp` (and `nbf` if present), then the whole payload
  * against {@link earPayloadSchema}.
- * @returns the validated payload (unknown members stripped).
+ * @returns the validated payload (unknown members stripped) with its one submodule unpacked.
  * @throws KeybrokerError `token-invalid` with a coarse detail for any failure (malformed, unknown
  *   kid, `alg: none` or other algorithms, bad signature, expired, wrong issuer or audience,
  *   payload not an EAR); the precise reason is in `cause`.
  */
-export async function verifyEar(token: string, keys: KeySet, options: EarVerifyOptions): Promise<EarPayload> {
+export async function verifyEar(token: string, keys: KeySet, options: EarVerifyOptions): Promise<VerifiedEar> {
   let payload: unknown
   try {
     const header = decodeProtectedHeader(token)
@@ -196,5 +207,15 @@ export async function verifyEar(token: string, keys: KeySet, options: EarVerifyO
   }
   const parsed = earPayloadSchema.safeParse(payload)
   if (!parsed.success) throw new KeybrokerError('token-invalid', 'token is not a keybroker EAR', { cause: parsed.error })
-  return parsed.data
+  const entries = Object.entries(parsed.data.submods)
+  const [submod] = entries
+  if (submod === undefined || entries.length !== 1) throw new KeybrokerError('token-invalid', 'token is not a keybroker EAR')
+  const [evidenceType, appraisal] = submod
+  return {
+    ...parsed.data,
+    evidenceType,
+    submodStatus: appraisal['ear.status'],
+    trustVector: appraisal['ear.trustworthiness-vector'],
+    claims: appraisal['ear.veraison.annotated-evidence'],
+  }
 }

@@ -13,7 +13,7 @@ export {
 } from './signing-keys.js'
 export type { KeySet, TokenAlg, TokenSigner, VerificationKey } from './signing-keys.js'
 export { EAR_DEVELOPER, EAR_PROFILE, earPayloadSchema, issueEar, MAX_EAR_TTL_SECONDS, verifyEar } from './ear.js'
-export type { EarInput, EarPayload, EarVerifyOptions, IssuedEar } from './ear.js'
+export type { EarInput, EarPayload, EarVerifyOptions, IssuedEar, VerifiedEar } from './ear.js'
 export {
   CONFIGURATION,
   EAR_STATUSES,
