@@ -35,7 +35,7 @@ export async function loadOrCreateDevCertificate(dir: string, hostname: string):
     if (!(err instanceof Error && 'code' in err && err.code === 'ENOENT')) throw err
   }
   const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const
-  x509.cryptoProvider.set(webcrypto as unknown as Crypto)
+  x509.cryptoProvider.set(webcrypto as Crypto)
   const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])
   const now = new Date()
   const names = new Set(['localhost', '127.0.0.1', '::1', hostname])

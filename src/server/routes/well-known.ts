@@ -4,7 +4,7 @@ import type { App } from '../app.js'
 import type { AppDeps } from '../context.js'
 
 const JwksSchema = z
-  .object({ keys: z.array(z.object({ kty: z.string(), kid: z.string().optional() }).passthrough()) })
+  .object({ keys: z.array(z.record(z.string(), z.unknown())) })
   .openapi('Jwks')
 
 const DiscoverySchema = z
