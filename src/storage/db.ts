@@ -60,8 +60,11 @@ export interface OpenDatabaseOptions {
   readonly onBackgroundError?: ((err: KeybrokerError) => void) | undefined
 }
 
-/** Engine-specific migration runners, kept out of the public `Database` shape. */
-const migrators = new WeakMap<Database, () => Promise<void>>()
+/**
+ * Engine-specific migration runners, kept out of the public `Database` shape. Keyed by the drizzle
+ * handle, so a wrapper `Database` that passes `db` through (test helpers) still migrates.
+ */
+const migrators = new WeakMap<Db, () => Promise<void>>()
 
 /**
  * The package root: the nearest directory above this module that holds `package.json`. Works
@@ -131,7 +134,7 @@ export async function openDatabase(opts: OpenDatabaseOptions = {}): Promise<Data
  * @throws KeybrokerError `not-ready` (cause: the driver error) when a migration fails.
  */
 export async function migrateDatabase(database: Database): Promise<void> {
-  const run = migrators.get(database)
+  const run = migrators.get(database.db)
   if (run === undefined) throw new KeybrokerError('internal', 'migrateDatabase: not a database opened by openDatabase')
   try {
     await run()
@@ -160,7 +163,7 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
       return closing
     },
   }
-  migrators.set(database, () => migratePglite(db, { migrationsFolder: migrationsFolder() }))
+  migrators.set(db, () => migratePglite(db, { migrationsFolder: migrationsFolder() }))
   return database
 }
 
@@ -194,7 +197,7 @@ async function openPostgres(databaseUrl: string, opts: OpenDatabaseOptions): Pro
       return closing
     },
   }
-  migrators.set(database, async () => {
+  migrators.set(db, async () => {
     const client = await pool.connect()
     try {
       await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY])

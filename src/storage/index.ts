@@ -1,0 +1,31 @@
+export { migrateDatabase, migrationsFolder, openDatabase, redactDatabaseUrl } from './db.js'
+export type { Database, DatabaseEngine, Db, Executor, OpenDatabaseOptions, Transaction } from './db.js'
+export { ADMIN_ROLES, SECRET_KINDS, SECRET_STATES } from './schema.js'
+export type { AdminRole, SecretKind, SecretState } from './schema.js'
+export { isUniqueViolation, toStorageError } from './storage-error.js'
+export { consumeNonce, deleteExpiredNonces } from './nonces.js'
+export { findActiveAdminTokenByHash, insertAdminToken, listAdminTokens, revokeAdminToken } from './admin-tokens.js'
+export type { ActiveAdminToken, AdminTokenInfo, NewAdminToken } from './admin-tokens.js'
+export {
+  createReferenceValueSet,
+  deleteReferenceValueSet,
+  getReferenceValueSet,
+  getReferenceValueSets,
+  listReferenceValueSets,
+  replaceReferenceValueSet,
+  revokeMeasurement,
+} from './reference-values.js'
+export type { ReferenceMeasurement, ReferenceValueSet, ReferenceValueSetInput } from './reference-values.js'
+export {
+  addSecretVersion,
+  createSecret,
+  deleteSecret,
+  getCurrentSecretVersion,
+  getCurrentSecretVersions,
+  getSecretMeta,
+  listSecretMeta,
+  setSecretState,
+} from './secrets.js'
+export type { CurrentSecretVersion, NewSecret, NewSecretVersion, SecretMeta } from './secrets.js'
+export { MAX_AUDIT_PAGE, appendAuditEntry, listAuditEntries, verifyAuditChain } from './audit-log.js'
+export type { AuditChainVerification, AuditEntry, NewAuditEntry } from './audit-log.js'
