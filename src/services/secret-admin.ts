@@ -25,7 +25,7 @@ export interface SecretMetadata {
   readonly kind: 'opaque' | 'luks'
   readonly version: number
   readonly state: 'enabled' | 'disabled'
-  readonly referenceValues: readonly string[]
+  readonly referenceValues: string[]
   readonly createdAt: string
   readonly updatedAt: string
 }
@@ -173,7 +173,7 @@ function toMetadata(meta: SecretMeta): SecretMetadata {
     kind: meta.kind,
     version: meta.currentVersion,
     state: meta.state,
-    referenceValues: meta.referenceValues,
+    referenceValues: [...meta.referenceValues],
     createdAt: meta.createdAt.toISOString(),
     updatedAt: meta.updatedAt.toISOString(),
   }
