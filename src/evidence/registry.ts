@@ -1,5 +1,6 @@
 import { KeybrokerError } from '../errors.js'
 import { sampleVerifier } from './sample/verify.js'
+import { snpVerifier } from './snp/index.js'
 import type { EvidenceVerifier } from './types.js'
 
 /**
@@ -8,6 +9,7 @@ import type { EvidenceVerifier } from './types.js'
  */
 const VERIFIERS: ReadonlyMap<string, EvidenceVerifier<never>> = new Map<string, EvidenceVerifier<never>>([
   [sampleVerifier.type, sampleVerifier as EvidenceVerifier<never>],
+  [snpVerifier.type, snpVerifier as EvidenceVerifier<never>],
 ])
 
 export const EVIDENCE_TYPES: readonly string[] = [...VERIFIERS.keys()]
