@@ -29,10 +29,11 @@ export async function createAdminToken(
 ): Promise<{ id: string; token: string }> {
   const token = `${TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`
   const id = randomUUID()
+  const at = s.now()
   await s.database.db.transaction(async (tx) => {
-    await insertAdminToken(tx, { id, tokenHash: hashAdminToken(token), role, label })
+    await insertAdminToken(tx, { id, tokenHash: hashAdminToken(token), role, label, at })
     await appendAuditEntry(tx, {
-      at: s.now(),
+      at,
       actor,
       action: 'admin-token.create',
       subject: id,
@@ -48,10 +49,11 @@ export async function ensureBootstrapAdminToken(s: Pick<Services, 'database' | '
   const tokenHash = hashAdminToken(token)
   if ((await findActiveAdminTokenByHash(s.database.db, tokenHash)) !== undefined) return false
   const id = randomUUID()
+  const at = s.now()
   await s.database.db.transaction(async (tx) => {
-    await insertAdminToken(tx, { id, tokenHash, role: 'admin', label: 'bootstrap (KEYBROKER_BOOTSTRAP_ADMIN_TOKEN)' })
+    await insertAdminToken(tx, { id, tokenHash, role: 'admin', label: 'bootstrap (KEYBROKER_BOOTSTRAP_ADMIN_TOKEN)', at })
     await appendAuditEntry(tx, {
-      at: s.now(),
+      at,
       actor: 'config',
       action: 'admin-token.create',
       subject: id,

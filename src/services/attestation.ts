@@ -8,6 +8,7 @@ import {
   appendAuditEntry,
   consumeNonce,
   findReferenceValueSetsByMeasurement,
+  getCurrentSecretVersion,
   getCurrentSecretVersions,
   getReferenceValueSets,
 } from '../storage/index.js'
@@ -68,13 +69,14 @@ export async function attest(s: Services, input: AttestInput, requestId: string)
   const versions: Record<string, number> = {}
 
   if (release.length > 0) {
-    const rows = await getCurrentSecretVersions(db, release)
-    const missing = release.filter((name) => !rows.some((r) => r.meta.name === name))
+    const found = await getCurrentSecretVersions(db, release)
+    const rows = [...found.values()]
+    const missing = release.filter((name) => !found.has(name))
     if (missing.length > 0) {
       await audit(s, 'attest', missing.join(','), 'denied', { requestId, ...summary, reason: 'secret-unknown' })
       throw new KeybrokerError('not-found', `no such secret: ${missing.join(', ')}`)
     }
-    const sets = await getReferenceValueSets(db, [...new Set(rows.flatMap((r) => r.meta.referenceValues))])
+    const sets = await getReferenceValueSets(db, rows.flatMap((r) => r.meta.referenceValues))
     const failed: FailedRule[] = []
     for (const row of rows) {
       const decision = evaluateReleasePolicy({
@@ -136,14 +138,14 @@ export async function fetchSecret(
   const key: RecipientKey = parseRecipientKey(ear.cnf.jwk)
   const claims = claimsFromToken(ear.claims)
   const db = s.database.db
-  const [row] = await getCurrentSecretVersions(db, [name])
+  const row = await getCurrentSecretVersion(db, name)
   if (row === undefined) {
     await audit(s, 'release', name, 'denied', { requestId, tokenId: ear.jti, reason: 'secret-unknown' })
     throw new KeybrokerError('not-found', `no such secret: ${name}`)
   }
   const decision = evaluateReleasePolicy({
     secretState: row.meta.state,
-    appraisal: appraise(claims, await getReferenceValueSets(db, row.meta.referenceValues)),
+    appraisal: appraise(claims, [...(await getReferenceValueSets(db, row.meta.referenceValues)).values()]),
   })
   if (!decision.allowed) {
     const failed = decision.rules.filter((r) => !r.passed).map((r) => ({ secret: name, ...r }))
@@ -161,8 +163,8 @@ export async function fetchSecret(
   return { name, version: row.version, jwe }
 }
 
-function setsNamed(sets: readonly ReferenceValueSet[], names: readonly string[]): ReferenceValueSet[] {
-  return sets.filter((set) => names.includes(set.name))
+function setsNamed(sets: ReadonlyMap<string, ReferenceValueSet>, names: readonly string[]): ReferenceValueSet[] {
+  return names.flatMap((name) => sets.get(name) ?? [])
 }
 
 function earStatus(a: Appraisal): 'affirming' | 'warning' | 'contraindicated' {

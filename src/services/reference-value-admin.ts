@@ -6,7 +6,7 @@ import {
   listReferenceValueSets,
   replaceReferenceValueSet,
   revokeMeasurement,
-  type StoredReferenceValueSet,
+  type ReferenceValueSet as StoredReferenceValueSet,
 } from '../storage/index.js'
 import type { AdminPrincipal } from './admin-tokens.js'
 import { auditAdminChange } from './audit.js'

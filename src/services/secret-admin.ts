@@ -10,6 +10,7 @@ import {
   getReferenceValueSets,
   getSecretMeta,
   listSecretMeta,
+  setSecretReferenceValues,
   setSecretState,
   type Executor,
   type SecretMeta,
@@ -105,8 +106,7 @@ export async function rotateSecret(s: Services, name: string, by: AdminPrincipal
 
 export async function setSecretEnabled(s: Services, name: string, enabled: boolean, by: AdminPrincipal): Promise<SecretMetadata> {
   await s.database.db.transaction(async (tx) => {
-    const found = await setSecretState(tx, name, enabled ? 'enabled' : 'disabled', s.now())
-    if (!found) throw new KeybrokerError('not-found', `no such secret: ${name}`)
+    await setSecretState(tx, name, enabled ? 'enabled' : 'disabled', s.now())
     await auditAdminChange(tx, s, by, enabled ? 'secret.enable' : 'secret.disable', name, {})
   })
   return getSecret(s, name)
@@ -132,16 +132,13 @@ async function storeNewVersion(
   await db.transaction(async (tx) => {
     const meta = await getSecretMeta(tx, name)
     if (meta === undefined) throw new KeybrokerError('not-found', `no such secret: ${name}`)
+    // The envelope's AAD names the version, so it is sealed before the version is taken; a
+    // concurrent update that took this number first makes ours roll back with 409.
     const version = meta.currentVersion + 1
     const envelope = sealAtRest(s.keks.current, value, secretAad(name, version))
-    // A concurrent update of the same secret collides on (name, version) and gets 409.
-    await addSecretVersion(tx, name, {
-      version,
-      kekId: s.keks.current.id,
-      envelope,
-      at: s.now(),
-      ...(referenceValues === undefined ? {} : { referenceValues: [...referenceValues] }),
-    })
+    const taken = await addSecretVersion(tx, name, { kekId: s.keks.current.id, envelope, at: s.now() })
+    if (taken !== version) throw new KeybrokerError('conflict', `secret ${name} changed concurrently; retry`)
+    if (referenceValues !== undefined) await setSecretReferenceValues(tx, name, [...referenceValues], s.now())
     await auditAdminChange(tx, s, by, action, name, {
       version,
       ...(referenceValues === undefined ? {} : { referenceValues: [...referenceValues] }),
@@ -162,7 +159,7 @@ function valueBytes(input: SecretValueInput): Uint8Array {
 
 async function requireReferenceValues(ex: Executor, names: readonly string[]): Promise<void> {
   if (names.length === 0) return
-  const found = new Set((await getReferenceValueSets(ex, [...names])).map((set) => set.name))
+  const found = await getReferenceValueSets(ex, names)
   const missing = names.filter((n) => !found.has(n))
   if (missing.length > 0) throw new KeybrokerError('bad-request', `unknown reference-value set(s): ${missing.join(', ')}`)
 }

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateAttestationKey, KeybrokerClientError, openSecret, reportDataFor } from '../../src/clients/index.js'
 import { toBase64Url } from '../../src/evidence/reader.js'
 import type { Database } from '../../src/storage/index.js'
+import { parseRecipientKey } from '../../src/secrets/index.js'
 import { issueEar } from '../../src/tokens/index.js'
 import { testDatabases } from '../support/databases.js'
 import { adminCall, startKeybroker, type TestKeybroker } from '../support/keybroker.js'
@@ -202,7 +203,7 @@ describe.each(testDatabases())('attest → release on %s', (engine) => {
     const flipped = `${h}.${p}.${sig.startsWith('A') ? 'B' : 'A'}${sig.slice(1)}`
     await expectProblem(kb.client.secret('db-password', flipped), 401, 'token-invalid')
 
-    const key = await generateAttestationKey()
+    const key = parseRecipientKey((await generateAttestationKey()).publicJwk)
     const foreign = await issueEar(kb.services.keys.current, {
       issuer: 'https://keybroker.test',
       audience: 'someone-else',

@@ -102,7 +102,7 @@ describe.each(testDatabases())('bad input on %s', (engine) => {
   for (const [method, path] of ADMIN_ROUTES) {
     it(`${method} ${path} without a token → 401; unknown token → 401; wrong role → 403`, async () => {
       const body = method === 'GET' || method === 'DELETE' ? undefined : '{}'
-      const json = body === undefined ? {} : { 'Content-Type': 'application/json' }
+      const json: Record<string, string> = body === undefined ? {} : { 'Content-Type': 'application/json' }
       const none = await send(method, path, body, json)
       expectProblem(none, 401, 'unauthorized')
       expect(none.headers['www-authenticate']).toMatch(/^Bearer/)
