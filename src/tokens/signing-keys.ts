@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
-import { readdir, stat } from 'node:fs/promises'
+import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { calculateJwkThumbprint, type JWK } from 'jose'
 import { KeybrokerError } from '../errors.js'
@@ -85,13 +85,14 @@ export function createKeySet(current: TokenSigner, previous: readonly Verificati
 
 /**
  * Loads the token signing keys from `dir`, creating `token-signing-current.pem` (PKCS#8 PEM,
- * mode 0600, atomic, never overwriting) if the directory has no `token-signing-*.pem` file.
+ * mode 0600, atomic, never overwriting; the directory 0700) when it does not exist.
  *
- * Rotation, kept simple: every `token-signing-*.pem` in `dir` is a verification key; the one
- * named `token-signing-current.pem` signs, or, without it, the most recently modified file.
- * To rotate, rename the current file (e.g. to `token-signing-2026-05-01.pem`) and restart: a new
- * current key is created and the old one keeps verifying until its file is deleted (after the
- * longest token lifetime). Verification keys may use either curve; the signer must match `alg`.
+ * Rotation, kept simple: `token-signing-current.pem` signs; every other `token-signing-*.pem`
+ * in `dir` only verifies. To rotate, rename the current file (e.g. to
+ * `token-signing-2026-05-01.pem`) and restart: a new current key is created, and the old one
+ * stays in the JWKS until its file is deleted (after the longest token lifetime). The signer is
+ * chosen by name, not by file time, so replicas sharing copies of the directory agree.
+ * Verification keys may use either curve; the signer must match `alg`.
  * @throws KeybrokerError `internal` on I/O failure, an unreadable key or a curve mismatch.
  */
 export async function loadOrCreateSigningKey(dir: string, alg: TokenAlg): Promise<KeySet> {
@@ -101,12 +102,12 @@ export async function loadOrCreateSigningKey(dir: string, alg: TokenAlg): Promis
 /**
  * {@link loadOrCreateSigningKey}, plus an optional operator-provided signing key: when
  * `currentKeyFile` is given, that PKCS#8 PEM file signs (nothing is created) and every
- * `token-signing-*.pem` in `dir` still verifies.
+ * `token-signing-*.pem` in `dir` only verifies.
  * @throws KeybrokerError `internal` on I/O failure, an unreadable key or a curve mismatch.
  */
 export async function loadOrCreateSigningKeys(dir: string, alg: TokenAlg, currentKeyFile?: string): Promise<KeySet> {
   let files = await listSigningKeyFiles(dir)
-  if (files.length === 0 && currentKeyFile === undefined) {
+  if (currentKeyFile === undefined && !files.includes(CURRENT_SIGNING_KEY_FILE)) {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: CURVES[alg].node })
     const pem = privateKey.export({ type: 'pkcs8', format: 'pem' })
     await createKeyFileExclusive(join(dir, CURRENT_SIGNING_KEY_FILE), Buffer.from(pem))
@@ -122,9 +123,7 @@ export async function loadOrCreateSigningKeys(dir: string, alg: TokenAlg, curren
     current = await loadKeyFile(currentKeyFile, currentKeyFile)
     if (current === undefined) throw new KeybrokerError('internal', `token signing key file ${currentKeyFile} does not exist`)
   } else {
-    current =
-      loaded.find((k) => k.name === CURRENT_SIGNING_KEY_FILE) ??
-      [...loaded].sort((a, b) => b.mtimeMs - a.mtimeMs || a.name.localeCompare(b.name))[0]
+    current = loaded.find((k) => k.name === CURRENT_SIGNING_KEY_FILE)
   }
   if (current === undefined) throw new KeybrokerError('internal', `no token signing key in ${dir}`)
   if (current.alg !== alg) {
@@ -142,7 +141,6 @@ export async function loadOrCreateSigningKeys(dir: string, alg: TokenAlg, curren
 
 interface LoadedKey {
   readonly name: string
-  readonly mtimeMs: number
   readonly privateKey: KeyObject
   readonly alg: TokenAlg
 }
@@ -160,10 +158,7 @@ async function loadKeyFile(path: string, name: string): Promise<LoadedKey | unde
   }
   const alg = algOf(privateKey)
   if (alg === undefined) throw new KeybrokerError('internal', `token signing key file ${name} is not P-256 or P-384`)
-  const { mtimeMs } = await stat(path).catch((cause: unknown) => {
-    throw new KeybrokerError('internal', `cannot stat ${name}`, { cause })
-  })
-  return { name, mtimeMs, privateKey, alg }
+  return { name, privateKey, alg }
 }
 
 async function listSigningKeyFiles(dir: string): Promise<string[]> {
