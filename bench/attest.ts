@@ -1,0 +1,233 @@
+/**
+ * Benchmark (not a test): attest+release over HTTPS on loopback against a real `keybroker serve`
+ * child process, beside a floor measured in the same run — the same crypto work in a tight loop
+ * in one process. The figure that matters is the ratio, not the absolute numbers (these machines
+ * are shared and noisy).
+ *
+ *   npm run bench                         # embedded PGlite
+ *   DATABASE_URL=postgres://… npm run bench
+ *   BENCH_REQUESTS=2000 BENCH_CONCURRENCY=8 npm run bench
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { Agent, request } from 'node:https'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { generateAttestationKey, reportDataFor, type AttestationKey } from '../src/clients/index.js'
+import { toBase64Url } from '../src/evidence/reader.js'
+import { createKekRing, kekFromBytes, openAtRest, parseRecipientKey, sealAtRest, sealToKey } from '../src/secrets/index.js'
+import { checkBinding, computeBinding, createNonceService, generateSigner, issueEar } from '../src/tokens/index.js'
+
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 1500)
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8)
+const FLOOR_ITERATIONS = Number(process.env.BENCH_FLOOR_ITERATIONS ?? 1500)
+const MEASUREMENT = 'ab'.repeat(48)
+const SERVER_START_TIMEOUT_MS = 60_000
+
+async function main(): Promise<void> {
+  const keys = await Promise.all(Array.from({ length: 16 }, () => generateAttestationKey('P-256')))
+  const floor = await measureFloor(keys)
+  const server = await startServer()
+  try {
+    const result = await measureService(server, keys)
+    const ratio = result.throughput / floor.throughput
+    const rows: [string, string][] = [
+      ['floor: crypto of one attest+release, one core (ops/s)', floor.throughput.toFixed(0)],
+      ['floor: per operation (ms)', (1000 / floor.throughput).toFixed(3)],
+      [`service: attest+release over HTTPS, ${CONCURRENCY} concurrent (req/s)`, result.throughput.toFixed(0)],
+      ['service: attest p50 (ms)', result.p50.toFixed(2)],
+      ['service: attest p99 (ms)', result.p99.toFixed(2)],
+      ['service: challenge+attest round p50 (ms)', result.roundP50.toFixed(2)],
+      ['service: errors', String(result.errors)],
+      ['service: database', process.env.DATABASE_URL ? 'postgres' : 'pglite'],
+      ['ratio service / floor', `${(ratio * 100).toFixed(1)} %`],
+    ]
+    const width = Math.max(...rows.map(([k]) => k.length))
+    for (const [k, v] of rows) process.stdout.write(`${k.padEnd(width)}  ${v}\n`)
+    if (result.errors > 0) process.exitCode = 1
+  } finally {
+    await server.stop()
+  }
+}
+
+/**
+ * The crypto work of one attest+release, in the order the service does it: nonce issue + verify
+ * (HMAC), recipient key import, binding (SHA-512 + thumbprint), envelope open (AES-GCM ×2), JWE
+ * seal (ECDH-ES+A256KW), EAR sign (ES256).
+ */
+async function measureFloor(keys: readonly AttestationKey[]): Promise<{ throughput: number }> {
+  const nonces = createNonceService({ key: randomBytes(32), ttlSeconds: 120 })
+  const keks = createKekRing(kekFromBytes(randomBytes(32)))
+  const envelope = sealAtRest(keks.current, randomBytes(64), 'aad')
+  const signer = await generateSigner('ES256')
+  const once = async (i: number) => {
+    const now = new Date()
+    const { nonce } = nonces.issue(now)
+    nonces.verify(nonce, now)
+    const key = parseRecipientKey(keys[i % keys.length]?.publicJwk)
+    const binding = await computeBinding(nonce, key.publicJwk)
+    checkBinding(binding, binding)
+    const plaintext = openAtRest(keks, envelope, 'aad')
+    await sealToKey(key, plaintext)
+    await issueEar(signer, {
+      issuer: 'https://bench',
+      audience: 'keybroker',
+      now,
+      ttlSeconds: 300,
+      nonce,
+      cnfJwk: key.publicJwk,
+      status: 'affirming',
+      trustVector: { executables: 2, configuration: 2 },
+      hardwareBacked: false,
+      evidenceType: 'sample',
+      claims: { measurement: MEASUREMENT, debug: false, hardwareBacked: false },
+    })
+  }
+  for (let i = 0; i < 200; i++) await once(i)
+  const started = performance.now()
+  for (let i = 0; i < FLOOR_ITERATIONS; i++) await once(i)
+  return { throughput: FLOOR_ITERATIONS / ((performance.now() - started) / 1000) }
+}
+
+interface Server {
+  readonly port: number
+  readonly adminToken: string
+  readonly agent: Agent
+  stop(): Promise<void>
+}
+
+async function startServer(): Promise<Server> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'keybroker-bench-'))
+  const adminToken = randomBytes(32).toString('base64url')
+  const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url))
+  const child: ChildProcess = spawn(process.execPath, [cli, 'serve'], {
+    env: {
+      PATH: process.env.PATH,
+      KEYBROKER_LISTEN: '127.0.0.1:0',
+      KEYBROKER_DATA_DIR: dataDir,
+      KEYBROKER_ALLOW_SAMPLE_EVIDENCE: '1',
+      KEYBROKER_BOOTSTRAP_ADMIN_TOKEN: adminToken,
+      KEYBROKER_LOG_LEVEL: 'info',
+      ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  const stop = async () => {
+    if (child.exitCode === null && child.pid !== undefined) {
+      process.kill(child.pid, 'SIGTERM')
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL')
+          resolve()
+        }, 15_000)
+        child.once('exit', () => {
+          clearTimeout(t)
+          resolve()
+        })
+      })
+    }
+    await rm(dataDir, { recursive: true, force: true })
+  }
+  // The port comes from the service's own 'listening' log line (it listens on port 0).
+  const port = await new Promise<number>((resolve, reject) => {
+    let buffered = ''
+    const timer = setTimeout(() => reject(new Error('server did not start in time')), SERVER_START_TIMEOUT_MS)
+    child.stderr?.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString()
+      const m = /"url":"https:\/\/127\.0\.0\.1:(\d+)"/.exec(buffered)
+      if (m?.[1] !== undefined) {
+        clearTimeout(timer)
+        resolve(Number(m[1]))
+      }
+    })
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${buffered.slice(-2000)}`)))
+  }).catch(async (err: unknown) => {
+    await stop()
+    throw err
+  })
+  return { port, adminToken, agent: new Agent({ keepAlive: true, maxSockets: CONCURRENCY, rejectUnauthorized: false }), stop }
+}
+
+function call(server: Server, method: string, path: string, body: unknown, token?: string): Promise<{ status: number; body: string }> {
+  const text = body === undefined ? undefined : JSON.stringify(body)
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: server.port,
+        method,
+        path,
+        agent: server.agent,
+        headers: {
+          ...(text === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) }),
+          ...(token === undefined ? {} : { Authorization: `Bearer ${token}` }),
+        },
+        timeout: 30_000,
+      },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }))
+      },
+    )
+    req.on('timeout', () => req.destroy(new Error('timeout')))
+    req.on('error', reject)
+    req.end(text)
+  })
+}
+
+async function measureService(server: Server, keys: readonly AttestationKey[]) {
+  const setup = [
+    await call(server, 'POST', '/admin/v1/reference-values', { name: 'bench', measurements: [MEASUREMENT] }, server.adminToken),
+    await call(server, 'POST', '/admin/v1/secrets', { name: 'bench-secret', generate: { bytes: 64 }, referenceValues: ['bench'] }, server.adminToken),
+  ]
+  for (const r of setup) if (r.status !== 201) throw new Error(`setup failed: ${r.status} ${r.body}`)
+
+  const attestLatencies: number[] = []
+  const roundLatencies: number[] = []
+  let errors = 0
+  let next = 0
+  const one = async (i: number) => {
+    const key = keys[i % keys.length] as AttestationKey
+    const roundStart = performance.now()
+    const challenge = await call(server, 'POST', '/v1/challenge', {})
+    const { nonce } = JSON.parse(challenge.body) as { nonce: string }
+    const evidence = { type: 'sample', measurement: MEASUREMENT, reportData: toBase64Url(await reportDataFor(nonce, key)) }
+    const started = performance.now()
+    const res = await call(server, 'POST', '/v1/attest', { nonce, evidence, publicKey: key.publicJwk, release: ['bench-secret'] })
+    const done = performance.now()
+    if (res.status !== 200) errors++
+    attestLatencies.push(done - started)
+    roundLatencies.push(done - roundStart)
+  }
+  const worker = async () => {
+    while (next < REQUESTS) await one(next++)
+  }
+  // Warm-up, then the measured run.
+  for (let i = 0; i < 50; i++) await one(i)
+  attestLatencies.length = 0
+  roundLatencies.length = 0
+  next = 0
+  const started = performance.now()
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker))
+  const seconds = (performance.now() - started) / 1000
+  return {
+    throughput: REQUESTS / seconds,
+    p50: percentile(attestLatencies, 0.5),
+    p99: percentile(attestLatencies, 0.99),
+    roundP50: percentile(roundLatencies, 0.5),
+    errors,
+  }
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`)
+  process.exitCode = 1
+})
