@@ -1,4 +1,4 @@
-import { AR4SI, statusOf, type EarStatus, type TrustVector } from './trust-vector.js'
+import { CONFIGURATION, EXECUTABLES, HARDWARE, TRUST_NONE, worstStatus, type EarStatus, type TrustVector } from './trust-vector.js'
 
 /** A reference-value set as appraisal needs it (structurally what storage returns). */
 export interface ReferenceValueSet {
@@ -45,14 +45,15 @@ export function appraise(claims: AppraisedClaims, sets: readonly ReferenceValueS
     !claims.debug || (matched.length > 0 && sets.every((s) => !matched.includes(s.name) || s.allowDebug))
   const executables =
     revokedIn.length > 0
-      ? AR4SI.executablesContraindicated
+      ? EXECUTABLES.CONTRAINDICATED_RUNTIME
       : matched.length > 0
-        ? AR4SI.executablesApproved
-        : AR4SI.executablesUnrecognized
+        ? EXECUTABLES.APPROVED_RUNTIME
+        : EXECUTABLES.UNRECOGNIZED_RUNTIME
   const trustVector: TrustVector = {
     executables,
-    configuration: isDebugAcceptable ? AR4SI.configurationApproved : AR4SI.configurationUnsafe,
-    hardware: claims.hardwareBacked ? AR4SI.hardwareGenuine : AR4SI.noClaim,
+    configuration: isDebugAcceptable ? CONFIGURATION.APPROVED : CONFIGURATION.UNSAFE,
+    // Unsigned development evidence says nothing about hardware: "no claim", not "genuine".
+    hardware: claims.hardwareBacked ? HARDWARE.GENUINE : TRUST_NONE.NO_CLAIM,
   }
-  return { status: statusOf(trustVector), trustVector, matched, revokedIn, isDebugAcceptable }
+  return { status: worstStatus(trustVector), trustVector, matched, revokedIn, isDebugAcceptable }
 }

@@ -1,10 +1,13 @@
 /**
- * AR4SI trustworthiness vector (draft-ietf-rats-ar4si, §2.3) and the EAR status derived from it
- * (draft-ietf-rats-ear, §3.1: the status is the tier of the worst claim).
- *
- * Claim values are the draft's: 0 = no claim; 2..31 affirming; 32..95 warning;
- * 96..127 contraindicated.
+ * AR4SI trustworthiness vector (draft-ietf-rats-ar4si, "Trustworthiness Claims"), as carried in
+ * the EAR `ear.trustworthiness-vector` (draft-ietf-rats-ear). Each claim is an integer in
+ * -128..127; its tier follows from its range (AR4SI "Trustworthiness Tiers"):
+ * none [-1, 1], affirming [-32, -2] ∪ [2, 31], warning [-96, -33] ∪ [32, 95],
+ * contraindicated [-128, -97] ∪ [96, 127]. The constants mirror the draft's enumerations
+ * (and the Veraison reference implementation's names).
  */
+
+/** The eight AR4SI claim names, exactly as the JSON serialization spells them. */
 export const TRUST_CLAIMS = [
   'instance-identity',
   'configuration',
@@ -15,44 +18,72 @@ export const TRUST_CLAIMS = [
   'storage-opaque',
   'sourced-data',
 ] as const
-export type TrustClaim = (typeof TRUST_CLAIMS)[number]
-export type TrustVector = Readonly<Partial<Record<TrustClaim, number>>>
+export type TrustClaimName = (typeof TRUST_CLAIMS)[number]
 
-export type EarStatus = 'affirming' | 'warning' | 'contraindicated' | 'none'
+/** A trust vector: absent claims mean "no claim" (AR4SI says 0 and absence are equivalent). */
+export type TrustVector = Readonly<Partial<Record<TrustClaimName, number>>>
 
-/** Values of the draft used by keybroker's appraisal, named after the draft's descriptions. */
-export const AR4SI = {
-  noClaim: 0,
-  /** executables: only approved executables loaded. */
-  executablesApproved: 2,
-  /** executables: some executables are not recognized. */
-  executablesUnrecognized: 33,
-  /** executables: a known-bad (here: revoked) executable is loaded. */
-  executablesContraindicated: 99,
-  /** configuration: an approved configuration. */
-  configurationApproved: 2,
-  /** configuration: a configuration known to be unsafe (debug where not allowed). */
-  configurationUnsafe: 96,
-  /** hardware: a genuine TEE whose evidence verified. */
-  hardwareGenuine: 2,
+/** Values shared by every claim. */
+export const TRUST_NONE = {
+  VERIFIER_MALFUNCTION: -1,
+  NO_CLAIM: 0,
+  UNEXPECTED_EVIDENCE: 1,
+  CRYPTO_VALIDATION_FAILED: 99,
 } as const
 
-/** EAR status of one claim value. */
-export function tierOf(value: number): EarStatus {
-  if (value >= 96 && value <= 127) return 'contraindicated'
-  if (value >= 32 && value <= 95) return 'warning'
-  if (value >= 2 && value <= 31) return 'affirming'
-  return 'none'
+export const INSTANCE_IDENTITY = { TRUSTWORTHY: 2, UNTRUSTWORTHY: 96, UNRECOGNIZED: 97 } as const
+export const CONFIGURATION = { APPROVED: 2, NO_KNOWN_VULNERABILITIES: 3, UNSAFE: 32, UNSUPPORTABLE: 96 } as const
+export const EXECUTABLES = {
+  APPROVED_RUNTIME: 2,
+  APPROVED_BOOT: 3,
+  UNSAFE_RUNTIME: 32,
+  UNRECOGNIZED_RUNTIME: 33,
+  CONTRAINDICATED_RUNTIME: 96,
+} as const
+export const FILE_SYSTEM = { APPROVED: 2, UNRECOGNIZED: 32, CONTRAINDICATED: 96 } as const
+export const HARDWARE = { GENUINE: 2, UNSAFE: 32, CONTRAINDICATED: 96, UNRECOGNIZED: 97 } as const
+export const RUNTIME_OPAQUE = { ENCRYPTED_MEMORY: 2, ISOLATED_MEMORY: 32, VISIBLE_MEMORY: 96 } as const
+export const STORAGE_OPAQUE = { HW_KEYS_ENCRYPTED: 2, SW_KEYS_ENCRYPTED: 32, UNENCRYPTED: 96 } as const
+export const SOURCED_DATA = { TRUSTED: 2, UNTRUSTED: 32, CONTRAINDICATED: 96 } as const
+
+export type TrustTier = 'none' | 'affirming' | 'warning' | 'contraindicated'
+/** EAR status values (draft-ietf-rats-ear `ear.status`); same names as the non-none tiers. */
+export type EarStatus = Exclude<TrustTier, 'none'>
+export const EAR_STATUSES = ['affirming', 'warning', 'contraindicated'] as const satisfies readonly EarStatus[]
+
+/** True for an integer in the AR4SI claim range -128..127. */
+export function isTrustClaimValue(value: number): boolean {
+  return Number.isInteger(value) && value >= -128 && value <= 127
 }
 
-const RANK: Readonly<Record<EarStatus, number>> = { none: 0, affirming: 1, warning: 2, contraindicated: 3 }
+/**
+ * The AR4SI tier of a claim value.
+ * @throws RangeError when `value` is not an integer in -128..127 (a programming error).
+ */
+export function trustTier(value: number): TrustTier {
+  if (!isTrustClaimValue(value)) throw new RangeError(`not an AR4SI claim value: ${value}`)
+  const magnitude = Math.abs(value)
+  if (magnitude <= 1) return 'none'
+  // Negative values mirror the positive ranges shifted by one (AR4SI tiers table).
+  const v = value < 0 ? magnitude - 1 : magnitude
+  if (v <= 31) return 'affirming'
+  if (v <= 95) return 'warning'
+  return 'contraindicated'
+}
 
-/** The worst tier over the vector; an empty vector (no claims) gives `none`. */
-export function statusOf(vector: TrustVector): EarStatus {
-  let worst: EarStatus = 'none'
-  for (const value of Object.values(vector)) {
-    const tier = tierOf(value)
-    if (RANK[tier] > RANK[worst]) worst = tier
+/**
+ * The worst tier across a vector, as an EAR status: any contraindicated claim wins, then any
+ * warning; otherwise affirming (AR4SI leaves the aggregation to the verifier's policy; this is
+ * the conservative default).
+ */
+export function worstStatus(vector: TrustVector): EarStatus {
+  let status: EarStatus = 'affirming'
+  for (const name of TRUST_CLAIMS) {
+    const value = vector[name]
+    if (value === undefined) continue
+    const tier = trustTier(value)
+    if (tier === 'contraindicated') return 'contraindicated'
+    if (tier === 'warning') status = 'warning'
   }
-  return worst
+  return status
 }

@@ -107,7 +107,7 @@ export async function attest(s: Services, input: AttestInput, requestId: string)
     ttlSeconds: s.config.tokenTtlSeconds,
     nonce: input.nonce,
     cnfJwk: key.publicJwk,
-    status: earStatus(overall),
+    status: overall.status,
     trustVector: overall.trustVector,
     hardwareBacked: claims.hardwareBacked,
     evidenceType: claims.evidenceType,
@@ -165,10 +165,6 @@ export async function fetchSecret(
 
 function setsNamed(sets: ReadonlyMap<string, ReferenceValueSet>, names: readonly string[]): ReferenceValueSet[] {
   return names.flatMap((name) => sets.get(name) ?? [])
-}
-
-function earStatus(a: Appraisal): 'affirming' | 'warning' | 'contraindicated' {
-  return a.status === 'none' ? 'warning' : a.status
 }
 
 function ruleText(r: FailedRule): string {

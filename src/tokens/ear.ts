@@ -6,7 +6,7 @@ import type { JsonValue } from '../evidence/types.js'
 import type { RecipientJwk } from '../secrets/recipient-key.js'
 import type { KeySet, TokenSigner } from './signing-keys.js'
 import { TOKEN_ALGS } from './signing-keys.js'
-import { EAR_STATUSES, TRUST_CLAIMS, isTrustClaimValue, type EarStatus, type TrustVector } from './trust-vector.js'
+import { EAR_STATUSES, TRUST_CLAIMS, isTrustClaimValue, type EarStatus, type TrustVector } from '../appraisal/trust-vector.js'
 
 /**
  * EAT Attestation Results (draft-ietf-rats-ear) as a JWT (RFC 7519) signed with ES256/ES384.

@@ -29,5 +29,5 @@ export {
   TRUST_NONE,
   trustTier,
   worstStatus,
-} from './trust-vector.js'
-export type { EarStatus, TrustClaimName, TrustTier, TrustVector } from './trust-vector.js'
+} from '../appraisal/trust-vector.js'
+export type { EarStatus, TrustClaimName, TrustTier, TrustVector } from '../appraisal/trust-vector.js'
