@@ -9,6 +9,7 @@ export type { ActiveAdminToken, AdminTokenInfo, NewAdminToken } from './admin-to
 export {
   createReferenceValueSet,
   deleteReferenceValueSet,
+  findReferenceValueSetsByMeasurement,
   getReferenceValueSet,
   getReferenceValueSets,
   listReferenceValueSets,
@@ -24,6 +25,7 @@ export {
   getCurrentSecretVersions,
   getSecretMeta,
   listSecretMeta,
+  setSecretReferenceValues,
   setSecretState,
 } from './secrets.js'
 export type { CurrentSecretVersion, NewSecret, NewSecretVersion, SecretMeta } from './secrets.js'

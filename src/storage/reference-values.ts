@@ -259,3 +259,19 @@ async function selectSets(ex: Executor, names: readonly string[] | undefined): P
   }
   return sets
 }
+
+/**
+ * Every set that lists `measurement` (hex, either case), revoked or not, with all its
+ * measurements: what appraisal needs to judge evidence that names no secret.
+ *
+ * @throws KeybrokerError `not-ready` / `internal` on database failure.
+ */
+export function findReferenceValueSetsByMeasurement(ex: Executor, measurement: string): Promise<ReferenceValueSet[]> {
+  return guard('findReferenceValueSetsByMeasurement', async () => {
+    const rows = await ex
+      .select({ name: referenceMeasurements.setName })
+      .from(referenceMeasurements)
+      .where(eq(referenceMeasurements.measurement, measurement.toLowerCase()))
+    return rows.length === 0 ? [] : selectSets(ex, rows.map((r) => r.name))
+  })
+}

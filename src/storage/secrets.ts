@@ -197,3 +197,22 @@ async function selectCurrent(ex: Executor, names: string[]): Promise<CurrentSecr
     .where(inArray(secrets.name, names))
   return rows
 }
+
+/**
+ * Replaces the reference-value sets that guard secret `name` (at `at`).
+ *
+ * @throws KeybrokerError `not-found` when the secret does not exist; `not-ready` / `internal` on
+ *   database failure.
+ */
+export function setSecretReferenceValues(ex: Executor, name: string, referenceValues: readonly string[], at: Date): Promise<SecretMeta> {
+  return guard('setSecretReferenceValues', async () => {
+    const rows = await ex
+      .update(secrets)
+      .set({ referenceValues: [...referenceValues], updatedAt: at })
+      .where(eq(secrets.name, name))
+      .returning(metaColumns)
+    const meta = rows[0]
+    if (meta === undefined) throw new KeybrokerError('not-found', `secret ${name} does not exist`)
+    return meta
+  })
+}
