@@ -112,5 +112,8 @@ function problemResponse(c: Context<AppEnv>, err: KeybrokerError, deps: AppDeps)
   if (id) headers['X-Request-Id'] = id
   if (typeof allow === 'string') headers.Allow = allow
   if (err.code === 'unauthorized') headers['WWW-Authenticate'] = 'Bearer realm="keybroker"'
+  // The body of these requests was not read: close the connection, or a keep-alive client
+  // would send its next request behind the unread bytes.
+  if (err.code === 'payload-too-large' || err.code === 'unsupported-media-type') headers.Connection = 'close'
   return new Response(JSON.stringify(body), { status: body.status, headers })
 }
