@@ -97,6 +97,8 @@ export const referenceMeasurements = pgTable(
   },
   (t) => [
     primaryKey({ name: 'reference_measurements_pk', columns: [t.setName, t.measurement] }),
+    // findReferenceValueSetsByMeasurement looks values up without a set name.
+    index('reference_measurements_measurement_idx').on(t.measurement),
     check('reference_measurements_hex_check', sql`${t.measurement} ~ '^[0-9a-f]+$'`),
   ],
 )

@@ -3,6 +3,7 @@ import {
   createReferenceValueSet,
   deleteReferenceValueSet,
   getReferenceValueSet,
+  findReferenceValueSetsByMeasurement,
   getReferenceValueSets,
   listReferenceValueSets,
   replaceReferenceValueSet,
@@ -118,6 +119,13 @@ describe.each(testDatabases())('reference values on %s', (engine) => {
     const list = await listReferenceValueSets(database.db)
     expect(list.map((s) => s.name)).toEqual(['Zeta', 'alpha', 'empty', 'web-v3'])
     expect(list.find((s) => s.name === 'alpha')?.measurements.map((m) => m.value)).toEqual([M2])
+  })
+
+  it('finds every set listing a measurement, revoked or not', async () => {
+    const found = await findReferenceValueSetsByMeasurement(database.db, M2.toUpperCase())
+    expect(found.map((s) => s.name)).toEqual(['alpha', 'web-v3'])
+    expect(found.find((s) => s.name === 'web-v3')?.measurements.map((m) => m.value)).toEqual([M1, M2])
+    expect(await findReferenceValueSetsByMeasurement(database.db, 'dd'.repeat(48))).toEqual([])
   })
 
   it('deletes a set with its measurements', async () => {

@@ -7,6 +7,7 @@ import {
   getCurrentSecretVersions,
   getSecretMeta,
   listSecretMeta,
+  setSecretReferenceValues,
   setSecretState,
   type Database,
 } from '../../src/storage/index.js'
@@ -86,6 +87,13 @@ describe.each(testDatabases())('secrets on %s', (engine) => {
     expect((await getCurrentSecretVersion(database.db, 'luks-root'))?.meta.state).toBe('disabled')
     expect(await setSecretState(database.db, 'luks-root', 'enabled', T2)).toMatchObject({ state: 'enabled' })
     await expect(setSecretState(database.db, 'nope', 'disabled', T2)).rejects.toMatchObject({ code: 'not-found' })
+  })
+
+  it('replaces the reference value sets of a secret; not-found when missing', async () => {
+    const meta = await setSecretReferenceValues(database.db, 'luks-root', ['disk-v1'], T2)
+    expect(meta).toMatchObject({ referenceValues: ['disk-v1'], updatedAt: T2, currentVersion: 1 })
+    expect((await getSecretMeta(database.db, 'luks-root'))?.referenceValues).toEqual(['disk-v1'])
+    await expect(setSecretReferenceValues(database.db, 'nope', [], T2)).rejects.toMatchObject({ code: 'not-found' })
   })
 
   it('gets several current versions in one call, skipping unknown names', async () => {

@@ -1,0 +1,1 @@
+CREATE INDEX "reference_measurements_measurement_idx" ON "reference_measurements" USING btree ("measurement");
