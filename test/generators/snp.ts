@@ -199,7 +199,7 @@ export async function issueEndorsement(pki: SnpPki, options: EndorsementOptions 
   if (kind === 'vlek') extensions.push(ext(AMD_OID.cspId, derIa5('CN=test-csp.example')))
   const signer = options.signer ?? (kind === 'vcek' ? pki.ask : pki.asvk)
   const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: options.serial ?? '00',
+    serialNumber: options.serial ?? '0a', // @peculiar/x509 replaces serial 00 with a random one
     subject: amdName(options.subjectName ?? (kind === 'vcek' ? 'SEV-VCEK' : 'SEV-VLEK')),
     issuer: signer.cert.subject,
     notBefore: options.notBefore ?? GEN_NOT_BEFORE,
