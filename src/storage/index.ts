@@ -3,6 +3,8 @@ export type { Database, DatabaseEngine, Db, Executor, OpenDatabaseOptions, Trans
 export { ADMIN_ROLES, SECRET_KINDS, SECRET_STATES } from './schema.js'
 export type { AdminRole, SecretKind, SecretState } from './schema.js'
 export { isUniqueViolation, toStorageError } from './storage-error.js'
+export { executeRows } from './raw-rows.js'
+export type { RawRow } from './raw-rows.js'
 export { consumeNonce, deleteExpiredNonces } from './nonces.js'
 export { findActiveAdminTokenByHash, insertAdminToken, listAdminTokens, revokeAdminToken } from './admin-tokens.js'
 export type { ActiveAdminToken, AdminTokenInfo, NewAdminToken } from './admin-tokens.js'

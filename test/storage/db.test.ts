@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { KeybrokerError } from '../../src/errors.js'
 import {
   consumeNonce,
+  executeRows,
   isUniqueViolation,
   migrateDatabase,
   openDatabase,
@@ -91,6 +92,13 @@ describe.each(testDatabases())('database on %s', (engine) => {
     const err: unknown = await guard('test', () => database.db.execute(sql`select * from no_such_table`)).catch((e: unknown) => e)
     expect(err).toMatchObject({ code: 'internal' })
     expect(String(err)).not.toContain('no_such_table') // detail stays coarse; the cause has the rest
+  })
+
+  it('runs raw SQL and returns rows as records on both engines', async () => {
+    await consumeNonce(database.db, 'raw', T0, T0)
+    const rows = await executeRows(database.db, sql`select nonce_id, 2::int as two from used_nonces where nonce_id = ${'raw'}`)
+    expect(rows).toEqual([{ nonce_id: 'raw', two: 2 }])
+    await expect(executeRows(database.db, sql`select * from no_such_table`)).rejects.toMatchObject({ code: 'internal' })
   })
 
   it('reports not-ready after close, and close is idempotent', async () => {
