@@ -1,7 +1,8 @@
-import { sql } from 'drizzle-orm'
+import { eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { toBase64Url } from '../../src/evidence/reader.js'
 import type { Database } from '../../src/storage/index.js'
+import { auditLog, secrets, secretVersions } from '../../src/storage/schema.js'
 import { testDatabases } from '../support/databases.js'
 import { adminCall, startKeybroker, type TestKeybroker } from '../support/keybroker.js'
 
@@ -90,18 +91,16 @@ describe.each(testDatabases())('admin API on %s', (engine) => {
 
   it('stores no plaintext at rest: the raw rows hold only envelopes', async () => {
     expect((await adminCall(kb, 'POST', '/admin/v1/secrets', { name: 'raw-check', value: toBase64Url(PLAINTEXT), referenceValues: [] })).status).toBe(201)
-    const result = await database.db.execute(sql`select secret_name, version, kek_id, envelope from secret_versions where secret_name = 'raw-check'`)
-    const rows = result.rows as { envelope: Uint8Array | string; kek_id: string }[]
+    const rows = await database.db.select().from(secretVersions).where(eq(secretVersions.secretName, 'raw-check'))
     expect(rows).toHaveLength(1)
     const row = rows[0]!
-    const raw = typeof row.envelope === 'string' ? Buffer.from(row.envelope.replace(/^\\x/, ''), 'hex') : Buffer.from(row.envelope)
+    const raw = Buffer.from(row.envelope)
     expect(raw.byteLength).toBeGreaterThan(PLAINTEXT.byteLength)
     expect(raw.includes(PLAINTEXT)).toBe(false)
     expect(raw.includes(PLAINTEXT.subarray(0, 8))).toBe(false)
-    expect(row.kek_id).toBe(kb.services.keks.current.id)
-    // Everything in the database, dumped as text, has no trace of the value either.
-    const dump = JSON.stringify((await database.db.execute(sql`select * from secrets`)).rows)
-    expect(dump).not.toContain(PLAINTEXT.toString())
+    expect(row.kekId).toBe(kb.services.keks.current.id)
+    // The metadata row has no trace of the value either.
+    expect(JSON.stringify(await database.db.select().from(secrets))).not.toContain(PLAINTEXT.toString())
   })
 
   it('audits every admin change with the token id, never the token or the value', async () => {
@@ -124,7 +123,8 @@ describe.each(testDatabases())('admin API on %s', (engine) => {
 
   it('detects a tampered audit entry through the API', async () => {
     expect((await adminCall(kb, 'GET', '/admin/v1/audit/verify', undefined, kb.tokens.auditor)).body.ok).toBe(true)
-    await database.db.execute(sql`update audit_log set subject = 'forged' where id = (select min(id) + 1 from audit_log)`)
+    const [second] = await database.db.select({ id: auditLog.id }).from(auditLog).orderBy(auditLog.id).offset(1).limit(1)
+    await database.db.update(auditLog).set({ subject: 'forged' }).where(eq(auditLog.id, second!.id))
     const verified = await adminCall(kb, 'GET', '/admin/v1/audit/verify', undefined, kb.tokens.auditor)
     expect(verified.body).toMatchObject({ ok: false, reason: 'hash-mismatch' })
   })
