@@ -98,9 +98,16 @@ async function fromCollateral(lookup: CollateralLookup, kind: string, key: strin
   return value === undefined ? undefined : parseCertificateCached(collateralCertificateDer(value, what), what)
 }
 
+const builtinDer = new Map<string, Uint8Array>()
+
 function builtin(product: SnpProduct, role: 'ask' | 'asvk' | 'ark'): ParsedCertificate {
-  const [der] = decodePemCertificates(AMD_CERTIFICATES[product][role], `built-in ${role}`)
-  if (der === undefined) throw new EvidenceError('internal', `built-in ${role} of ${product} missing`)
+  const key = `${product}/${role}`
+  let der = builtinDer.get(key)
+  if (der === undefined) {
+    ;[der] = decodePemCertificates(AMD_CERTIFICATES[product][role], `built-in ${role}`)
+    if (der === undefined) throw new EvidenceError('internal', `built-in ${role} of ${product} missing`)
+    builtinDer.set(key, der)
+  }
   return parseCertificateCached(der, `built-in ${role}`)
 }
 
