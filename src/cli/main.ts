@@ -49,10 +49,16 @@ async function serve(config: Config): Promise<number> {
   const log = createLogger(config.logLevel)
   const services = await createServices(config, log)
   if (config.allowSampleEvidence) log.warn('sample evidence is ENABLED: development only, never in production')
-  if (config.bootstrapAdminToken !== undefined && (await ensureBootstrapAdminToken(services, config.bootstrapAdminToken))) {
-    log.info('bootstrap admin token registered')
+  let server: Awaited<ReturnType<typeof listen>>
+  try {
+    if (config.bootstrapAdminToken !== undefined && (await ensureBootstrapAdminToken(services, config.bootstrapAdminToken))) {
+      log.info('bootstrap admin token registered')
+    }
+    server = await listen(createApp({ config, services, log }), config, log)
+  } catch (err) {
+    await services.database.close()
+    throw err
   }
-  const server = await listen(createApp({ config, services, log }), config, log)
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info('shutting down', { signal })
