@@ -34,7 +34,12 @@ export async function createServices(config: Config, log: Logger, options: Creat
   const keys = await loadOrCreateSigningKeys(keyDir, config.tokenAlg, config.tokenKeyFile)
   const database =
     options.database ??
-    (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: join(config.dataDir, 'pglite'), migrate: true }))
+    (await openDatabase({
+      databaseUrl: config.databaseUrl,
+      dataDir: join(config.dataDir, 'pglite'),
+      migrate: true,
+      onBackgroundError: (err) => log.error('database connection error', { code: err.code, detail: err.detail }),
+    }))
   log.info('services ready', {
     database: database.engine,
     tokenKid: keys.current.kid,

@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest'
+import { appraise, CONFIGURATION, EXECUTABLES, HARDWARE, type ReferenceValueSet } from '../../src/appraisal/index.js'
+
+const M = 'aa'.repeat(48)
+const set = (name: string, values: { value: string; revoked?: boolean }[], allowDebug = false): ReferenceValueSet => ({
+  name,
+  allowDebug,
+  measurements: values.map((v) => ({ value: v.value, revokedAt: v.revoked ? new Date(0) : null })),
+})
+
+describe('appraise', () => {
+  it('affirms a registered measurement on genuine hardware', () => {
+    const a = appraise({ measurement: M.toUpperCase(), debug: false, hardwareBacked: true }, [set('a', [{ value: M }])])
+    expect(a.status).toBe('affirming')
+    expect(a.matched).toEqual(['a'])
+    expect(a.trustVector).toEqual({ executables: EXECUTABLES.APPROVED_RUNTIME, configuration: CONFIGURATION.APPROVED, hardware: HARDWARE.GENUINE })
+  })
+
+  it('warns about an unknown measurement', () => {
+    const a = appraise({ measurement: M, debug: false, hardwareBacked: true }, [set('a', [{ value: 'bb' }])])
+    expect(a.status).toBe('warning')
+    expect(a.trustVector.executables).toBe(EXECUTABLES.UNRECOGNIZED_RUNTIME)
+  })
+
+  it('contraindicates a revoked measurement even when another set lists it', () => {
+    const a = appraise({ measurement: M, debug: false, hardwareBacked: true }, [set('a', [{ value: M, revoked: true }]), set('b', [{ value: M }])])
+    expect(a.status).toBe('contraindicated')
+    expect(a.revokedIn).toEqual(['a'])
+  })
+
+  it('accepts debug only where every matching set allows it', () => {
+    const claims = { measurement: M, debug: true, hardwareBacked: true }
+    expect(appraise(claims, [set('a', [{ value: M }], true)]).isDebugAcceptable).toBe(true)
+    expect(appraise(claims, [set('a', [{ value: M }], true), set('b', [{ value: M }])]).isDebugAcceptable).toBe(false)
+    expect(appraise(claims, [set('a', [{ value: 'cc' }], true)]).isDebugAcceptable).toBe(false)
+    expect(appraise(claims, [set('a', [{ value: M }])]).trustVector.configuration).toBe(CONFIGURATION.UNSAFE)
+  })
+
+  it('makes no hardware claim for unsigned evidence', () => {
+    const a = appraise({ measurement: M, debug: false, hardwareBacked: false }, [set('a', [{ value: M }])])
+    expect(a.trustVector.hardware).toBe(0)
+    expect(a.status).toBe('affirming')
+  })
+})
