@@ -24,6 +24,8 @@ const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 1500)
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8)
 const FLOOR_ITERATIONS = Number(process.env.BENCH_FLOOR_ITERATIONS ?? 1500)
 const MEASUREMENT = 'ab'.repeat(48)
+/** Unique per run, so repeated runs against one PostgreSQL database do not collide. */
+const RUN = randomBytes(4).toString('hex')
 const SERVER_START_TIMEOUT_MS = 60_000
 
 async function main(): Promise<void> {
@@ -102,7 +104,7 @@ async function startServer(): Promise<Server> {
   const dataDir = await mkdtemp(join(tmpdir(), 'keybroker-bench-'))
   const adminToken = randomBytes(32).toString('base64url')
   const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url))
-  const child: ChildProcess = spawn(process.execPath, [cli, 'serve'], {
+  const child: ChildProcess = spawn(process.execPath, [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []), cli, 'serve'], {
     env: {
       PATH: process.env.PATH,
       KEYBROKER_LISTEN: '127.0.0.1:0',
@@ -135,6 +137,7 @@ async function startServer(): Promise<Server> {
     let buffered = ''
     const timer = setTimeout(() => reject(new Error('server did not start in time')), SERVER_START_TIMEOUT_MS)
     child.stderr?.on('data', (chunk: Buffer) => {
+      if (buffered.length > 1_000_000) return
       buffered += chunk.toString()
       const m = /"url":"https:\/\/127\.0\.0\.1:(\d+)"/.exec(buffered)
       if (m?.[1] !== undefined) {
@@ -180,8 +183,8 @@ function call(server: Server, method: string, path: string, body: unknown, token
 
 async function measureService(server: Server, keys: readonly AttestationKey[]) {
   const setup = [
-    await call(server, 'POST', '/admin/v1/reference-values', { name: 'bench', measurements: [MEASUREMENT] }, server.adminToken),
-    await call(server, 'POST', '/admin/v1/secrets', { name: 'bench-secret', generate: { bytes: 64 }, referenceValues: ['bench'] }, server.adminToken),
+    await call(server, 'POST', '/admin/v1/reference-values', { name: `bench-${RUN}`, measurements: [MEASUREMENT] }, server.adminToken),
+    await call(server, 'POST', '/admin/v1/secrets', { name: `bench-secret-${RUN}`, generate: { bytes: 64 }, referenceValues: [`bench-${RUN}`] }, server.adminToken),
   ]
   for (const r of setup) if (r.status !== 201) throw new Error(`setup failed: ${r.status} ${r.body}`)
 
@@ -196,7 +199,7 @@ async function measureService(server: Server, keys: readonly AttestationKey[]) {
     const { nonce } = JSON.parse(challenge.body) as { nonce: string }
     const evidence = { type: 'sample', measurement: MEASUREMENT, reportData: toBase64Url(await reportDataFor(nonce, key)) }
     const started = performance.now()
-    const res = await call(server, 'POST', '/v1/attest', { nonce, evidence, publicKey: key.publicJwk, release: ['bench-secret'] })
+    const res = await call(server, 'POST', '/v1/attest', { nonce, evidence, publicKey: key.publicJwk, release: [`bench-secret-${RUN}`] })
     const done = performance.now()
     if (res.status !== 200) errors++
     attestLatencies.push(done - started)
