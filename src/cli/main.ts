@@ -6,6 +6,7 @@ import { createApp } from '../server/app.js'
 import { listen } from '../server/listen.js'
 import { createAdminToken, ensureBootstrapAdminToken } from '../services/admin-tokens.js'
 import { verifyAudit } from '../services/audit.js'
+import { scheduleMaintenance } from '../services/maintenance.js'
 import { createServices } from '../services/services.js'
 import { ADMIN_ROLES, migrateDatabase, openDatabase, type AdminRole } from '../storage/index.js'
 import { join } from 'node:path'
@@ -59,6 +60,7 @@ async function serve(config: Config): Promise<number> {
     await services.database.close()
     throw err
   }
+  const maintenance = scheduleMaintenance(services)
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info('shutting down', { signal })
@@ -67,6 +69,7 @@ async function serve(config: Config): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'))
     process.once('SIGTERM', () => stop('SIGTERM'))
   })
+  maintenance.stop()
   // Bounded shutdown: connections are closed, then the database; a stuck close cannot hang us.
   const timer = setTimeout(() => {
     log.error('shutdown timed out')

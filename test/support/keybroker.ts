@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig, type Config } from '../../src/config/config.js'
 import { KeybrokerClient } from '../../src/clients/index.js'
-import { createLogger } from '../../src/log/logger.js'
+import { createLogger, type Logger } from '../../src/log/logger.js'
 import { createApp, type App } from '../../src/server/app.js'
 import { listen, type RunningServer } from '../../src/server/listen.js'
 import { createAdminToken } from '../../src/services/admin-tokens.js'
@@ -41,7 +41,11 @@ export interface TestKeybroker {
  * on the given (already migrated) database. Sample evidence is enabled: these tests exercise the
  * service, not a hardware verifier.
  */
-export async function startKeybroker(database: Database, env: Record<string, string> = {}): Promise<TestKeybroker> {
+export async function startKeybroker(
+  database: Database,
+  env: Record<string, string> = {},
+  logger?: Logger,
+): Promise<TestKeybroker> {
   const dataDir = await mkdtemp(join(tmpdir(), 'keybroker-test-'))
   const config = loadConfig({
     KEYBROKER_LISTEN: '127.0.0.1:0',
@@ -51,7 +55,7 @@ export async function startKeybroker(database: Database, env: Record<string, str
     KEYBROKER_LOG_LEVEL: 'silent',
     ...env,
   })
-  const log = createLogger(config.logLevel)
+  const log = logger ?? createLogger(config.logLevel)
   const clock = new TestClock()
   const services = await createServices(config, log, { now: clock.now, database })
   const app = createApp({ config, services, log })
