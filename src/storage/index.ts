@@ -33,3 +33,5 @@ export {
 export type { CurrentSecretVersion, NewSecret, NewSecretVersion, SecretMeta } from './secrets.js'
 export { MAX_AUDIT_PAGE, appendAuditEntry, listAuditEntries, verifyAuditChain } from './audit-log.js'
 export type { AuditChainVerification, AuditEntry, NewAuditEntry } from './audit-log.js'
+export { deleteCollateral, getCollateral, listCollateral, putCollateral } from './collateral.js'
+export type { CollateralInfo, NewCollateral } from './collateral.js'

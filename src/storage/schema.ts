@@ -173,6 +173,31 @@ export const auditHead = pgTable(
   (t) => [check('audit_head_single_row_check', sql`${t.id} = 1`)],
 )
 
+/**
+ * The admin collateral store: certificates, CRLs and other endorsements that verifiers look up
+ * by `(kind, key)` (e.g. `snp-vcek`, `Milan/<hwid>/<tcb>`; the kinds and keys of each evidence
+ * type are documented with its verifier). Rows are only written after the service has checked
+ * the value chains to a pinned root. `sha256` is of `bytes`, lowercase hex.
+ */
+export const collateral = pgTable(
+  'collateral',
+  {
+    kind: text('kind').notNull(),
+    key: text('key').notNull(),
+    bytes: bytea('bytes').notNull(),
+    sha256: text('sha256').notNull(),
+    uploadedAt: tstz('uploaded_at').notNull(),
+    uploadedBy: text('uploaded_by').notNull(),
+    /** When the value stops being useful (certificate notAfter, CRL nextUpdate), if it says. */
+    notAfter: tstz('not_after'),
+  },
+  (t) => [
+    primaryKey({ name: 'collateral_pk', columns: [t.kind, t.key] }),
+    check('collateral_kind_check', sql`${t.kind} ~ '^[a-z0-9][a-z0-9-]*$'`),
+    check('collateral_sha256_check', sql`${t.sha256} ~ '^[0-9a-f]{64}$'`),
+  ],
+)
+
 export type UsedNonce = typeof usedNonces.$inferSelect
 export type NewUsedNonce = typeof usedNonces.$inferInsert
 export type AdminTokenRow = typeof adminTokens.$inferSelect
@@ -188,3 +213,5 @@ export type NewSecretVersionRow = typeof secretVersions.$inferInsert
 export type AuditLogRow = typeof auditLog.$inferSelect
 export type NewAuditLogRow = typeof auditLog.$inferInsert
 export type AuditHeadRow = typeof auditHead.$inferSelect
+export type CollateralRow = typeof collateral.$inferSelect
+export type NewCollateralRow = typeof collateral.$inferInsert
