@@ -2,16 +2,8 @@ import { randomBytes } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { isKeybrokerError, type ErrorCode } from '../../src/errors.js'
+import { codeOf } from '../support/error-code.js'
 import { createKekRing, kekFromBytes, openAtRest, sealAtRest, SecretValue } from '../../src/secrets/index.js'
-
-function codeOf(fn: () => unknown): ErrorCode | 'no-error' | 'foreign-error' {
-  try {
-    fn()
-    return 'no-error'
-  } catch (err) {
-    return isKeybrokerError(err) ? err.code : 'foreign-error'
-  }
-}
 
 function detailOf(fn: () => unknown): string {
   try {

@@ -3,17 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { inspect } from 'node:util'
 import { afterEach, describe, expect, it } from 'vitest'
-import { isKeybrokerError, type ErrorCode } from '../../src/errors.js'
+import { codeOf } from '../support/error-code.js'
 import { createKekRing, KEK_FILE, kekFromBase64, kekFromBytes, loadOrCreateKek } from '../../src/secrets/index.js'
-
-function codeOf(fn: () => unknown): ErrorCode | 'no-error' | 'foreign-error' {
-  try {
-    fn()
-    return 'no-error'
-  } catch (err) {
-    return isKeybrokerError(err) ? err.code : 'foreign-error'
-  }
-}
 
 const dirs: string[] = []
 afterEach(async () => {

@@ -1,16 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { isKeybrokerError, type ErrorCode } from '../../src/errors.js'
+import { codeOf } from '../support/error-code.js'
 import { parseRecipientKey } from '../../src/secrets/index.js'
-
-function codeOf(fn: () => unknown): ErrorCode | 'no-error' | 'foreign-error' {
-  try {
-    fn()
-    return 'no-error'
-  } catch (err) {
-    return isKeybrokerError(err) ? err.code : 'foreign-error'
-  }
-}
 
 function ecJwk(curve: 'P-256' | 'P-384' | 'P-521' | 'secp256k1'): Record<string, unknown> {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: curve })

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { calculateJwkThumbprint, type JWK } from 'jose'
 import { describe, expect, it } from 'vitest'
-import { isKeybrokerError, type ErrorCode } from '../../src/errors.js'
+import { codeOf, asyncCodeOf } from '../support/error-code.js'
 import { checkBinding, computeBinding } from '../../src/tokens/index.js'
 
 /**
@@ -51,24 +51,6 @@ const VECTORS: readonly { name: string; jwk: JWK; canonical: string; thumbprint:
       '42751188e974b8f725a6e3ed64de391b639364d732e946a03005c12944bcf15c21b4a8b110b9f181d7ca30f981a93205e4a9c34ddc8f4581b1ff9c2253ee2bb2',
   },
 ]
-
-function codeOf(fn: () => unknown): ErrorCode | 'no-error' | 'foreign-error' {
-  try {
-    fn()
-    return 'no-error'
-  } catch (err) {
-    return isKeybrokerError(err) ? err.code : 'foreign-error'
-  }
-}
-
-async function asyncCodeOf(fn: () => Promise<unknown>): Promise<ErrorCode | 'no-error' | 'foreign-error'> {
-  try {
-    await fn()
-    return 'no-error'
-  } catch (err) {
-    return isKeybrokerError(err) ? err.code : 'foreign-error'
-  }
-}
 
 describe('binding', () => {
   it('jose computes the RFC 7638 §3.1 example thumbprint', async () => {

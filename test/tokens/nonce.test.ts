@@ -1,21 +1,12 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { isKeybrokerError, type ErrorCode } from '../../src/errors.js'
+import { codeOf } from '../support/error-code.js'
 import { createNonceService, NONCE_LENGTH } from '../../src/tokens/index.js'
 
 const KEY = new Uint8Array(32).fill(7)
 const OTHER_KEY = new Uint8Array(32).fill(8)
 const T0 = new Date('2026-03-01T12:00:00.250Z')
 const TTL = 120
-
-function codeOf(fn: () => unknown): ErrorCode | 'no-error' | 'foreign-error' {
-  try {
-    fn()
-    return 'no-error'
-  } catch (err) {
-    return isKeybrokerError(err) ? err.code : 'foreign-error'
-  }
-}
 
 describe('nonce service', () => {
   const service = createNonceService({ key: KEY, ttlSeconds: TTL })
