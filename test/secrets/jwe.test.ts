@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import { generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { compactDecrypt, decodeProtectedHeader } from 'jose'
@@ -20,8 +21,11 @@ const KEYS: readonly TestKey[] = [
 
 const PLAINTEXT = new Uint8Array(Buffer.from('correct horse battery staple \u0000\u00ff', 'latin1'))
 
+/** Debian's python3 (where apt installs python3-jwcrypto, see .ci/run), else the one on PATH. */
+const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3'
+
 function python(args: readonly string[], input: string): { ok: boolean; stdout: string; stderr: string } {
-  const r = spawnSync('python3', args, { input, encoding: 'utf8', timeout: 30_000 })
+  const r = spawnSync(PYTHON, args, { input, encoding: 'utf8', timeout: 30_000 })
   return { ok: r.status === 0, stdout: r.stdout ?? '', stderr: r.stderr ?? String(r.error ?? '') }
 }
 
