@@ -5,7 +5,6 @@ import { evaluateReleasePolicy, type RuleResult } from '../policy/index.js'
 import { openAtRest, parseRecipientKey, sealToKey, type RecipientKey } from '../secrets/index.js'
 import { describeZodError } from '../server/validation.js'
 import {
-  appendAuditEntry,
   consumeNonce,
   findReferenceValueSetsByMeasurement,
   getCurrentSecretVersion,
@@ -204,7 +203,7 @@ function claimsFromToken(c: Readonly<Record<string, JsonValue>>): AppraisedClaim
   return { measurement, debug, hardwareBacked }
 }
 
-/** Appends one audit entry in its own transaction, committed before the response is sent. */
+/** Appends one audit entry (group commit), committed before the response is sent. */
 async function audit(
   s: Services,
   action: string,
@@ -212,7 +211,5 @@ async function audit(
   outcome: 'ok' | 'denied',
   detail: Record<string, JsonValue>,
 ): Promise<void> {
-  await s.database.db.transaction(async (tx) => {
-    await appendAuditEntry(tx, { at: s.now(), actor: 'attester', action, subject, outcome, detail })
-  })
+  await s.audit.append({ at: s.now(), actor: 'attester', action, subject, outcome, detail })
 }

@@ -4,6 +4,7 @@ import type { Logger } from '../log/logger.js'
 import { createKekRing, kekFromBase64, loadOrCreateKek, type KekRing } from '../secrets/index.js'
 import { openDatabase, type Database } from '../storage/index.js'
 import { createNonceService, loadOrCreateSigningKeys, type KeySet, type NonceService } from '../tokens/index.js'
+import { AuditWriter } from './audit-writer.js'
 import { deriveNonceKey } from './nonce-key.js'
 
 /**
@@ -17,6 +18,8 @@ export interface Services {
   readonly nonces: NonceService
   readonly keks: KekRing
   readonly log: Logger
+  /** Audit entries of attestations and releases (group commit). */
+  readonly audit: AuditWriter
   /** The clock; tests pass a fixed one to step over expiry bounds. */
   readonly now: () => Date
 }
@@ -52,6 +55,7 @@ export async function createServices(config: Config, log: Logger, options: Creat
     nonces: createNonceService({ key: deriveNonceKey(keks.current), ttlSeconds: config.nonceTtlSeconds }),
     keks,
     log,
+    audit: new AuditWriter(database),
     now: options.now ?? (() => new Date()),
   }
 }

@@ -57,27 +57,47 @@ export const MAX_AUDIT_PAGE = 1000
  * @throws KeybrokerError `internal` when the head row is missing (database not migrated) or
  *   `detail` is not JSON; `not-ready` / `internal` on database failure.
  */
-export function appendAuditEntry(ex: Executor, entry: NewAuditEntry): Promise<{ id: number; hash: string }> {
-  return guard('appendAuditEntry', () =>
+export async function appendAuditEntry(ex: Executor, entry: NewAuditEntry): Promise<{ id: number; hash: string }> {
+  const [appended] = await appendAuditEntries(ex, [entry])
+  if (appended === undefined) throw new KeybrokerError('internal', 'audit append returned nothing')
+  return appended
+}
+
+/**
+ * Appends several entries in order under one head lock, with one multi-row insert: the group
+ * commit of concurrent requests (src/services/audit-writer.ts). Same chain and guarantees as
+ * {@link appendAuditEntry}; an empty list does nothing.
+ *
+ * @throws as {@link appendAuditEntry}.
+ */
+export function appendAuditEntries(ex: Executor, entries: readonly NewAuditEntry[]): Promise<{ id: number; hash: string }[]> {
+  if (entries.length === 0) return Promise.resolve([])
+  return guard('appendAuditEntries', () =>
     ex.transaction(async (tx) => {
       const heads = await tx.select().from(auditHead).where(eq(auditHead.id, 1)).for('update')
       const head = heads[0]
       if (head === undefined) throw new KeybrokerError('internal', 'audit head row missing: database not migrated')
-      const id = head.lastId + 1
-      const hash = computeAuditHash(head.lastHash, { ...entry, id })
-      await tx.insert(auditLog).values({
-        id,
-        at: entry.at,
-        actor: entry.actor,
-        action: entry.action,
-        subject: entry.subject,
-        outcome: entry.outcome,
-        detail: sql`${canonicalJson(entry.detail)}::jsonb`,
-        prevHash: head.lastHash,
-        hash,
+      let { lastId: id, lastHash: prevHash } = head
+      const rows = entries.map((entry) => {
+        id += 1
+        const hash = computeAuditHash(prevHash, { ...entry, id })
+        const row = {
+          id,
+          at: entry.at,
+          actor: entry.actor,
+          action: entry.action,
+          subject: entry.subject,
+          outcome: entry.outcome,
+          detail: sql`${canonicalJson(entry.detail)}::jsonb`,
+          prevHash,
+          hash,
+        }
+        prevHash = hash
+        return row
       })
-      await tx.update(auditHead).set({ lastId: id, lastHash: hash }).where(eq(auditHead.id, 1))
-      return { id, hash }
+      await tx.insert(auditLog).values(rows)
+      await tx.update(auditHead).set({ lastId: id, lastHash: prevHash }).where(eq(auditHead.id, 1))
+      return rows.map((r) => ({ id: r.id, hash: r.hash }))
     }),
   )
 }

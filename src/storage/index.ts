@@ -31,7 +31,7 @@ export {
   setSecretState,
 } from './secrets.js'
 export type { CurrentSecretVersion, NewSecret, NewSecretVersion, SecretMeta } from './secrets.js'
-export { MAX_AUDIT_PAGE, appendAuditEntry, listAuditEntries, verifyAuditChain } from './audit-log.js'
+export { MAX_AUDIT_PAGE, appendAuditEntries, appendAuditEntry, listAuditEntries, verifyAuditChain } from './audit-log.js'
 export type { AuditChainVerification, AuditEntry, NewAuditEntry } from './audit-log.js'
 export { deleteCollateral, getCollateral, listCollateral, putCollateral } from './collateral.js'
 export type { CollateralInfo, NewCollateral } from './collateral.js'
