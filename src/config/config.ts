@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import { z } from 'zod'
+import { snpFirmwareSchema, snpMinTcbSchema, snpProductSchema, type SnpConfig } from './snp.js'
+
+export type { SnpConfig, SnpFirmwareVersion, SnpProductName, SnpTcbFloor } from './snp.js'
 
 /**
  * The one configuration loader. Settings come from an optional JSON config file
@@ -26,6 +29,9 @@ export interface Config {
   readonly bootstrapAdminToken: string | undefined
   readonly bodyLimitBytes: number
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent'
+  /** Collateral cache directory in the AMD KDS layout (README, "Collateral"); default `<dataDir>/collateral`. */
+  readonly collateralDir: string
+  readonly snp: SnpConfig
 }
 
 export class ConfigError extends Error {
@@ -69,6 +75,17 @@ export const SETTINGS = {
   kek: { env: 'KEYBROKER_KEK', file: 'kek', schema: base64Key, doc: 'key-encryption key for secrets at rest (base64, 32 bytes), the same on every replica (the nonce MAC key is derived from it); otherwise created in the data directory' },
   bootstrapAdminToken: { env: 'KEYBROKER_BOOTSTRAP_ADMIN_TOKEN', file: 'bootstrapAdminToken', schema: z.string().min(32, 'at least 32 characters').max(512), doc: 'an admin token created at start if absent' },
   bodyLimitBytes: { env: 'KEYBROKER_BODY_LIMIT_BYTES', file: 'bodyLimitBytes', schema: int(1024, 64 * 1024 * 1024), default: String(1024 * 1024), doc: 'largest accepted request body (413 above)' },
+  collateralDir: { env: 'KEYBROKER_COLLATERAL_DIR', file: 'collateralDir', schema: z.string().min(1), doc: 'collateral cache directory in the AMD KDS layout, read before the admin store; KDS-fetched VCEKs are written here; default <data>/collateral' },
+  snpMaxVmpl: { env: 'KEYBROKER_SNP_MAX_VMPL', file: 'snpMaxVmpl', schema: int(0, 3), default: '0', doc: 'highest VMPL an SNP report may come from' },
+  snpMinTcb: { env: 'KEYBROKER_SNP_MIN_TCB', file: 'snpMinTcb', schema: snpMinTcbSchema, doc: 'per-product floors of REPORTED_TCB, JSON {"milan": {"snp": 8, "microcode": 115}, …}' },
+  snpMinFirmware: { env: 'KEYBROKER_SNP_MIN_FIRMWARE', file: 'snpMinFirmware', schema: snpFirmwareSchema, doc: 'lowest SNP firmware (major.minor[.build]) of CURRENT and COMMITTED' },
+  snpRequireCrl: { env: 'KEYBROKER_SNP_REQUIRE_CRL', file: 'snpRequireCrl', schema: bool, default: '0', doc: 'refuse SNP reports unless a current ARK-signed CRL is available' },
+  snpAllowMigrationAgent: { env: 'KEYBROKER_SNP_ALLOW_MIGRATION_AGENT', file: 'snpAllowMigrationAgent', schema: bool, default: '0', doc: 'accept guest policy MIGRATE_MA' },
+  snpMinReportVersion: { env: 'KEYBROKER_SNP_MIN_REPORT_VERSION', file: 'snpMinReportVersion', schema: int(2, 5), default: '2', doc: 'lowest SNP report version accepted' },
+  snpProduct: { env: 'KEYBROKER_SNP_PRODUCT', file: 'snpProduct', schema: snpProductSchema, doc: 'product line of v2 SNP reports (milan, genoa, turin); default: from the certificate chain' },
+  snpKdsFetch: { env: 'KEYBROKER_SNP_KDS_FETCH', file: 'snpKdsFetch', schema: bool, default: '0', doc: 'fetch a missing VCEK from AMD KDS at request time' },
+  snpKdsUrl: { env: 'KEYBROKER_SNP_KDS_URL', file: 'snpKdsUrl', schema: z.string().url().regex(/^https?:\/\//, 'must be an http(s) URL'), default: 'https://kdsintf.amd.com', doc: 'AMD KDS base URL' },
+  snpKdsTimeoutMs: { env: 'KEYBROKER_SNP_KDS_TIMEOUT_MS', file: 'snpKdsTimeoutMs', schema: int(100, 60_000), default: '5000', doc: 'timeout of one KDS request' },
   logLevel: { env: 'KEYBROKER_LOG_LEVEL', file: 'logLevel', schema: z.enum(['debug', 'info', 'warn', 'error', 'silent']), default: 'info', doc: 'log level' },
 } as const satisfies Record<string, Setting>
 
@@ -115,7 +132,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   for (const [key, setting] of Object.entries(SETTINGS) as [Key, Setting][]) {
     const fromEnv = env[setting.env]
     const fromFile = file[setting.file]
-    const raw = fromEnv !== undefined && fromEnv !== '' ? fromEnv : fromFile !== undefined ? String(fromFile) : setting.default
+    // Objects in the config file (e.g. snpMinTcb) are parsed from their JSON text like the environment's.
+    const fileText = typeof fromFile === 'object' && fromFile !== null ? JSON.stringify(fromFile) : String(fromFile)
+    const raw = fromEnv !== undefined && fromEnv !== '' ? fromEnv : fromFile !== undefined ? fileText : setting.default
     if (raw === undefined) continue
     const result = setting.schema.safeParse(raw)
     if (!result.success) {
@@ -152,5 +171,18 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     bootstrapAdminToken: v.bootstrapAdminToken,
     bodyLimitBytes: v.bodyLimitBytes ?? 1024 * 1024,
     logLevel: v.logLevel ?? 'info',
+    collateralDir: resolve(v.collateralDir ?? join(v.dataDir ?? './data', 'collateral')),
+    snp: {
+      maxVmpl: v.snpMaxVmpl ?? 0,
+      minTcb: v.snpMinTcb ?? {},
+      minFirmware: v.snpMinFirmware,
+      requireCrl: v.snpRequireCrl ?? false,
+      allowMigrationAgent: v.snpAllowMigrationAgent ?? false,
+      minReportVersion: v.snpMinReportVersion ?? 2,
+      product: v.snpProduct,
+      kdsFetch: v.snpKdsFetch ?? false,
+      kdsUrl: (v.snpKdsUrl ?? 'https://kdsintf.amd.com').replace(/\/+$/, ''),
+      kdsTimeoutMs: v.snpKdsTimeoutMs ?? 5000,
+    },
   }
 }

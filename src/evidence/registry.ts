@@ -1,6 +1,6 @@
 import { KeybrokerError } from '../errors.js'
 import { sampleVerifier } from './sample/verify.js'
-import { snpVerifier } from './snp/index.js'
+import { createSnpVerifier, snpVerifier, type SnpVerifyOptions } from './snp/index.js'
 import type { EvidenceVerifier } from './types.js'
 
 /**
@@ -16,17 +16,43 @@ export const EVIDENCE_TYPES: readonly string[] = [...VERIFIERS.keys()]
 
 export interface RegistryOptions {
   readonly allowSample: boolean
+  /** Options of the `snp` verifier (defaults: `DEFAULT_SNP_VERIFY_OPTIONS`). */
+  readonly snp?: Partial<SnpVerifyOptions>
+}
+
+/** The verifiers of one configuration, built once at start (`createVerifierRegistry`). */
+export interface VerifierRegistry {
+  readonly types: readonly string[]
+  /** The verifier for `type`; `evidence-unsupported` when unknown or disabled. */
+  verifierFor(type: string): EvidenceVerifier<unknown>
+}
+
+/**
+ * Builds the verifiers with per-type options — plain objects the service derives from its
+ * configuration (`src/services/verifiers.ts`); this module never reads configuration itself.
+ */
+export function createVerifierRegistry(options: RegistryOptions): VerifierRegistry {
+  const configured = new Map<string, EvidenceVerifier<never>>(VERIFIERS)
+  configured.set('snp', createSnpVerifier(options.snp) as EvidenceVerifier<never>)
+  return {
+    types: [...configured.keys()],
+    verifierFor: (type) => pick(configured, type, options),
+  }
 }
 
 /** Looks up the verifier for `type`; `evidence-unsupported` when unknown or disabled. */
 export function verifierFor(type: string, options: RegistryOptions): EvidenceVerifier<unknown> {
+  return options.snp === undefined ? pick(VERIFIERS, type, options) : createVerifierRegistry(options).verifierFor(type)
+}
+
+function pick(verifiers: ReadonlyMap<string, EvidenceVerifier<never>>, type: string, options: RegistryOptions): EvidenceVerifier<unknown> {
   if (type === 'sample' && !options.allowSample) {
     throw new KeybrokerError(
       'evidence-unsupported',
       'sample evidence is for development only and is disabled (set KEYBROKER_ALLOW_SAMPLE_EVIDENCE=1 outside production)',
     )
   }
-  const verifier = VERIFIERS.get(type)
+  const verifier = verifiers.get(type)
   if (verifier === undefined) {
     throw new KeybrokerError('evidence-unsupported', `unknown evidence type; supported: ${EVIDENCE_TYPES.join(', ')}`)
   }

@@ -53,4 +53,16 @@ export interface EvidenceVerifier<E = unknown> {
   readonly type: string
   readonly schema: z.ZodType<E>
   verify(evidence: E, ctx: VerifyContext): Promise<Claims>
+  /**
+   * Optional, for `keybroker evidence verify --type T FILE`: the wire-form evidence object (to be
+   * validated by `schema`) for a file holding the type's main binary field as the hardware gives
+   * it (SNP: the raw report), with the files of `--certs`. Pure; throws `evidence-malformed`.
+   */
+  fromFile?(main: Uint8Array, files: EvidenceFiles): { readonly type: string; readonly [k: string]: unknown }
+}
+
+/** Side files given to `EvidenceVerifier.fromFile` (raw bytes, as read). */
+export interface EvidenceFiles {
+  /** `--certs FILE…`: certificates (PEM, DER) or a certificate table, per the type. */
+  readonly certs: readonly Uint8Array[]
 }

@@ -1,6 +1,6 @@
 import { appraise, type Appraisal, type AppraisedClaims, type ReferenceValueSet } from '../appraisal/index.js'
 import { KeybrokerError } from '../errors.js'
-import { NO_COLLATERAL, verifierFor, type Claims, type JsonValue } from '../evidence/index.js'
+import type { Claims, JsonValue } from '../evidence/index.js'
 import { evaluateReleasePolicy, type RuleResult } from '../policy/index.js'
 import { openAtRest, parseRecipientKey, sealToKey, type RecipientKey } from '../secrets/index.js'
 import { describeZodError } from '../server/validation.js'
@@ -48,7 +48,7 @@ export async function attest(s: Services, input: AttestInput, requestId: string)
   // Cheap, stateless checks first so that garbage never reaches the database.
   const nonce = s.nonces.verify(input.nonce, now)
   const key = parseRecipientKey(input.publicKey)
-  const verifier = verifierFor(input.evidence.type, { allowSample: s.config.allowSampleEvidence })
+  const verifier = s.verifiers.verifierFor(input.evidence.type)
   const parsed = verifier.schema.safeParse(input.evidence)
   if (!parsed.success) throw new KeybrokerError('evidence-malformed', describeZodError(parsed.error, 'evidence'))
   const release = [...new Set(input.release)]
@@ -58,7 +58,7 @@ export async function attest(s: Services, input: AttestInput, requestId: string)
     throw new KeybrokerError('nonce-reused', 'this nonce has already been used; request a new challenge')
   }
 
-  const claims = await verifier.verify(parsed.data, { now, collateral: NO_COLLATERAL })
+  const claims = await verifier.verify(parsed.data, { now, collateral: s.collateral.lookup() })
   checkBinding(claims.reportData, await computeBinding(input.nonce, key.publicJwk))
 
   const db = s.database.db

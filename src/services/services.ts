@@ -1,11 +1,16 @@
 import { join } from 'node:path'
 import type { Config } from '../config/config.js'
+import type { VerifierRegistry } from '../evidence/index.js'
+import type { PinnedArk } from '../evidence/snp/index.js'
 import type { Logger } from '../log/logger.js'
 import { createKekRing, kekFromBase64, loadOrCreateKek, type KekRing } from '../secrets/index.js'
 import { openDatabase, type Database } from '../storage/index.js'
 import { createNonceService, loadOrCreateSigningKeys, type KeySet, type NonceService } from '../tokens/index.js'
 import { AuditWriter } from './audit-writer.js'
+import { createCollateralService, type CollateralFetcher, type CollateralService } from './collateral.js'
 import { deriveNonceKey } from './nonce-key.js'
+import { createKdsFetcher, SNP_KDS_LAYOUT } from './snp-kds.js'
+import { createVerifiers, type TestTrustAnchors } from './verifiers.js'
 
 /**
  * What the HTTP layer and the CLI call into: configuration, the database, the keys. Built once
@@ -22,12 +27,20 @@ export interface Services {
   readonly audit: AuditWriter
   /** The clock; tests pass a fixed one to step over expiry bounds. */
   readonly now: () => Date
+  /** The evidence verifiers with their options from the configuration, built once. */
+  readonly verifiers: VerifierRegistry
+  /** Collateral for verifiers: cache directory → admin store → opt-in fetchers. */
+  readonly collateral: CollateralService
+  /** ARKs pinned beside AMD's: empty except in tests (`CreateServicesOptions.testTrustAnchors`). */
+  readonly snpExtraPinnedArks: readonly PinnedArk[]
 }
 
 export interface CreateServicesOptions {
   readonly now?: () => Date
   /** An already-open database (tests); otherwise opened from the configuration and migrated. */
   readonly database?: Database
+  /** Synthetic roots for tests only; never set from configuration (see `TestTrustAnchors`). */
+  readonly testTrustAnchors?: TestTrustAnchors
 }
 
 /** Opens the database (migrating it) and loads or creates the keys in the data directory. */
@@ -43,10 +56,17 @@ export async function createServices(config: Config, log: Logger, options: Creat
       migrate: true,
       onBackgroundError: (err) => log.error('database connection error', { code: err.code, detail: err.detail }),
     }))
+  const now = options.now ?? (() => new Date())
+  const fetchers: CollateralFetcher[] = []
+  if (config.snp.kdsFetch) {
+    fetchers.push(createKdsFetcher({ baseUrl: config.snp.kdsUrl, timeoutMs: config.snp.kdsTimeoutMs, now, log }))
+  }
   log.info('services ready', {
     database: database.engine,
     tokenKid: keys.current.kid,
     kekId: keks.current.id,
+    collateralDir: config.collateralDir,
+    snpKdsFetch: config.snp.kdsFetch,
   })
   return {
     config,
@@ -56,6 +76,9 @@ export async function createServices(config: Config, log: Logger, options: Creat
     keks,
     log,
     audit: new AuditWriter(database),
-    now: options.now ?? (() => new Date()),
+    now,
+    verifiers: createVerifiers(config, options.testTrustAnchors),
+    collateral: createCollateralService({ directory: config.collateralDir, layouts: [SNP_KDS_LAYOUT], db: database.db, fetchers, log }),
+    snpExtraPinnedArks: options.testTrustAnchors?.snpArks ?? [],
   }
 }

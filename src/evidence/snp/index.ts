@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { fromBase64 } from '../reader.js'
 import type { Claims, EvidenceVerifier, VerifyContext } from '../types.js'
 import { decodeEvidenceCertificates } from './cert-table.js'
+import { snpEvidenceFromFiles } from './from-file.js'
 import type { SnpVerifyOptions } from './options.js'
 import { verifySnpEvidence } from './verify.js'
 
@@ -37,6 +38,7 @@ export function createSnpVerifier(options?: Partial<SnpVerifyOptions>): Evidence
     type: 'snp',
     schema: snpEvidenceSchema,
     verify: (evidence, ctx) => verifySnpWireEvidence(evidence, ctx, options),
+    fromFile: snpEvidenceFromFiles,
   }
 }
 
@@ -51,12 +53,12 @@ export { toClaims } from './to-claims.js'
 export type { SnpEndorsementFacts } from './to-claims.js'
 export { DEFAULT_SNP_VERIFY_OPTIONS, resolveSnpOptions } from './options.js'
 export type { SnpVerifyOptions, PinnedArk } from './options.js'
-export { PINNED_ARK_SPKI_SHA256, SNP_PRODUCTS, productFromCpuid } from './products.js'
+export { PINNED_ARK_SPKI_SHA256, SNP_PRODUCTS, isSnpProduct, productFromCpuid } from './products.js'
 export type { SnpProduct } from './products.js'
 export { decodeTcb, encodeTcb, tcbHex } from './tcb.js'
 export type { TcbParts } from './tcb.js'
 export { REPORT, REPORT_SIZE, SIGNED_SIZE, REPORT_RESERVED } from './report-layout.js'
-export { CERT_TABLE_GUIDS, parseCertTable, buildCertTable, decodeEvidenceCertificates } from './cert-table.js'
+export { CERT_TABLE_GUIDS, parseCertTable, buildCertTable, decodeEvidenceCertificates, decodePemCertificates } from './cert-table.js'
 export type { CertTableEntry, EvidenceCertificates } from './cert-table.js'
 export {
   SNP_COLLATERAL_KINDS,
@@ -65,5 +67,12 @@ export {
   crlCollateralKey,
   kdsVcekPath,
 } from './collateral.js'
-export { clearSnpCaches } from './vcek-chain.js'
+export { clearSnpCaches, productFromIssuerName, verifyEndorsementChain } from './vcek-chain.js'
+export { snpEvidenceFromFiles } from './from-file.js'
+export { verifyCrl } from './crl.js'
+export type { VerifiedCrl } from './crl.js'
+export { readEndorsementExtensions } from './vcek-extensions.js'
+export type { EndorsementExtensions } from './vcek-extensions.js'
+export { hwidSize } from './products.js'
+export { collateralCertificateDer, hwidHex } from './collateral.js'
 export { AMD_CERTIFICATES } from './amd-certs.js'

@@ -1,0 +1,261 @@
+/**
+ * SEV-SNP collateral in the AMD Key Distribution Service layout (AMD "Versioned Chip Endorsement
+ * Key (VCEK) Certificate and KDS Interface Specification", pub. 57230): the cache directory
+ * mirrors the KDS URL paths, and the optional fetcher asks the KDS itself for missing VCEKs.
+ *
+ * Cache directory (`KEYBROKER_COLLATERAL_DIR`): a file's path below the directory is the KDS URL
+ * path, query string included — what `curl --create-dirs -o "$DIR$P" "https://kdsintf.amd.com$P"`
+ * or `wget -x -nH` writes:
+ *
+ * | file                                                            | holds                  | kinds                 |
+ * |-----------------------------------------------------------------|------------------------|-----------------------|
+ * | `vcek/v1/{product}/{hwid}?blSPL=B&teeSPL=T&snpSPL=S&ucodeSPL=U` (Turin: `&fmcSPL=F`) | VCEK, DER | `snp-vcek` |
+ * | `vcek/v1/{product}/cert_chain`                                  | PEM: ASK, then ARK     | `snp-ask`, `snp-ark`  |
+ * | `vlek/v1/{product}/cert_chain`                                  | PEM: ASVK, then ARK    | `snp-asvk`            |
+ * | `vcek/v1/{product}/crl`, `vlek/v1/{product}/crl`                | CRL, DER               | `snp-crl`             |
+ *
+ * `{product}` is `Milan`, `Genoa` or `Turin`; `{hwid}` lowercase hex of CHIP_ID (Turin: its
+ * first 8 bytes), SPLs decimal. VLEKs are not on the public KDS: they come with the evidence or
+ * from the admin store.
+ */
+import { EvidenceError } from '../errors.js'
+import {
+  decodePemCertificates,
+  decodeTcb,
+  hwidSize,
+  isSnpProduct,
+  readEndorsementExtensions,
+  SNP_COLLATERAL_KINDS,
+  type SnpProduct,
+  type TcbParts,
+} from '../evidence/snp/index.js'
+import { toHex } from '../evidence/reader.js'
+import { parseCertificate } from '../evidence/x509-chain.js'
+import { describeError, type Logger } from '../log/logger.js'
+import type { CollateralFetcher, DirectoryEntry, DirectoryLayout } from './collateral.js'
+
+interface VcekKey {
+  readonly product: SnpProduct
+  readonly hwid: string
+  readonly tcb: TcbParts
+}
+
+/** Parses a `snp-vcek` key (`${product}/${hwid}/${tcb16hex}`); `undefined` unless well-formed. */
+export function parseVcekKey(key: string): VcekKey | undefined {
+  const m = /^([A-Za-z]+)\/([0-9a-f]+)\/([0-9a-f]{16})$/.exec(key)
+  const [, product, hwid, tcb] = m ?? []
+  if (product === undefined || hwid === undefined || tcb === undefined || !isSnpProduct(product)) return undefined
+  if (hwid.length !== 2 * hwidSize(product)) return undefined
+  return { product, hwid, tcb: decodeTcb(BigInt(`0x${tcb}`), product) }
+}
+
+/** The KDS path of a VCEK (spec 57230, "Get VCEK"). */
+export function kdsVcekPathFor(k: VcekKey): string {
+  const fmc = k.product === 'Turin' ? `&fmcSPL=${k.tcb.fmc ?? 0}` : ''
+  return `/vcek/v1/${k.product}/${k.hwid}?blSPL=${k.tcb.bootloader}&teeSPL=${k.tcb.tee}&snpSPL=${k.tcb.snp}&ucodeSPL=${k.tcb.microcode}${fmc}`
+}
+
+function nthPemCertificate(n: number): (file: Uint8Array) => Uint8Array | undefined {
+  return (file) => {
+    try {
+      return decodePemCertificates(Buffer.from(file).toString('latin1'), 'cert_chain')[n]
+    } catch (err) {
+      // A cert_chain file that is not PEM holds nothing usable; the verifier reports the role missing.
+      if (err instanceof EvidenceError) return undefined
+      throw err
+    }
+  }
+}
+
+/** The SEV-SNP part of the cache directory (table above). */
+export const SNP_KDS_LAYOUT: DirectoryLayout = {
+  locate(kind: string, key: string): DirectoryEntry | undefined {
+    if (kind === SNP_COLLATERAL_KINDS.vcek) {
+      const k = parseVcekKey(key)
+      return k === undefined ? undefined : { path: kdsVcekPathFor(k).slice(1) }
+    }
+    if (kind === SNP_COLLATERAL_KINDS.crl) {
+      const [product, scope] = key.split('/')
+      if (product === undefined || !isSnpProduct(product) || (scope !== 'vcek' && scope !== 'vlek')) return undefined
+      return { path: `${scope}/v1/${product}/crl` }
+    }
+    if (!isSnpProduct(key)) return undefined
+    if (kind === SNP_COLLATERAL_KINDS.ask) return { path: `vcek/v1/${key}/cert_chain`, pick: nthPemCertificate(0) }
+    if (kind === SNP_COLLATERAL_KINDS.ark) return { path: `vcek/v1/${key}/cert_chain`, pick: nthPemCertificate(1) }
+    if (kind === SNP_COLLATERAL_KINDS.asvk) return { path: `vlek/v1/${key}/cert_chain`, pick: nthPemCertificate(0) }
+    return undefined
+  },
+}
+
+export interface KdsFetcherOptions {
+  /** e.g. `https://kdsintf.amd.com`, no trailing slash. */
+  readonly baseUrl: string
+  readonly timeoutMs: number
+  /** The service clock (back-off deadlines). */
+  readonly now: () => Date
+  readonly log: Logger
+}
+
+/** First back-off after a failure; doubles per consecutive failure up to BACKOFF_MAX_MS. */
+export const KDS_BACKOFF_BASE_MS = 10_000
+export const KDS_BACKOFF_MAX_MS = 15 * 60_000
+/** How long a 404/400 answer for one VCEK is remembered (the KDS does not know that chip/TCB). */
+export const KDS_NOT_FOUND_TTL_MS = 10 * 60_000
+/** A VCEK is ~1.3 KiB; anything much larger is not one. */
+export const KDS_MAX_RESPONSE_BYTES = 16 * 1024
+const MAX_NOT_FOUND_ENTRIES = 1024
+
+class KdsFailure extends Error {
+  constructor(
+    readonly reason: string,
+    readonly retryAfterMs?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(reason, options)
+    this.name = 'KdsFailure'
+  }
+}
+
+/**
+ * Fetches missing VCEKs from AMD KDS (only when `KEYBROKER_SNP_KDS_FETCH=1`). Bounded: one
+ * request per VCEK at a time, `timeoutMs` per request, responses up to KDS_MAX_RESPONSE_BYTES.
+ * After a failure (network, timeout, 5xx, 429, a response that is not the requested VCEK) no
+ * request goes out until the back-off has passed (10 s doubling to 15 min, or `Retry-After`); a
+ * 404/400 is remembered per VCEK for 10 min. A fetched VCEK is only returned when it is an
+ * SEV-VCEK certificate whose hwID and TCB extensions are those asked for; the verifier then
+ * checks its chain like any other.
+ */
+export function createKdsFetcher(options: KdsFetcherOptions): CollateralFetcher {
+  const { log } = options
+  let failures = 0
+  let retryAtMs = 0
+  const notFoundUntil = new Map<string, number>()
+  const inFlight = new Map<string, Promise<Uint8Array | undefined>>()
+
+  const fetchVcek = async (k: VcekKey): Promise<Uint8Array | undefined> => {
+    const path = kdsVcekPathFor(k)
+    const now = options.now().getTime()
+    if (now < retryAtMs) {
+      log.debug('kds: backing off', { product: k.product, retryInSeconds: Math.ceil((retryAtMs - now) / 1000) })
+      return undefined
+    }
+    const negative = notFoundUntil.get(path)
+    if (negative !== undefined && now < negative) return undefined
+    try {
+      const der = await download(`${options.baseUrl}${path}`, options.timeoutMs)
+      checkIsRequestedVcek(der, k)
+      failures = 0
+      retryAtMs = 0
+      log.info('kds: VCEK fetched', { product: k.product, bootloader: k.tcb.bootloader, snp: k.tcb.snp, microcode: k.tcb.microcode })
+      return der
+    } catch (err) {
+      if (err instanceof KdsNotFound) {
+        notFoundUntil.delete(path)
+        notFoundUntil.set(path, now + KDS_NOT_FOUND_TTL_MS)
+        while (notFoundUntil.size > MAX_NOT_FOUND_ENTRIES) {
+          const oldest = notFoundUntil.keys().next()
+          if (oldest.done === true) break
+          notFoundUntil.delete(oldest.value)
+        }
+        log.info('kds: no such VCEK', { product: k.product, status: err.status })
+        return undefined
+      }
+      failures += 1
+      const backoff = Math.min(KDS_BACKOFF_BASE_MS * 2 ** Math.min(failures - 1, 20), KDS_BACKOFF_MAX_MS)
+      const wait = Math.min(Math.max(backoff, err instanceof KdsFailure ? (err.retryAfterMs ?? 0) : 0), KDS_BACKOFF_MAX_MS)
+      retryAtMs = options.now().getTime() + wait
+      log.warn('kds: VCEK fetch failed', { product: k.product, error: describeError(err), retryInSeconds: Math.ceil(wait / 1000) })
+      return undefined
+    }
+  }
+
+  return {
+    handles: (kind) => kind === SNP_COLLATERAL_KINDS.vcek,
+    fetch(kind, key) {
+      const k = kind === SNP_COLLATERAL_KINDS.vcek ? parseVcekKey(key) : undefined
+      if (k === undefined) return Promise.resolve(undefined)
+      let pending = inFlight.get(key)
+      if (pending === undefined) {
+        pending = fetchVcek(k).finally(() => inFlight.delete(key))
+        inFlight.set(key, pending)
+      }
+      return pending
+    },
+  }
+}
+
+class KdsNotFound extends Error {
+  constructor(readonly status: number) {
+    super(`KDS answered ${status}`)
+    this.name = 'KdsNotFound'
+  }
+}
+
+async function download(url: string, timeoutMs: number): Promise<Uint8Array> {
+  const signal = AbortSignal.timeout(timeoutMs)
+  let res: Response
+  try {
+    res = await fetch(url, { signal, headers: { Accept: 'application/pkix-cert, application/octet-stream' } })
+  } catch (cause) {
+    throw new KdsFailure(signal.aborted ? 'timeout' : 'network error', undefined, { cause })
+  }
+  if (res.status === 404 || res.status === 400) {
+    await res.body?.cancel()
+    throw new KdsNotFound(res.status)
+  }
+  if (res.status !== 200) {
+    await res.body?.cancel()
+    const retryAfter = Number(res.headers.get('retry-after'))
+    throw new KdsFailure(`HTTP ${res.status}`, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined)
+  }
+  const declared = Number(res.headers.get('content-length') ?? '0')
+  if (declared > KDS_MAX_RESPONSE_BYTES) {
+    await res.body?.cancel()
+    throw new KdsFailure('response too large')
+  }
+  const chunks: Uint8Array[] = []
+  let total = 0
+  const reader = res.body?.getReader()
+  try {
+    for (;;) {
+      const next = reader === undefined ? { done: true as const, value: undefined } : await reader.read()
+      if (next.done) break
+      total += next.value.byteLength
+      if (total > KDS_MAX_RESPONSE_BYTES) throw new KdsFailure('response too large')
+      chunks.push(next.value)
+    }
+  } catch (cause) {
+    // Releasing the connection is best effort; the failure itself is what gets reported.
+    await reader?.cancel().catch(() => undefined)
+    if (cause instanceof KdsFailure) throw cause
+    throw new KdsFailure(signal.aborted ? 'timeout' : 'response interrupted', undefined, { cause })
+  }
+  const out = new Uint8Array(total)
+  let at = 0
+  for (const c of chunks) {
+    out.set(c, at)
+    at += c.byteLength
+  }
+  return out
+}
+
+/** The KDS must answer with the VCEK of exactly this chip and TCB; anything else is a failure. */
+function checkIsRequestedVcek(der: Uint8Array, k: VcekKey): void {
+  let ok = false
+  try {
+    const cert = parseCertificate(der, 'KDS VCEK')
+    const ext = readEndorsementExtensions(cert, hwidSize(k.product))
+    ok =
+      cert.subjectCommonName === 'SEV-VCEK' &&
+      ext.hwId !== undefined &&
+      toHex(ext.hwId) === k.hwid &&
+      ext.bootloader === k.tcb.bootloader &&
+      ext.tee === k.tcb.tee &&
+      ext.snp === k.tcb.snp &&
+      ext.microcode === k.tcb.microcode &&
+      (k.product !== 'Turin' || ext.fmc === k.tcb.fmc)
+  } catch (cause) {
+    throw new KdsFailure('response is not a VCEK', undefined, { cause })
+  }
+  if (!ok) throw new KdsFailure('response is not the requested VCEK')
+}

@@ -1,0 +1,41 @@
+/**
+ * The evidence verifiers of a configuration, built once: the service (`createServices`) and the
+ * offline CLI (`keybroker evidence verify`) both build them here, so they apply the same trust
+ * anchors and settings.
+ */
+import type { Config } from '../config/config.js'
+import { createVerifierRegistry, type VerifierRegistry } from '../evidence/index.js'
+import type { PinnedArk, SnpVerifyOptions } from '../evidence/snp/index.js'
+
+/**
+ * Trust anchors added by tests only (synthetic roots of `test/generators/`). Deliberately not a
+ * configuration setting: nothing an operator can set reaches this, and production code never
+ * passes it.
+ */
+export interface TestTrustAnchors {
+  /** Extra SEV-SNP ARKs pinned by SPKI SHA-256, beside AMD's. */
+  readonly snpArks?: readonly PinnedArk[]
+}
+
+/** `SnpVerifyOptions` from the configuration (README, "SEV-SNP"). */
+export function snpVerifyOptions(config: Pick<Config, 'snp'>, testAnchors: TestTrustAnchors = {}): Partial<SnpVerifyOptions> {
+  const c = config.snp
+  return {
+    // Debug is never allowed by configuration: a report with DEBUG set is refused at the verifier.
+    allowDebug: false,
+    maxVmpl: c.maxVmpl,
+    allowMigrationAgent: c.allowMigrationAgent,
+    minimumReportVersion: c.minReportVersion,
+    minimumFirmware: c.minFirmware,
+    minimumTcb: c.minTcb,
+    requireCrl: c.requireCrl,
+    product: c.product,
+    extraPinnedArks: testAnchors.snpArks ?? [],
+    useBuiltinAmdCertificates: true,
+  }
+}
+
+/** The registry of verifiers for `config`. */
+export function createVerifiers(config: Pick<Config, 'snp' | 'allowSampleEvidence'>, testAnchors: TestTrustAnchors = {}): VerifierRegistry {
+  return createVerifierRegistry({ allowSample: config.allowSampleEvidence, snp: snpVerifyOptions(config, testAnchors) })
+}
