@@ -32,6 +32,7 @@ export type ErrorCode =
   | 'debug-enabled'
   | 'tcb-below-minimum'
   | 'policy-violation'
+  | 'event-log-mismatch'
   // appraisal and release
   | 'measurement-unknown'
   | 'policy-denied'

@@ -29,6 +29,7 @@ export const PROBLEMS: Readonly<Record<ErrorCode, { readonly status: number; rea
   'debug-enabled': { status: 403, title: 'Debug enabled' },
   'tcb-below-minimum': { status: 403, title: 'TCB below minimum' },
   'policy-violation': { status: 403, title: 'Guest policy violates configuration' },
+  'event-log-mismatch': { status: 403, title: 'Event log does not replay to the measured registers' },
   'measurement-unknown': { status: 403, title: 'Measurement unknown' },
   'policy-denied': { status: 403, title: 'Release policy denied' },
   'not-ready': { status: 503, title: 'Service not ready' },

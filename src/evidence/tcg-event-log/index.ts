@@ -1,0 +1,7 @@
+export { parseTcgEventLog } from './parse.js'
+export type { TcgEventLog, TcgEvent, EventDigest, SpecIdEvent, SpecIdAlgorithm, ParseEventLogOptions } from './parse.js'
+export { replayTcgEventLog } from './replay.js'
+export type { ReplayOptions } from './replay.js'
+export { EV_NO_ACTION, EVENT_TYPE_NAMES, eventTypeName, TPM_ALG, DIGEST_ALGORITHMS } from './event-types.js'
+export { describeEvent, decodeText, guidText, MAX_INLINE_DATA } from './describe.js'
+export type { EventDescription } from './describe.js'
