@@ -10,6 +10,7 @@ import { requestId } from './middleware/request-id.js'
 import { securityHeaders } from './middleware/security-headers.js'
 import { PROBLEMS, problemFor } from './problem.js'
 import { registerAdminAuditRoutes } from './routes/admin-audit.js'
+import { registerAdminCollateralRoutes } from './routes/admin-collateral.js'
 import { registerAdminReferenceValueRoutes } from './routes/admin-reference-values.js'
 import { registerAdminSecretRoutes } from './routes/admin-secrets.js'
 import { registerAttestRoutes } from './routes/attest.js'
@@ -56,6 +57,7 @@ export function createApp(deps: AppDeps): App {
   registerAdminSecretRoutes(app, deps)
   registerAdminReferenceValueRoutes(app, deps)
   registerAdminAuditRoutes(app, deps)
+  registerAdminCollateralRoutes(app, deps)
   registerMethodNotAllowed(app)
 
   app.notFound((c) => problemResponse(c, new KeybrokerError('not-found', 'no such route'), deps))

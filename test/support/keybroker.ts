@@ -8,6 +8,7 @@ import { createApp, type App } from '../../src/server/app.js'
 import { listen, type RunningServer } from '../../src/server/listen.js'
 import { createAdminToken } from '../../src/services/admin-tokens.js'
 import { createServices, type Services } from '../../src/services/services.js'
+import type { TestTrustAnchors } from '../../src/services/verifiers.js'
 import type { Database } from '../../src/storage/index.js'
 
 /** A clock tests can move: every request reads `now()`. */
@@ -45,6 +46,8 @@ export async function startKeybroker(
   database: Database,
   env: Record<string, string> = {},
   logger?: Logger,
+  /** Test-only trust anchors (synthetic SNP roots), passed to `createServices`. */
+  testTrustAnchors?: TestTrustAnchors,
 ): Promise<TestKeybroker> {
   const dataDir = await mkdtemp(join(tmpdir(), 'keybroker-test-'))
   const config = loadConfig({
@@ -57,7 +60,11 @@ export async function startKeybroker(
   })
   const log = logger ?? createLogger(config.logLevel)
   const clock = new TestClock()
-  const services = await createServices(config, log, { now: clock.now, database })
+  const services = await createServices(config, log, {
+    now: clock.now,
+    database,
+    ...(testTrustAnchors === undefined ? {} : { testTrustAnchors }),
+  })
   const app = createApp({ config, services, log })
   const server = await listen(app, config, log)
   const client = new KeybrokerClient({ baseUrl: server.url, ...(server.caPem === undefined ? {} : { ca: server.caPem }) })

@@ -49,6 +49,19 @@ export async function verifyCrl(der: Uint8Array, ark: ParsedCertificate): Promis
   return result
 }
 
+/**
+ * The issuer common name of a DER CRL (e.g. `ARK-Milan`), before any signature check: it only
+ * says which ARK `verifyCrl` must then be given.
+ * @throws `evidence-malformed` (not a CRL)
+ */
+export function crlIssuerCommonName(der: Uint8Array): string | undefined {
+  try {
+    return new x509.X509Crl(new Uint8Array(der)).issuerName.getField('CN')[0]
+  } catch (cause) {
+    throw new EvidenceError('evidence-malformed', 'crl: not a DER CRL', { cause })
+  }
+}
+
 /** True when `now` lies in [thisUpdate, nextUpdate] (RFC 5280 §5.1.2.4-5). */
 export function isCrlCurrent(crl: VerifiedCrl, now: Date): boolean {
   const t = now.getTime()

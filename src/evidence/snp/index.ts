@@ -69,7 +69,7 @@ export {
 } from './collateral.js'
 export { clearSnpCaches, productFromIssuerName, verifyEndorsementChain } from './vcek-chain.js'
 export { snpEvidenceFromFiles } from './from-file.js'
-export { verifyCrl } from './crl.js'
+export { crlIssuerCommonName, verifyCrl } from './crl.js'
 export type { VerifiedCrl } from './crl.js'
 export { readEndorsementExtensions } from './vcek-extensions.js'
 export type { EndorsementExtensions } from './vcek-extensions.js'
