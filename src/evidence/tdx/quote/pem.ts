@@ -1,0 +1,30 @@
+import { EvidenceError } from '../../../errors.js'
+import { fromBase64 } from '../../reader.js'
+
+const PEM_BLOCK = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]*?)-----END CERTIFICATE-----/g
+
+/**
+ * Decodes PEM certificates (DER out, in order). The text may end in NUL bytes (the quote's PCK
+ * chain is a C string in some quotes: vectors' MANIFEST, "tdx/"); anything else outside the
+ * certificate blocks but white space is `evidence-malformed`, as is text without a certificate.
+ */
+export function decodePemCertificateList(text: string, what: string): Uint8Array[] {
+  const trimmed = text.replace(/\0+$/, '')
+  const out: Uint8Array[] = []
+  let outside = ''
+  let last = 0
+  for (const m of trimmed.matchAll(PEM_BLOCK)) {
+    outside += trimmed.slice(last, m.index)
+    last = m.index + m[0].length
+    out.push(fromBase64((m[1] ?? '').replace(/\s+/g, ''), what))
+  }
+  outside += trimmed.slice(last)
+  if (out.length === 0 || outside.trim() !== '') throw new EvidenceError('evidence-malformed', `${what}: not PEM certificates`)
+  return out
+}
+
+/** PEM-encodes one DER certificate (64-character lines). */
+export function encodePemCertificate(der: Uint8Array): string {
+  const b64 = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64')
+  return `-----BEGIN CERTIFICATE-----\n${b64.replace(/.{64}/g, '$&\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`
+}
