@@ -15,6 +15,7 @@ import { registerAdminReferenceValueRoutes } from './routes/admin-reference-valu
 import { registerAdminSecretRoutes } from './routes/admin-secrets.js'
 import { registerAttestRoutes } from './routes/attest.js'
 import { registerHealthRoutes } from './routes/health.js'
+import { registerSealingKeyRoutes } from './routes/sealing-keys.js'
 import { registerWellKnownRoutes } from './routes/well-known.js'
 import { validationHook } from './validation.js'
 
@@ -58,6 +59,7 @@ export function createApp(deps: AppDeps): App {
   registerAdminReferenceValueRoutes(app, deps)
   registerAdminAuditRoutes(app, deps)
   registerAdminCollateralRoutes(app, deps)
+  registerSealingKeyRoutes(app, deps)
   registerMethodNotAllowed(app)
 
   app.notFound((c) => problemResponse(c, new KeybrokerError('not-found', 'no such route'), deps))

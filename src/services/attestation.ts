@@ -13,6 +13,7 @@ import {
 } from '../storage/index.js'
 import { checkBinding, computeBinding, issueEar, verifyEar, type IssuedNonce } from '../tokens/index.js'
 import { secretAad } from './secret-aad.js'
+import { recoverDiskKey, type RecoverInput } from './sealing-keys.js'
 import type { Services } from './services.js'
 
 export interface AttestInput {
@@ -20,11 +21,15 @@ export interface AttestInput {
   readonly evidence: { readonly type: string; readonly [k: string]: unknown }
   readonly publicKey: unknown
   readonly release: readonly string[]
+  /** Recovery through a sealing key (disk unlock, issue #8); see `recoverDiskKey`. */
+  readonly recover?: RecoverInput | undefined
 }
 
 export interface AttestResult {
   readonly token: string
   readonly secrets: Record<string, string>
+  /** With `recover`: the exchange result `Y` as a compact JWE to the attested key. */
+  readonly recovered?: string
 }
 
 /** A failed rule of one requested secret, as a denial lists it. */
@@ -99,6 +104,9 @@ export async function attest(s: Services, input: AttestInput, requestId: string)
     }
   }
 
+  const recovered =
+    input.recover === undefined ? undefined : await recoverDiskKey(s, { recover: input.recover, claims, key, requestId, summary })
+
   const ear = await issueEar(s.keys.current, {
     issuer: s.config.issuer,
     audience: s.config.audience,
@@ -118,7 +126,7 @@ export async function attest(s: Services, input: AttestInput, requestId: string)
     tokenId: ear.jti,
     versions,
   })
-  return { token: ear.token, secrets: released }
+  return { token: ear.token, secrets: released, ...(recovered === undefined ? {} : { recovered }) }
 }
 
 /**

@@ -35,3 +35,29 @@ export { MAX_AUDIT_PAGE, appendAuditEntries, appendAuditEntry, listAuditEntries,
 export type { AuditChainVerification, AuditEntry, NewAuditEntry } from './audit-log.js'
 export { deleteCollateral, getCollateral, listCollateral, putCollateral } from './collateral.js'
 export type { CollateralInfo, NewCollateral } from './collateral.js'
+export { SEALING_KEY_CURVES, SEALING_KEY_VERSION_STATES } from './schema.js'
+export type { SealingKeyCurve, SealingKeyVersionState } from './schema.js'
+export {
+  addSealingKeyVersion,
+  allowDisk,
+  createSealingKey,
+  deleteSealingKey,
+  denyDisk,
+  findDeniedDisk,
+  findSealingKeyVersion,
+  getCurrentSealingKeyVersion,
+  getSealingKey,
+  listDeniedDisks,
+  listSealingKeys,
+  retireSealingKeyVersion,
+  updateSealingKey,
+} from './sealing-keys.js'
+export type {
+  DeniedDisk,
+  NewSealingKey,
+  NewSealingKeyVersion,
+  SealingKeyMeta,
+  SealingKeyVersionInfo,
+  SealingKeyVersionSecret,
+  SealingPublicJwk,
+} from './sealing-keys.js'

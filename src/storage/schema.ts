@@ -198,6 +198,72 @@ export const collateral = pgTable(
   ],
 )
 
+export const SEALING_KEY_CURVES = ['P-256', 'P-521'] as const
+export type SealingKeyCurve = (typeof SEALING_KEY_CURVES)[number]
+export const SEALING_KEY_VERSION_STATES = ['active', 'retired'] as const
+export type SealingKeyVersionState = (typeof SEALING_KEY_VERSION_STATES)[number]
+
+/**
+ * Sealing keys for disks (DESIGN.md, "Secrets"): one per unlock policy, Tang-style, no per-disk
+ * state. The private keys live in `sealing_key_versions`, never here.
+ */
+export const sealingKeys = pgTable(
+  'sealing_keys',
+  {
+    name: text('name').primaryKey(),
+    curve: text('curve', { enum: SEALING_KEY_CURVES }).notNull(),
+    state: text('state', { enum: SECRET_STATES }).notNull(),
+    /** The version advertised for new bindings; older active versions still recover. */
+    currentVersion: integer('current_version').notNull(),
+    referenceValues: jsonb('reference_values').$type<string[]>().notNull(),
+    createdAt: tstz('created_at').notNull(),
+    updatedAt: tstz('updated_at').notNull(),
+  },
+  (t) => [
+    check('sealing_keys_curve_check', sql`${t.curve} in ('P-256', 'P-521')`),
+    check('sealing_keys_state_check', sql`${t.state} in ('enabled', 'disabled')`),
+    check('sealing_keys_current_version_check', sql`${t.currentVersion} >= 1`),
+  ],
+)
+
+/**
+ * Every exchange key of a sealing key: the public JWK, its RFC 7638 thumbprint (`kid`, what a
+ * bound disk names), and the private scalar in an envelope sealed at rest like a secret's.
+ */
+export const sealingKeyVersions = pgTable(
+  'sealing_key_versions',
+  {
+    sealingKeyName: text('sealing_key_name')
+      .notNull()
+      .references(() => sealingKeys.name, { onDelete: 'cascade', onUpdate: 'cascade' }),
+    version: integer('version').notNull(),
+    kid: text('kid').notNull(),
+    publicJwk: jsonb('public_jwk').$type<{ kty: 'EC'; crv: SealingKeyCurve; x: string; y: string }>().notNull(),
+    kekId: text('kek_id').notNull(),
+    envelope: bytea('envelope').notNull(),
+    state: text('state', { enum: SEALING_KEY_VERSION_STATES }).notNull(),
+    createdAt: tstz('created_at').notNull(),
+    retiredAt: tstz('retired_at'),
+  },
+  (t) => [
+    primaryKey({ name: 'sealing_key_versions_pk', columns: [t.sealingKeyName, t.version] }),
+    index('sealing_key_versions_kid_idx').on(t.kid),
+    check('sealing_key_versions_state_check', sql`${t.state} in ('active', 'retired')`),
+  ],
+)
+
+/** Disk identities (RFC 7638 thumbprints of a binding's ephemeral key C) refused by an admin. */
+export const deniedDisks = pgTable(
+  'denied_disks',
+  {
+    disk: text('disk').primaryKey(),
+    reason: text('reason').notNull(),
+    createdAt: tstz('created_at').notNull(),
+    createdBy: text('created_by').notNull(),
+  },
+  (t) => [check('denied_disks_disk_check', sql`${t.disk} ~ '^[A-Za-z0-9_-]{43}$'`)],
+)
+
 export type UsedNonce = typeof usedNonces.$inferSelect
 export type NewUsedNonce = typeof usedNonces.$inferInsert
 export type AdminTokenRow = typeof adminTokens.$inferSelect
@@ -215,3 +281,8 @@ export type NewAuditLogRow = typeof auditLog.$inferInsert
 export type AuditHeadRow = typeof auditHead.$inferSelect
 export type CollateralRow = typeof collateral.$inferSelect
 export type NewCollateralRow = typeof collateral.$inferInsert
+export type SealingKeyRow = typeof sealingKeys.$inferSelect
+export type NewSealingKeyRow = typeof sealingKeys.$inferInsert
+export type SealingKeyVersionRow = typeof sealingKeyVersions.$inferSelect
+export type NewSealingKeyVersionRow = typeof sealingKeyVersions.$inferInsert
+export type DeniedDiskRow = typeof deniedDisks.$inferSelect

@@ -4,6 +4,7 @@ import { attest, fetchSecret, issueChallenge } from '../../services/attestation.
 import type { App } from '../app.js'
 import type { AppDeps } from '../context.js'
 import { COMMON_ERRORS, JwkSchema, NameSchema, problemResponse, TimestampSchema } from '../schemas/common.js'
+import { ThumbprintSchema } from '../schemas/sealing.js'
 
 const ChallengeRequest = z.object({}).strict().openapi('ChallengeRequest')
 const ChallengeResponse = z
@@ -18,12 +19,24 @@ const EvidenceSchema = z
   .passthrough()
   .openapi('Evidence', { description: 'evidence of one type; the fields depend on `type` (see README)' })
 
+/** Disk unlock through a sealing key (issue #8): the blinded McCallum-Relyea exchange. */
+const RecoverSchema = z
+  .object({
+    sealingKey: NameSchema.openapi({ description: 'name of the sealing key the disk is bound to' }),
+    kid: ThumbprintSchema.openapi({ description: 'thumbprint of the exchange key (the bound JWE\'s `kid`)' }),
+    x: JwkSchema.openapi({ description: 'X = C + E: the disk\'s ephemeral key C blinded by a fresh key E; keybroker returns s·X' }),
+    disk: ThumbprintSchema.openapi({ description: 'disk identity: RFC 7638 thumbprint of C (audit, deny-list)' }),
+  })
+  .strict()
+  .openapi('Recover')
+
 const AttestRequest = z
   .object({
     nonce: z.string().min(1).max(512),
     evidence: EvidenceSchema,
     publicKey: JwkSchema,
     release: z.array(NameSchema).max(32).default([]),
+    recover: RecoverSchema.optional(),
   })
   .strict()
   .openapi('AttestRequest')
@@ -32,6 +45,7 @@ const AttestResponse = z
   .object({
     token: z.string().openapi({ description: 'EAR JWT; cnf.jwk is the attested public key' }),
     secrets: z.record(z.string(), z.string()).openapi({ description: 'name → compact JWE to publicKey' }),
+    recovered: z.string().optional().openapi({ description: 'with `recover`: compact JWE to publicKey of the public JWK s·X (cty jwk+json)' }),
   })
   .openapi('AttestResult')
 

@@ -1,0 +1,167 @@
+import { createECDH, generateKeyPairSync } from 'node:crypto'
+import { p256, p521 } from '@noble/curves/nist.js'
+import { calculateJwkThumbprint } from 'jose'
+import { KeybrokerError } from '../errors.js'
+
+/**
+ * The key exchange behind sealing keys: the McCallum-Relyea exchange that Tang and clevis's tang
+ * pin use (latchset/tang, latchset/clevis `src/pins/tang`), with keybroker in Tang's place.
+ *
+ * - Sealing key: private scalar `s`, public point `S = s·G`.
+ * - Bind (client, offline): a JWE with `alg: ECDH-ES` to `S`; its ephemeral key `C = c·G` stays in
+ *   the header and `c` is discarded. The content key derives from `x(c·S) = x(s·C)`.
+ * - Recover: the client draws `E = e·G` and sends the blinded `X = C + E`; the server answers
+ *   `Y = s·X`; the client computes `Z = e·S` and `K = Y − Z = s·C`, the ECDH value of the JWE.
+ *
+ * The server thus never sees `C` nor `s·C`: `X` is uniformly random to it. This module only does
+ * the server's part, `Y = s·X`, on validated points.
+ */
+export type SealingCurve = 'P-256' | 'P-521'
+export const SEALING_CURVES = ['P-256', 'P-521'] as const satisfies readonly SealingCurve[]
+
+/** A public EC key as JWK, only the RFC 7638 members. */
+export interface EcPublicJwk {
+  readonly kty: 'EC'
+  readonly crv: SealingCurve
+  readonly x: string
+  readonly y: string
+}
+
+export interface SealingKeyPair {
+  readonly publicJwk: EcPublicJwk
+  /** The private scalar, big-endian, field size; the caller seals it at rest and wipes it. */
+  readonly d: Uint8Array
+}
+
+const CURVES = {
+  'P-256': { noble: p256, node: 'prime256v1', bytes: 32 },
+  'P-521': { noble: p521, node: 'secp521r1', bytes: 66 },
+} as const
+
+type NoblePoint = ReturnType<typeof p256.Point.fromAffine>
+
+/** Generates a sealing key pair on `curve` (node:crypto, OpenSSL's generator). */
+export function generateSealingKeyPair(curve: SealingCurve): SealingKeyPair {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: CURVES[curve].node })
+  const jwk = privateKey.export({ format: 'jwk' })
+  if (typeof jwk.x !== 'string' || typeof jwk.y !== 'string' || typeof jwk.d !== 'string') {
+    throw new KeybrokerError('internal', 'cannot export the generated sealing key')
+  }
+  const d = new Uint8Array(Buffer.from(jwk.d, 'base64url'))
+  return { publicJwk: { kty: 'EC', crv: curve, x: jwk.x, y: jwk.y }, d }
+}
+
+/** RFC 7638 thumbprint (SHA-256, base64url) of an EC public key: the `kid` of an exchange key. */
+export function exchangeKeyThumbprint(jwk: EcPublicJwk): Promise<string> {
+  return calculateJwkThumbprint({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }, 'sha256')
+}
+
+/**
+ * Validates a client's exchange point (`X`, untrusted JSON already shaped as strings) for
+ * `curve`: coordinates of exactly the field size in canonical base64url, a point on the curve,
+ * not the point at infinity (which has no affine encoding anyway).
+ * @throws KeybrokerError `key-unsupported` naming the failed check.
+ */
+export function parseExchangePoint(jwk: { readonly kty?: unknown; readonly crv?: unknown; readonly x?: unknown; readonly y?: unknown }, curve: SealingCurve): EcPublicJwk {
+  if (jwk.kty !== 'EC') reject('exchange key: kty must be "EC"')
+  if (jwk.crv !== curve) reject(`exchange key: crv must be "${curve}", the curve of the sealing key`)
+  const x = coordinate(jwk.x, 'x', curve)
+  const y = coordinate(jwk.y, 'y', curve)
+  pointOf({ kty: 'EC', crv: curve, x, y })
+  return { kty: 'EC', crv: curve, x, y }
+}
+
+/**
+ * The server's step of the exchange: `Y = s·X` as a full point (both coordinates: the client
+ * subtracts `e·S` from it, so the sign of `y` matters).
+ *
+ * node:crypto's ECDH (OpenSSL, constant time, ~20× faster than @noble/curves here) yields only
+ * `x(s·X)`. The sign of `y` is recovered with a second ECDH: `x(s·(X + G)) = x(Y + S)`, and of
+ * the two points with `x = x(s·X)` exactly one, `Y`, satisfies it (the other, `−Y`, would need
+ * `2Y = O` or `S = −S`, impossible in a group of prime order). Where `X + G` is the point at
+ * infinity (`X = −G`), and always on P-521 (where OpenSSL's generic code makes two ECDH slower than
+ * one @noble/curves multiplication, ~9 ms), @noble/curves multiplies directly.
+ * @param d the private scalar (big-endian, field size); not retained.
+ * @param publicJwk `S`, the public key of `d`.
+ * @param point `X`, validated by {@link parseExchangePoint}.
+ * @throws KeybrokerError `internal` when the key pair is inconsistent (a storage or caller bug).
+ */
+export function exchange(d: Uint8Array, publicJwk: EcPublicJwk, point: EcPublicJwk): EcPublicJwk {
+  const curve = publicJwk.crv
+  if (point.crv !== curve) throw new KeybrokerError('internal', 'exchange point on another curve than the sealing key')
+  const { noble, node, bytes } = CURVES[curve]
+  const S = pointOf(publicJwk)
+  const X = pointOf(point)
+  if (curve === 'P-521') return jwkOf(curve, X.multiply(noble.Point.Fn.fromBytes(d)))
+  const ecdh = createECDH(node)
+  ecdh.setPrivateKey(d)
+  if (!equalPublic(ecdh.getPublicKey(), S.toBytes(false))) throw new KeybrokerError('internal', 'sealing key pair is inconsistent')
+  const XG = X.add(noble.Point.BASE)
+  if (XG.is0()) return jwkOf(curve, X.multiply(noble.Point.Fn.fromBytes(d)))
+  const x1 = ecdh.computeSecret(X.toBytes(false))
+  const x2 = ecdh.computeSecret(XG.toBytes(false))
+  // Decompress x1 (SEC 1 §2.3.4: prefix 0x02, even y); noble checks it is on the curve.
+  const candidate = noble.Point.fromBytes(Uint8Array.from([0x02, ...padTo(x1, bytes)]))
+  const sum = candidate.add(S)
+  // candidate + S = O means candidate = −S; then Y = S (X = G), the other root.
+  const isY = !sum.is0() && equalPublic(bigToBytes(sum.toAffine().x, bytes), padTo(x2, bytes))
+  return jwkOf(curve, isY ? candidate : candidate.negate())
+}
+
+function pointOf(jwk: EcPublicJwk): NoblePoint {
+  const { noble } = CURVES[jwk.crv]
+  try {
+    const p = noble.Point.fromAffine({ x: bytesToBig(Buffer.from(jwk.x, 'base64url')), y: bytesToBig(Buffer.from(jwk.y, 'base64url')) })
+    p.assertValidity()
+    return p
+  } catch (cause) {
+    throw new KeybrokerError('key-unsupported', 'exchange key is not a point on the curve', { cause })
+  }
+}
+
+function jwkOf(curve: SealingCurve, point: NoblePoint): EcPublicJwk {
+  const { bytes } = CURVES[curve]
+  const { x, y } = point.toAffine()
+  return {
+    kty: 'EC',
+    crv: curve,
+    x: Buffer.from(bigToBytes(x, bytes)).toString('base64url'),
+    y: Buffer.from(bigToBytes(y, bytes)).toString('base64url'),
+  }
+}
+
+function coordinate(value: unknown, name: 'x' | 'y', curve: SealingCurve): string {
+  const size = CURVES[curve].bytes
+  const length = Math.ceil((size * 4) / 3)
+  if (typeof value !== 'string' || value.length !== length || !/^[A-Za-z0-9_-]+$/.test(value)) {
+    reject(`exchange key: "${name}" must be base64url of ${size} bytes`)
+  }
+  // One key, one text: no stray bits in the last character (RFC 7518 §6.2.1.2 fixed size).
+  if (Buffer.from(value, 'base64url').toString('base64url') !== value) reject(`exchange key: "${name}" is not canonical base64url`)
+  return value
+}
+
+function bytesToBig(bytes: Uint8Array): bigint {
+  return bytes.byteLength === 0 ? 0n : BigInt(`0x${Buffer.from(bytes).toString('hex')}`)
+}
+
+function bigToBytes(value: bigint, size: number): Uint8Array {
+  return new Uint8Array(Buffer.from(value.toString(16).padStart(size * 2, '0'), 'hex'))
+}
+
+/** OpenSSL returns the ECDH x-coordinate at field size already; this only guards the assumption. */
+function padTo(bytes: Uint8Array, size: number): Uint8Array {
+  if (bytes.byteLength === size) return bytes
+  if (bytes.byteLength > size) throw new KeybrokerError('internal', 'ECDH output longer than the field')
+  const out = new Uint8Array(size)
+  out.set(bytes, size - bytes.byteLength)
+  return out
+}
+
+function equalPublic(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a).equals(Buffer.from(b))
+}
+
+function reject(detail: string): never {
+  throw new KeybrokerError('key-unsupported', detail)
+}

@@ -1,0 +1,376 @@
+import { FlattenedSign } from 'jose'
+import { appraise } from '../appraisal/index.js'
+import { KeybrokerError } from '../errors.js'
+import type { Claims, JsonValue } from '../evidence/index.js'
+import { evaluateReleasePolicy, type RuleResult } from '../policy/index.js'
+import {
+  exchange,
+  exchangeKeyThumbprint,
+  generateSealingKeyPair,
+  openAtRest,
+  parseExchangePoint,
+  sealAtRest,
+  sealToKey,
+  type RecipientKey,
+  type SealingCurve,
+} from '../secrets/index.js'
+import {
+  addSealingKeyVersion,
+  allowDisk as removeDeniedDisk,
+  createSealingKey as insertSealingKey,
+  deleteSealingKey as removeSealingKey,
+  denyDisk as insertDeniedDisk,
+  findDeniedDisk,
+  findSealingKeyVersion,
+  getCurrentSealingKeyVersion,
+  getReferenceValueSets,
+  getSealingKey as findSealingKey,
+  listDeniedDisks as selectDeniedDisks,
+  listSealingKeys as selectSealingKeys,
+  retireSealingKeyVersion,
+  updateSealingKey,
+  type DeniedDisk,
+  type Executor,
+  type SealingKeyMeta,
+} from '../storage/index.js'
+import { auditAdminChange } from './audit.js'
+import { actorOf, type AdminPrincipal } from './admin-tokens.js'
+import type { Services } from './services.js'
+
+/**
+ * Sealing keys (DESIGN.md, "Secrets"; issue #8): Tang-style exchange keys whose recovery is
+ * gated by attestation. keybroker keeps one private key per version and nothing per disk; a disk
+ * is bound offline to the advertised public key (clevis pin `keybroker`), and unlocking it is an
+ * attestation with `recover` (see {@link recoverDiskKey}).
+ */
+
+/** A sealing key as the admin API returns it: never the private keys. */
+export interface SealingKeyMetadata {
+  readonly name: string
+  readonly curve: SealingCurve
+  readonly state: 'enabled' | 'disabled'
+  readonly currentVersion: number
+  readonly referenceValues: string[]
+  readonly createdAt: string
+  readonly updatedAt: string
+  readonly versions: {
+    readonly version: number
+    readonly kid: string
+    readonly state: 'active' | 'retired'
+    readonly publicJwk: { kty: 'EC'; crv: SealingCurve; x: string; y: string }
+    readonly createdAt: string
+    readonly retiredAt: string | null
+  }[]
+}
+
+export interface CreateSealingKeyInput {
+  readonly name: string
+  readonly curve: SealingCurve
+  readonly referenceValues: readonly string[]
+}
+
+/**
+ * The `recover` member of `/v1/attest`: the blinded exchange of the McCallum-Relyea protocol.
+ * `x` is `C + E` (the disk's ephemeral key C from the JWE header plus the client's fresh blinding
+ * key E), so keybroker never sees C; `disk` is the RFC 7638 thumbprint of C, the disk identity
+ * for audit and the deny-list, stated by the attested client.
+ */
+export interface RecoverInput {
+  readonly sealingKey: string
+  readonly kid: string
+  readonly x: { readonly kty: string; readonly crv?: string | undefined; readonly x?: string | undefined; readonly y?: string | undefined }
+  readonly disk: string
+}
+
+/** A failed rule of a recovery, as a denial lists it. */
+export interface FailedRecoveryRule extends RuleResult {
+  readonly sealingKey: string
+}
+
+/** A JWS (RFC 7515 §7.2.2 flattened JSON) advertisement of a sealing key's exchange key. */
+export interface Advertisement {
+  readonly payload: string
+  readonly protected: string
+  readonly signature: string
+}
+
+const ENVELOPE_LABEL = 'keybroker sealing key v1'
+
+/** AAD of a sealing key's private part at rest: bound to name, version and public key. */
+export function sealingKeyAad(name: string, version: number, kid: string): string {
+  return `${ENVELOPE_LABEL}:${name}:${version}:${kid}`
+}
+
+export async function createSealingKey(s: Services, input: CreateSealingKeyInput, by: AdminPrincipal): Promise<SealingKeyMetadata> {
+  const db = s.database.db
+  await requireReferenceValues(db, input.referenceValues)
+  const at = s.now()
+  const version = await newVersion(s, input.name, 1, input.curve, at)
+  await db.transaction(async (tx) => {
+    await insertSealingKey(tx, { name: input.name, curve: input.curve, referenceValues: [...input.referenceValues], ...version })
+    await auditAdminChange(tx, s, by, 'sealing-key.create', input.name, {
+      version: 1,
+      kid: version.kid,
+      curve: input.curve,
+      referenceValues: [...input.referenceValues],
+    })
+  })
+  return getSealingKey(s, input.name)
+}
+
+export async function listSealingKeys(s: Services): Promise<SealingKeyMetadata[]> {
+  return (await selectSealingKeys(s.database.db)).map(toMetadata)
+}
+
+export async function getSealingKey(s: Services, name: string): Promise<SealingKeyMetadata> {
+  const meta = await findSealingKey(s.database.db, name)
+  if (meta === undefined) throw new KeybrokerError('not-found', `no such sealing key: ${name}`)
+  return toMetadata(meta)
+}
+
+/** Replaces the reference-value sets that gate recovery with `name`. */
+export async function setSealingKeyReferenceValues(
+  s: Services,
+  name: string,
+  referenceValues: readonly string[],
+  by: AdminPrincipal,
+): Promise<SealingKeyMetadata> {
+  const db = s.database.db
+  await requireReferenceValues(db, referenceValues)
+  await db.transaction(async (tx) => {
+    await updateSealingKey(tx, name, { referenceValues }, s.now())
+    await auditAdminChange(tx, s, by, 'sealing-key.update', name, { referenceValues: [...referenceValues] })
+  })
+  return getSealingKey(s, name)
+}
+
+/**
+ * Rotation: a new exchange key becomes current (advertised for new bindings); the older ones
+ * stay active, so disks bound to them still unlock until an admin retires them.
+ */
+export async function rotateSealingKey(s: Services, name: string, by: AdminPrincipal): Promise<SealingKeyMetadata> {
+  const db = s.database.db
+  const meta = await findSealingKey(db, name)
+  if (meta === undefined) throw new KeybrokerError('not-found', `no such sealing key: ${name}`)
+  await db.transaction(async (tx) => {
+    // The envelope's AAD names the version, so it is sealed before the version is taken; a
+    // concurrent rotation that took this number first makes ours roll back with 409.
+    const expected = meta.currentVersion + 1
+    const version = await newVersion(s, name, expected, meta.curve, s.now())
+    const taken = await addSealingKeyVersion(tx, name, version)
+    if (taken !== expected) throw new KeybrokerError('conflict', `sealing key ${name} changed concurrently; retry`)
+    await auditAdminChange(tx, s, by, 'sealing-key.rotate', name, { version: taken, kid: version.kid })
+  })
+  return getSealingKey(s, name)
+}
+
+/** Retires one version: disks bound to it no longer unlock through keybroker. */
+export async function retireSealingKey(s: Services, name: string, version: number, by: AdminPrincipal): Promise<SealingKeyMetadata> {
+  await s.database.db.transaction(async (tx) => {
+    await retireSealingKeyVersion(tx, name, version, s.now())
+    await auditAdminChange(tx, s, by, 'sealing-key.retire', name, { version })
+  })
+  return getSealingKey(s, name)
+}
+
+export async function setSealingKeyEnabled(s: Services, name: string, enabled: boolean, by: AdminPrincipal): Promise<SealingKeyMetadata> {
+  await s.database.db.transaction(async (tx) => {
+    await updateSealingKey(tx, name, { state: enabled ? 'enabled' : 'disabled' }, s.now())
+    await auditAdminChange(tx, s, by, enabled ? 'sealing-key.enable' : 'sealing-key.disable', name, {})
+  })
+  return getSealingKey(s, name)
+}
+
+export async function deleteSealingKey(s: Services, name: string, by: AdminPrincipal): Promise<void> {
+  await s.database.db.transaction(async (tx) => {
+    if (!(await removeSealingKey(tx, name))) throw new KeybrokerError('not-found', `no such sealing key: ${name}`)
+    await auditAdminChange(tx, s, by, 'sealing-key.delete', name, {})
+  })
+}
+
+export interface DeniedDiskInfo {
+  readonly disk: string
+  readonly reason: string
+  readonly createdAt: string
+  readonly createdBy: string
+}
+
+/** Deny-lists a disk identity: its next recovery attempt is refused (rule `disk-not-denied`). */
+export async function denyDisk(s: Services, input: { disk: string; reason: string }, by: AdminPrincipal): Promise<DeniedDiskInfo> {
+  let entry: DeniedDisk | undefined
+  await s.database.db.transaction(async (tx) => {
+    entry = await insertDeniedDisk(tx, { disk: input.disk, reason: input.reason, createdAt: s.now(), createdBy: actorOf(by) })
+    await auditAdminChange(tx, s, by, 'disk.deny', input.disk, { reason: input.reason })
+  })
+  if (entry === undefined) throw new KeybrokerError('internal', 'deny-list entry was not written')
+  return toDeniedInfo(entry)
+}
+
+export async function allowDisk(s: Services, disk: string, by: AdminPrincipal): Promise<void> {
+  await s.database.db.transaction(async (tx) => {
+    if (!(await removeDeniedDisk(tx, disk))) throw new KeybrokerError('not-found', 'disk is not deny-listed')
+    await auditAdminChange(tx, s, by, 'disk.allow', disk, {})
+  })
+}
+
+export async function listDeniedDisks(s: Services): Promise<DeniedDiskInfo[]> {
+  return (await selectDeniedDisks(s.database.db)).map(toDeniedInfo)
+}
+
+/**
+ * The advertisement of sealing key `name` (`GET /v1/sealing-keys/{name}`): a JWS signed by the
+ * current token key, so a pin can pin that key's thumbprint as Tang's `thp` does. The payload is
+ * a JWK set shaped like Tang's: the current exchange key (`alg: ECMR`, `key_ops: [deriveKey]`,
+ * `kid` its thumbprint) and the signing key (`key_ops: [verify]`), plus the sealing key's name
+ * so that an advertisement cannot pass for another key's.
+ * @throws KeybrokerError `not-found` for an unknown or disabled sealing key.
+ */
+export async function advertise(s: Services, name: string): Promise<Advertisement> {
+  const found = await getCurrentSealingKeyVersion(s.database.db, name)
+  if (found === undefined || found.meta.state !== 'enabled') throw new KeybrokerError('not-found', `no such sealing key: ${name}`)
+  const signer = s.keys.current
+  const { kty, crv, x, y } = signer.publicJwk
+  const payload = {
+    name,
+    keys: [
+      { ...found.version.publicJwk, alg: 'ECMR', key_ops: ['deriveKey'], kid: found.version.kid },
+      { kty, crv, x, y, alg: signer.alg, key_ops: ['verify'], kid: signer.kid },
+    ],
+  }
+  let jws: Awaited<ReturnType<FlattenedSign['sign']>>
+  try {
+    jws = await new FlattenedSign(Buffer.from(JSON.stringify(payload), 'utf8'))
+      .setProtectedHeader({ alg: signer.alg, kid: signer.kid, cty: 'jwk-set+json' })
+      .sign(signer.privateKey)
+  } catch (cause) {
+    throw new KeybrokerError('internal', 'signing the advertisement failed', { cause })
+  }
+  if (jws.protected === undefined) throw new KeybrokerError('internal', 'advertisement lacks its protected header')
+  return { payload: jws.payload, protected: jws.protected, signature: jws.signature }
+}
+
+/**
+ * The recovery step of `/v1/attest` (after the evidence, its binding and the appraisal held):
+ * checks the sealing key's policy for these claims, then returns `Y = s·X` as a compact JWE
+ * (`cty: jwk+json`, plaintext the public JWK of `Y`) to the attested key. Writes one audit entry
+ * (`recover`, subject the sealing key) with the disk identity, the evidence summary and the
+ * policy result, allowed or denied.
+ *
+ * Rules, all evaluated so that a denial names each failed one: the release rules of
+ * src/policy (with `secret-enabled` read as `sealing-key-enabled`) over the sealing key's
+ * reference values, `exchange-key-active` (the version named by `kid` is not retired) and
+ * `disk-not-denied`.
+ * @throws KeybrokerError `not-found` (unknown sealing key or kid), `key-unsupported` (X is not a
+ *   point of the key's curve), `policy-denied` with `failedRules`.
+ */
+export async function recoverDiskKey(
+  s: Services,
+  input: {
+    readonly recover: RecoverInput
+    readonly claims: Claims
+    readonly key: RecipientKey
+    readonly requestId: string
+    readonly summary: Record<string, JsonValue>
+  },
+): Promise<string> {
+  const { recover, requestId, summary } = input
+  const db = s.database.db
+  const identity = { requestId, ...summary, disk: recover.disk, kid: recover.kid }
+  const found = await findSealingKeyVersion(db, recover.sealingKey, recover.kid)
+  if (found === undefined) {
+    await auditRecover(s, recover.sealingKey, 'denied', { ...identity, reason: 'exchange-key-unknown' })
+    throw new KeybrokerError('not-found', `sealing key ${recover.sealingKey} has no exchange key ${recover.kid}`)
+  }
+  const { meta, version } = found
+  const point = parseExchangePoint(recover.x, meta.curve)
+
+  const sets = await getReferenceValueSets(db, meta.referenceValues)
+  const decision = evaluateReleasePolicy({
+    secretState: meta.state,
+    appraisal: appraise(input.claims, meta.referenceValues.flatMap((n) => sets.get(n) ?? [])),
+  })
+  const denied = await findDeniedDisk(db, recover.disk)
+  const rules: RuleResult[] = [
+    ...decision.rules.map((r) =>
+      r.rule === 'secret-enabled'
+        ? { rule: 'sealing-key-enabled', passed: r.passed, reason: r.passed ? 'sealing key is enabled' : 'sealing key is disabled' }
+        : r,
+    ),
+    {
+      rule: 'exchange-key-active',
+      passed: version.state === 'active',
+      reason: version.state === 'active' ? `version ${version.version} is active` : `version ${version.version} is retired`,
+    },
+    {
+      rule: 'disk-not-denied',
+      passed: denied === undefined,
+      reason: denied === undefined ? 'disk is not deny-listed' : 'disk is deny-listed',
+    },
+  ]
+  const failed: FailedRecoveryRule[] = rules.filter((r) => !r.passed).map((r) => ({ sealingKey: meta.name, ...r }))
+  if (failed.length > 0) {
+    await auditRecover(s, meta.name, 'denied', { ...identity, version: version.version, failedRules: failed.map((r) => r.rule) })
+    throw new KeybrokerError('policy-denied', `recovery denied by ${failed.length} rule(s)`, { extensions: { failedRules: failed } })
+  }
+
+  let jwe: string
+  const d = openAtRest(s.keks, found.version.envelope, sealingKeyAad(meta.name, version.version, version.kid))
+  try {
+    const y = exchange(d, version.publicJwk, point)
+    jwe = await sealToKey(input.key, Buffer.from(JSON.stringify(y), 'utf8'), {
+      cty: 'jwk+json',
+      'kb.name': meta.name,
+      'kb.version': version.version,
+    })
+  } finally {
+    d.fill(0)
+  }
+  await auditRecover(s, meta.name, 'ok', { ...identity, version: version.version })
+  return jwe
+}
+
+async function auditRecover(s: Services, subject: string, outcome: 'ok' | 'denied', detail: Record<string, JsonValue>): Promise<void> {
+  await s.audit.append({ at: s.now(), actor: 'attester', action: 'recover', subject, outcome, detail })
+}
+
+async function newVersion(s: Services, name: string, version: number, curve: SealingCurve, at: Date) {
+  const pair = generateSealingKeyPair(curve)
+  try {
+    const kid = await exchangeKeyThumbprint(pair.publicJwk)
+    const envelope = sealAtRest(s.keks.current, pair.d, sealingKeyAad(name, version, kid))
+    return { kid, publicJwk: pair.publicJwk, kekId: s.keks.current.id, envelope, at }
+  } finally {
+    pair.d.fill(0)
+  }
+}
+
+async function requireReferenceValues(ex: Executor, names: readonly string[]): Promise<void> {
+  if (names.length === 0) return
+  const found = await getReferenceValueSets(ex, names)
+  const missing = names.filter((n) => !found.has(n))
+  if (missing.length > 0) throw new KeybrokerError('bad-request', `unknown reference-value set(s): ${missing.join(', ')}`)
+}
+
+function toMetadata(meta: SealingKeyMeta): SealingKeyMetadata {
+  return {
+    name: meta.name,
+    curve: meta.curve,
+    state: meta.state,
+    currentVersion: meta.currentVersion,
+    referenceValues: [...meta.referenceValues],
+    createdAt: meta.createdAt.toISOString(),
+    updatedAt: meta.updatedAt.toISOString(),
+    versions: meta.versions.map((v) => ({
+      version: v.version,
+      kid: v.kid,
+      state: v.state,
+      publicJwk: { ...v.publicJwk },
+      createdAt: v.createdAt.toISOString(),
+      retiredAt: v.retiredAt === null ? null : v.retiredAt.toISOString(),
+    })),
+  }
+}
+
+function toDeniedInfo(entry: DeniedDisk): DeniedDiskInfo {
+  return { disk: entry.disk, reason: entry.reason, createdAt: entry.createdAt.toISOString(), createdBy: entry.createdBy }
+}
