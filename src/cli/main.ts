@@ -8,6 +8,7 @@ import { createAdminToken, ensureBootstrapAdminToken } from '../services/admin-t
 import { verifyAudit } from '../services/audit.js'
 import { scheduleMaintenance } from '../services/maintenance.js'
 import { createServices } from '../services/services.js'
+import { EVIDENCE_VERIFY_USAGE, evidenceVerify } from './evidence-verify.js'
 import { ADMIN_ROLES, migrateDatabase, openDatabase, type AdminRole } from '../storage/index.js'
 import { join } from 'node:path'
 
@@ -18,6 +19,8 @@ const USAGE = `usage: keybroker <command>
   admin token create --role ROLE [--label TEXT]
                                           create an admin API token (roles: ${ADMIN_ROLES.join(', ')}); prints it once
   audit verify                            verify the audit log hash chain; exit 1 if broken
+  ${EVIDENCE_VERIFY_USAGE}
+                                          verify evidence offline (all but the nonce binding); print the claims
 
 Configuration comes from environment variables (see README.md) and KEYBROKER_CONFIG.`
 
@@ -34,6 +37,11 @@ async function main(argv: readonly string[]): Promise<number> {
       break
     case 'audit':
       if (sub === 'verify') return auditVerify(config)
+      break
+    case 'evidence':
+      if (sub === 'verify') {
+        return evidenceVerify(config, rest, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) })
+      }
       break
     case undefined:
     case '-h':
