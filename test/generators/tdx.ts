@@ -213,7 +213,7 @@ export async function issuePck(
     {
       cn: 'Intel SGX PCK Certificate',
       serial: '5a01',
-      extensions: [new x509.Extension(SGX, false, encodePckExtension(pckExtensionFields(fields)))],
+      extensions: [new x509.Extension(SGX, false, new Uint8Array(encodePckExtension(pckExtensionFields(fields))))],
       ...options,
     },
     issuer,
