@@ -1,6 +1,7 @@
 import { KeybrokerError } from '../errors.js'
 import { sampleVerifier } from './sample/verify.js'
 import { createSnpVerifier, snpVerifier, type SnpVerifyOptions } from './snp/index.js'
+import { tpmVerifier } from './tpm/index.js'
 import type { EvidenceVerifier } from './types.js'
 
 /**
@@ -10,6 +11,7 @@ import type { EvidenceVerifier } from './types.js'
 const VERIFIERS: ReadonlyMap<string, EvidenceVerifier<never>> = new Map<string, EvidenceVerifier<never>>([
   [sampleVerifier.type, sampleVerifier as EvidenceVerifier<never>],
   [snpVerifier.type, snpVerifier as EvidenceVerifier<never>],
+  [tpmVerifier.type, tpmVerifier as EvidenceVerifier<never>],
 ])
 
 export const EVIDENCE_TYPES: readonly string[] = [...VERIFIERS.keys()]

@@ -92,7 +92,15 @@ export function parseCertificate(der: Uint8Array, what = 'certificate'): ParsedC
       keyUsage = ext.usages
     }
   }
-  const spki = node.publicKey.export({ type: 'spki', format: 'der' })
+  let publicKey: KeyObject
+  let spki: Buffer
+  try {
+    // OpenSSL decodes the key only when asked: a corrupt SubjectPublicKeyInfo throws here, not above.
+    publicKey = node.publicKey
+    spki = publicKey.export({ type: 'spki', format: 'der' })
+  } catch (cause) {
+    throw new EvidenceError('evidence-malformed', `${what}: unreadable public key`, { cause })
+  }
   const copy = der.slice()
   return {
     der: copy,
@@ -104,7 +112,7 @@ export function parseCertificate(der: Uint8Array, what = 'certificate'): ParsedC
     serialNumber: normalizeSerial(cert.serialNumber),
     notBefore: cert.notBefore,
     notAfter: cert.notAfter,
-    publicKey: node.publicKey,
+    publicKey,
     spkiSha256: createHash('sha256').update(spki).digest('hex'),
     signatureAlgorithm: algorithmName(cert.signatureAlgorithm),
     isCa,
@@ -130,6 +138,12 @@ export interface ChainPolicy {
   readonly handledCriticalExtensions?: readonly string[]
   /** When set, every certificate's signature algorithm (as in `ParsedCertificate.signatureAlgorithm`) must be listed. */
   readonly signatureAlgorithms?: readonly string[]
+  /**
+   * The last certificate is a registered trust anchor (pinned by SPKI), which may be an
+   * intermediate CA: its own issuer name and signature are then not checked (RFC 5280 §6.1.1: a
+   * trust anchor is a name and a key). Default false: the last certificate must be self-signed.
+   */
+  readonly anchorMayBeIntermediate?: boolean
 }
 
 /**
@@ -162,6 +176,7 @@ export function verifyChainStructure(chain: readonly ParsedCertificate[], policy
         throw untrusted(`${label(cert)}: path length constraint exceeded`)
       }
     }
+    if (policy.anchorMayBeIntermediate === true && i === chain.length - 1 && cert.issuer !== cert.subject) return
     if (cert.issuer !== issuer.subject) throw untrusted(`${label(cert)}: issuer name does not match ${label(issuer)}`)
     if (!cert.node.verify(issuer.publicKey)) {
       throw untrusted(`${label(cert)}: signature does not verify with ${i + 1 < chain.length ? label(issuer) : 'its own key'}`)
