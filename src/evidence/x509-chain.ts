@@ -70,6 +70,17 @@ function algorithmName(alg: x509.HashedAlgorithm | Algorithm): string {
  * @throws `evidence-malformed` when the bytes are not a certificate either library accepts
  */
 export function parseCertificate(der: Uint8Array, what = 'certificate'): ParsedCertificate {
+  try {
+    return readCertificate(der, what)
+  } catch (cause) {
+    // Both libraries decode some fields only when first read (the public key, signature
+    // algorithm parameters): what they throw there is malformed input as well, never internal.
+    if (cause instanceof EvidenceError) throw cause
+    throw new EvidenceError('evidence-malformed', `${what}: not a DER X.509 certificate`, { cause })
+  }
+}
+
+function readCertificate(der: Uint8Array, what: string): ParsedCertificate {
   let cert: x509.X509Certificate
   let node: NodeX509Certificate
   try {
