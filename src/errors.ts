@@ -36,6 +36,14 @@ export type ErrorCode =
   // appraisal and release
   | 'measurement-unknown'
   | 'policy-denied'
+  // reference values, policies, signed bundles (admin input)
+  | 'claim-unknown'
+  | 'policy-invalid'
+  | 'bundle-malformed'
+  | 'bundle-signer-unknown'
+  | 'bundle-signature-invalid'
+  | 'bundle-expired'
+  | 'bundle-rollback'
   // service
   | 'not-ready'
   | 'internal'

@@ -1,5 +1,19 @@
 export { appraise } from './appraise.js'
-export type { Appraisal, AppraisedClaims, ReferenceValueSet } from './appraise.js'
+export type {
+  Appraisal,
+  AppraisedClaims,
+  AppraiseOptions,
+  MatchedValue,
+  Provenance,
+  ReferenceValue,
+  ReferenceValueSet,
+  SetAppraisal,
+  ValueState,
+} from './appraise.js'
+export { CATALOGUED_EVIDENCE_TYPES, childOf, claimNames, claimSpec, isJsonArray, readClaim } from './claim-catalogue.js'
+export type { AppraisalClaims, ClaimOperator, ClaimSpec, ClaimType } from './claim-catalogue.js'
+export { evaluateExpectedClaim, expectedClaimJson, globMatcher, parseExpectedClaims } from './expected-claims.js'
+export type { ClaimResult, ExpectedClaim, FileRule } from './expected-claims.js'
 export {
   CONFIGURATION,
   EAR_STATUSES,

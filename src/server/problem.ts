@@ -32,6 +32,13 @@ export const PROBLEMS: Readonly<Record<ErrorCode, { readonly status: number; rea
   'event-log-mismatch': { status: 403, title: 'Event log does not replay to the measured registers' },
   'measurement-unknown': { status: 403, title: 'Measurement unknown' },
   'policy-denied': { status: 403, title: 'Release policy denied' },
+  'claim-unknown': { status: 400, title: 'Unknown claim or operator for this evidence type' },
+  'policy-invalid': { status: 400, title: 'Policy rule does not compile' },
+  'bundle-malformed': { status: 400, title: 'Bundle malformed' },
+  'bundle-signer-unknown': { status: 422, title: 'Bundle signer is not a registered trust anchor' },
+  'bundle-signature-invalid': { status: 422, title: 'Bundle signature invalid' },
+  'bundle-expired': { status: 422, title: 'Bundle outside its validity period' },
+  'bundle-rollback': { status: 409, title: 'Bundle older than the one already imported' },
   'not-ready': { status: 503, title: 'Service not ready' },
   internal: { status: 500, title: 'Internal error' },
 }

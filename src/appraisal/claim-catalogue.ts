@@ -1,0 +1,220 @@
+import type { JsonValue } from '../evidence/types.js'
+import type { TrustClaimName } from './trust-vector.js'
+
+/**
+ * The catalogue of claims a reference-value set may expect, per evidence type. A set names
+ * claims from this catalogue only; anything else is refused when the set is registered
+ * (`claim-unknown`), never ignored at request time.
+ *
+ * Each entry says where the verified claims hold the value (`path` into the normalized
+ * {@link AppraisalClaims}: `measurements`, `tcb`, `raw`, …), its type, which operators apply,
+ * and which AR4SI trust claim a mismatch lowers. A new evidence type plugs in by adding its
+ * entries here; its verifier only has to put the values at these paths.
+ */
+export type ClaimType = 'hex' | 'uint' | 'bool' | 'string' | 'files'
+export type ClaimOperator = 'equals' | 'oneOf' | 'atLeast' | 'files'
+
+export interface ClaimSpec {
+  readonly name: string
+  readonly type: ClaimType
+  /** Exact size in bytes for `hex` claims, when the spec fixes one. */
+  readonly bytes?: number
+  readonly operators: readonly ClaimOperator[]
+  /** Where the value sits in the claims; the first path that holds a value wins. */
+  readonly paths: readonly (readonly string[])[]
+  /** The AR4SI claim that a mismatch of this claim lowers. */
+  readonly trust: Exclude<TrustClaimName, 'instance-identity' | 'runtime-opaque' | 'storage-opaque' | 'sourced-data'>
+  readonly description: string
+}
+
+/** The claims appraisal reads: a verifier's `Claims` without the report data, or a token's claims. */
+export interface AppraisalClaims {
+  readonly evidenceType?: string
+  readonly platform?: string
+  readonly measurement: string
+  readonly debug: boolean
+  readonly hardwareBacked: boolean
+  readonly measurements?: Readonly<Record<string, string>>
+  readonly tcb?: Readonly<Record<string, number | string>>
+  readonly hostData?: string
+  readonly instanceId?: string
+  readonly raw?: Readonly<Record<string, JsonValue>>
+}
+
+const HEX_EQ: readonly ClaimOperator[] = ['equals', 'oneOf']
+const SVN: readonly ClaimOperator[] = ['equals', 'oneOf', 'atLeast']
+const BOOL: readonly ClaimOperator[] = ['equals']
+const STR: readonly ClaimOperator[] = ['equals', 'oneOf']
+
+const hex = (name: string, bytes: number | undefined, paths: readonly (readonly string[])[], trust: ClaimSpec['trust'], description: string): ClaimSpec => ({
+  name,
+  type: 'hex',
+  ...(bytes === undefined ? {} : { bytes }),
+  operators: HEX_EQ,
+  paths,
+  trust,
+  description,
+})
+const uint = (name: string, paths: readonly (readonly string[])[], trust: ClaimSpec['trust'], description: string): ClaimSpec => ({
+  name,
+  type: 'uint',
+  operators: SVN,
+  paths,
+  trust,
+  description,
+})
+const flag = (name: string, paths: readonly (readonly string[])[], trust: ClaimSpec['trust'], description: string): ClaimSpec => ({
+  name,
+  type: 'bool',
+  operators: BOOL,
+  paths,
+  trust,
+  description,
+})
+const str = (name: string, paths: readonly (readonly string[])[], trust: ClaimSpec['trust'], description: string): ClaimSpec => ({
+  name,
+  type: 'string',
+  operators: STR,
+  paths,
+  trust,
+  description,
+})
+
+/** Claims every evidence type has (src/evidence/types.ts `Claims`). */
+const COMMON: readonly ClaimSpec[] = [
+  hex('measurement', undefined, [['measurement']], 'executables', 'the primary launch measurement (SNP MEASUREMENT, TDX MRTD, …)'),
+  flag('debug', [['debug']], 'configuration', 'debug enabled'),
+  flag('hardwareBacked', [['hardwareBacked']], 'hardware', 'evidence signed by hardware (false only for development evidence)'),
+]
+
+const SNP_POLICY_FLAGS = ['smt', 'migrateMa', 'debug', 'singleSocket', 'cxlAllow', 'memAes256Xts', 'raplDis', 'ciphertextHiding', 'pageSwapDisable'] as const
+const SNP_TCB = ['bootloader', 'tee', 'snp', 'microcode', 'fmc'] as const
+
+/** AMD SEV-SNP (src/evidence/snp/to-claims.ts; ABI spec 56860 field names). */
+const SNP: readonly ClaimSpec[] = [
+  hex('hostData', 32, [['hostData']], 'configuration', 'HOST_DATA supplied by the host at launch'),
+  hex('idKeyDigest', 48, [['measurements', 'idKeyDigest']], 'executables', 'SHA-384 of the ID block signing key'),
+  hex('authorKeyDigest', 48, [['measurements', 'authorKeyDigest']], 'executables', 'SHA-384 of the ID key author key'),
+  hex('familyId', 16, [['measurements', 'familyId']], 'executables', 'FAMILY_ID of the ID block'),
+  hex('imageId', 16, [['measurements', 'imageId']], 'executables', 'IMAGE_ID of the ID block'),
+  uint('guestSvn', [['raw', 'guestSvn']], 'executables', 'GUEST_SVN of the ID block (minimum guest SVN: atLeast)'),
+  uint('vmpl', [['raw', 'vmpl']], 'configuration', 'VMPL the report was requested at'),
+  uint('policy.abiMajor', [['raw', 'policyFlags', 'abiMajor']], 'configuration', 'guest policy ABI_MAJOR'),
+  uint('policy.abiMinor', [['raw', 'policyFlags', 'abiMinor']], 'configuration', 'guest policy ABI_MINOR'),
+  ...SNP_POLICY_FLAGS.map((f) => flag(`policy.${f}`, [['raw', 'policyFlags', f]], 'configuration', `guest policy flag ${f}`)),
+  ...SNP_TCB.map((c) => uint(`tcb.${c}`, [['tcb', c]], 'hardware', `REPORTED_TCB ${c} SPL (minimum TCB: atLeast)`)),
+  str('product', [['raw', 'product']], 'hardware', 'processor line: Milan, Genoa, Turin'),
+  str('signingKey', [['raw', 'signingKey']], 'hardware', 'endorsement key kind: vcek or vlek'),
+]
+
+const TDX_REGISTERS = ['mrTd', 'rtmr0', 'rtmr1', 'rtmr2', 'rtmr3', 'mrConfigId', 'mrOwner', 'mrOwnerConfig', 'mrSeam', 'mrSignerSeam'] as const
+
+/**
+ * Intel TDX (TD report body names of the DCAP quote spec, camelCase). The verifier puts the
+ * registers in `measurements`, the TEE TCB SVN (16 bytes, hex) and the TCB status of the TCB
+ * info collateral in `raw`.
+ */
+const TDX: readonly ClaimSpec[] = [
+  ...TDX_REGISTERS.map((r) => hex(r, 48, [['measurements', r], ['raw', r]], r.startsWith('rtmr') || r === 'mrTd' ? 'executables' : 'configuration', `TD report ${r}`)),
+  {
+    name: 'teeTcbSvn',
+    type: 'hex',
+    bytes: 16,
+    operators: ['equals', 'oneOf', 'atLeast'],
+    paths: [['raw', 'teeTcbSvn']],
+    trust: 'hardware',
+    description: 'TEE_TCB_SVN; atLeast compares each of the 16 SVN bytes',
+  },
+  str('tcbStatus', [['raw', 'tcbStatus'], ['tcb', 'status']], 'hardware', 'TCB status from TCB info (UpToDate, SWHardeningNeeded, …): oneOf the accepted ones'),
+]
+
+const TPM_BANKS = ['sha1', 'sha256', 'sha384', 'sha512'] as const
+const TPM_BANK_BYTES: Readonly<Record<(typeof TPM_BANKS)[number], number>> = { sha1: 20, sha256: 32, sha384: 48, sha512: 64 }
+
+/**
+ * TPM 2.0: PCR values per bank (`raw.pcrs.<bank>.<index>`, hex), digests of boot events found
+ * in the replayed TCG event log (`raw.events.kernel|initrd`: lists of hex digests;
+ * `raw.events.cmdline`: the kernel command lines; `raw.events.secureBoot`: SecureBoot state),
+ * and the IMA measurement list (`raw.ima`: `[{path, digest}]`).
+ */
+const TPM: readonly ClaimSpec[] = [
+  ...TPM_BANKS.flatMap((bank) =>
+    Array.from({ length: 24 }, (_, i) => hex(`pcr.${bank}.${i}`, TPM_BANK_BYTES[bank], [['raw', 'pcrs', bank, String(i)]], i === 7 ? 'configuration' : 'executables', `PCR ${i} of the ${bank} bank`)),
+  ),
+  hex('event.kernel', undefined, [['raw', 'events', 'kernel']], 'executables', 'digest of the booted kernel image (EV_EFI_BOOT_SERVICES_APPLICATION / IPL)'),
+  hex('event.initrd', undefined, [['raw', 'events', 'initrd']], 'executables', 'digest of the initrd'),
+  str('event.cmdline', [['raw', 'events', 'cmdline']], 'configuration', 'kernel command line'),
+  flag('event.secureBoot', [['raw', 'events', 'secureBoot']], 'configuration', 'UEFI SecureBoot enabled'),
+  {
+    name: 'ima',
+    type: 'files',
+    operators: ['files'],
+    paths: [['raw', 'ima']],
+    trust: 'file-system',
+    description: 'IMA measurement list: allowed digests per path or path pattern; unknown files deny or warn',
+  },
+]
+
+const CATALOGUE: ReadonlyMap<string, ReadonlyMap<string, ClaimSpec>> = new Map(
+  (
+    [
+      ['sample', COMMON],
+      ['snp', [...COMMON, ...SNP]],
+      ['tdx', [...COMMON, ...TDX]],
+      ['tpm', [...COMMON, ...TPM]],
+      ['az-snp-vtpm', [...COMMON, ...SNP, ...TPM]],
+      ['az-tdx-vtpm', [...COMMON, ...TDX, ...TPM]],
+    ] as const
+  ).map(([type, specs]) => [type, new Map(specs.map((s) => [s.name, s]))]),
+)
+const COMMON_BY_NAME: ReadonlyMap<string, ClaimSpec> = new Map(COMMON.map((s) => [s.name, s]))
+
+/** Evidence types with a claim catalogue. */
+export const CATALOGUED_EVIDENCE_TYPES: readonly string[] = [...CATALOGUE.keys()]
+
+/**
+ * The spec of claim `name` for sets of `evidenceType` (`undefined`: a set for any evidence type,
+ * which may only expect the common claims). `undefined` when the name is not in the catalogue.
+ */
+export function claimSpec(evidenceType: string | undefined, name: string): ClaimSpec | undefined {
+  if (evidenceType === undefined) return COMMON_BY_NAME.get(name)
+  return CATALOGUE.get(evidenceType)?.get(name)
+}
+
+/** Every claim name a set of `evidenceType` may expect, for error messages and documentation. */
+export function claimNames(evidenceType: string | undefined): readonly string[] {
+  return [...(evidenceType === undefined ? COMMON_BY_NAME : CATALOGUE.get(evidenceType) ?? new Map<string, ClaimSpec>()).keys()]
+}
+
+/** Reads the value of `spec` from `claims`, or `undefined` when the evidence does not carry it. */
+export function readClaim(spec: ClaimSpec, claims: AppraisalClaims): JsonValue | undefined {
+  const root: JsonValue = claimsRoot(claims)
+  for (const path of spec.paths) {
+    let node: JsonValue | undefined = root
+    for (const key of path) node = childOf(node, key)
+    if (node !== undefined) return node
+  }
+  return undefined
+}
+
+/** `node[key]` for a JSON object holding `key` as its own member; otherwise `undefined`. */
+export function childOf(node: JsonValue | undefined, key: string): JsonValue | undefined {
+  if (node === undefined || node === null || typeof node !== 'object' || isJsonArray(node)) return undefined
+  return Object.hasOwn(node, key) ? node[key] : undefined
+}
+
+export function isJsonArray(v: JsonValue): v is readonly JsonValue[] {
+  return Array.isArray(v)
+}
+
+function claimsRoot(c: AppraisalClaims): { readonly [k: string]: JsonValue } {
+  return {
+    measurement: c.measurement,
+    debug: c.debug,
+    hardwareBacked: c.hardwareBacked,
+    measurements: c.measurements ?? {},
+    tcb: c.tcb ?? {},
+    raw: c.raw ?? {},
+    ...(c.hostData === undefined ? {} : { hostData: c.hostData }),
+  }
+}
