@@ -18,6 +18,7 @@ import { problemFor } from '../server/problem.js'
 import { describeZodError } from '../server/validation.js'
 import { createCollateralService } from '../services/collateral.js'
 import { SNP_KDS_LAYOUT } from '../services/snp-kds.js'
+import { TDX_PCS_LAYOUT } from '../services/tdx-pcs.js'
 import { createVerifiers } from '../services/verifiers.js'
 
 export const EVIDENCE_VERIFY_USAGE = 'evidence verify --type TYPE FILE [--at ISO-TIME] [--collateral DIR] [--certs FILE]…'
@@ -127,7 +128,7 @@ async function run(config: Config, args: readonly string[], out: CliOutput): Pro
   if (!checked.success) throw new KeybrokerError('evidence-malformed', describeZodError(checked.error, 'evidence'))
 
   const log = createLogger(config.logLevel === 'debug' ? 'debug' : 'warn', out.stderr)
-  const collateral = createCollateralService({ directory: values.collateral ?? config.collateralDir, layouts: [SNP_KDS_LAYOUT], log })
+  const collateral = createCollateralService({ directory: values.collateral ?? config.collateralDir, layouts: [SNP_KDS_LAYOUT, TDX_PCS_LAYOUT], log })
   const claims = await verifier.verify(checked.data, { now, collateral: collateral.lookup() })
   out.stdout(`${claimsJson(claims)}\n`)
   return 0

@@ -2,6 +2,7 @@ import { KeybrokerError } from '../errors.js'
 import { sampleVerifier } from './sample/verify.js'
 import { createSnpVerifier, snpVerifier, type SnpVerifyOptions } from './snp/index.js'
 import { tpmVerifier } from './tpm/index.js'
+import { createTdxVerifier, tdxVerifier, type TdxVerifyOptions } from './tdx/index.js'
 import type { EvidenceVerifier } from './types.js'
 
 /**
@@ -12,6 +13,7 @@ const VERIFIERS: ReadonlyMap<string, EvidenceVerifier<never>> = new Map<string, 
   [sampleVerifier.type, sampleVerifier as EvidenceVerifier<never>],
   [snpVerifier.type, snpVerifier as EvidenceVerifier<never>],
   [tpmVerifier.type, tpmVerifier as EvidenceVerifier<never>],
+  [tdxVerifier.type, tdxVerifier as EvidenceVerifier<never>],
 ])
 
 export const EVIDENCE_TYPES: readonly string[] = [...VERIFIERS.keys()]
@@ -20,6 +22,8 @@ export interface RegistryOptions {
   readonly allowSample: boolean
   /** Options of the `snp` verifier (defaults: `DEFAULT_SNP_VERIFY_OPTIONS`). */
   readonly snp?: Partial<SnpVerifyOptions>
+  /** Options of the `tdx` verifier (defaults: `DEFAULT_TDX_VERIFY_OPTIONS`). */
+  readonly tdx?: Partial<TdxVerifyOptions>
 }
 
 /** The verifiers of one configuration, built once at start (`createVerifierRegistry`). */
@@ -36,6 +40,7 @@ export interface VerifierRegistry {
 export function createVerifierRegistry(options: RegistryOptions): VerifierRegistry {
   const configured = new Map<string, EvidenceVerifier<never>>(VERIFIERS)
   configured.set('snp', createSnpVerifier(options.snp) as EvidenceVerifier<never>)
+  configured.set('tdx', createTdxVerifier(options.tdx) as EvidenceVerifier<never>)
   return {
     types: [...configured.keys()],
     verifierFor: (type) => pick(configured, type, options),
@@ -44,7 +49,7 @@ export function createVerifierRegistry(options: RegistryOptions): VerifierRegist
 
 /** Looks up the verifier for `type`; `evidence-unsupported` when unknown or disabled. */
 export function verifierFor(type: string, options: RegistryOptions): EvidenceVerifier<unknown> {
-  return options.snp === undefined ? pick(VERIFIERS, type, options) : createVerifierRegistry(options).verifierFor(type)
+  return options.snp === undefined && options.tdx === undefined ? pick(VERIFIERS, type, options) : createVerifierRegistry(options).verifierFor(type)
 }
 
 function pick(verifiers: ReadonlyMap<string, EvidenceVerifier<never>>, type: string, options: RegistryOptions): EvidenceVerifier<unknown> {

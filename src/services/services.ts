@@ -10,6 +10,7 @@ import { AuditWriter } from './audit-writer.js'
 import { createCollateralService, type CollateralFetcher, type CollateralService } from './collateral.js'
 import { deriveNonceKey } from './nonce-key.js'
 import { createKdsFetcher, SNP_KDS_LAYOUT } from './snp-kds.js'
+import { TDX_PCS_LAYOUT } from './tdx-pcs.js'
 import { createVerifiers, type TestTrustAnchors } from './verifiers.js'
 
 /**
@@ -78,7 +79,7 @@ export async function createServices(config: Config, log: Logger, options: Creat
     audit: new AuditWriter(database),
     now,
     verifiers: createVerifiers(config, options.testTrustAnchors),
-    collateral: createCollateralService({ directory: config.collateralDir, layouts: [SNP_KDS_LAYOUT], db: database.db, fetchers, log }),
+    collateral: createCollateralService({ directory: config.collateralDir, layouts: [SNP_KDS_LAYOUT, TDX_PCS_LAYOUT], db: database.db, fetchers, log }),
     snpExtraPinnedArks: options.testTrustAnchors?.snpArks ?? [],
   }
 }

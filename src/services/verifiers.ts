@@ -6,6 +6,7 @@
 import type { Config } from '../config/config.js'
 import { createVerifierRegistry, type VerifierRegistry } from '../evidence/index.js'
 import type { PinnedArk, SnpVerifyOptions } from '../evidence/snp/index.js'
+import type { TdxVerifyOptions } from '../evidence/tdx/index.js'
 
 /**
  * Trust anchors added by tests only (synthetic roots of `test/generators/`). Deliberately not a
@@ -15,6 +16,8 @@ import type { PinnedArk, SnpVerifyOptions } from '../evidence/snp/index.js'
 export interface TestTrustAnchors {
   /** Extra SEV-SNP ARKs pinned by SPKI SHA-256, beside AMD's. */
   readonly snpArks?: readonly PinnedArk[]
+  /** Extra Intel SGX root CAs (SPKI SHA-256) for TDX quotes and collateral, beside Intel's. */
+  readonly tdxRoots?: readonly string[]
 }
 
 /** `SnpVerifyOptions` from the configuration (README, "SEV-SNP"). */
@@ -35,7 +38,15 @@ export function snpVerifyOptions(config: Pick<Config, 'snp'>, testAnchors: TestT
   }
 }
 
+/**
+ * `TdxVerifyOptions` of the service: the verifier's safe defaults (debug refused, TCB status
+ * UpToDate or SWHardeningNeeded only, CRLs used when present). Not configurable yet.
+ */
+export function tdxVerifyOptions(testAnchors: TestTrustAnchors = {}): Partial<TdxVerifyOptions> {
+  return { allowDebug: false, extraPinnedRoots: testAnchors.tdxRoots ?? [] }
+}
+
 /** The registry of verifiers for `config`. */
 export function createVerifiers(config: Pick<Config, 'snp' | 'allowSampleEvidence'>, testAnchors: TestTrustAnchors = {}): VerifierRegistry {
-  return createVerifierRegistry({ allowSample: config.allowSampleEvidence, snp: snpVerifyOptions(config, testAnchors) })
+  return createVerifierRegistry({ allowSample: config.allowSampleEvidence, snp: snpVerifyOptions(config, testAnchors), tdx: tdxVerifyOptions(testAnchors) })
 }

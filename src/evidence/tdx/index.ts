@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { fromBase64 } from '../reader.js'
 import type { Claims, EvidenceVerifier, VerifyContext } from '../types.js'
+import { tdxEvidenceFromFiles } from './from-file.js'
 import type { TdxVerifyOptions } from './options.js'
 import { verifyTdxEvidence, type TdxEvidenceCollateral } from './verify.js'
 
@@ -62,12 +63,14 @@ export function createTdxVerifier(options?: Partial<TdxVerifyOptions>): Evidence
     type: 'tdx',
     schema: tdxEvidenceSchema,
     verify: (evidence, ctx) => verifyTdxWireEvidence(evidence, ctx, options),
+    fromFile: tdxEvidenceFromFiles,
   }
 }
 
 /** The registered `tdx` verifier, with the safe default options. */
 export const tdxVerifier: EvidenceVerifier<TdxEvidence> = createTdxVerifier()
 
+export { tdxEvidenceFromFiles } from './from-file.js'
 export { verifyTdxEvidence, verifyTdxQuote } from './verify.js'
 export type { TdxVerifyInput, TdxVerification, TdxEvidenceCollateral } from './verify.js'
 export { toClaims } from './to-claims.js'
