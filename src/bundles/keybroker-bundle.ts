@@ -39,7 +39,7 @@ export const bundlePayloadSchema = z
   .object({
     format: z.literal(BUNDLE_FORMAT),
     name: NAME,
-    version: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+    version: z.number().int().min(1).max(2_147_483_647),
     issuedAt: TIME,
     notBefore: TIME.optional(),
     expiresAt: TIME,

@@ -22,6 +22,7 @@ import {
   timestamp,
 } from 'drizzle-orm/pg-core'
 import type { AuditDetail } from '../audit/chain.js'
+import type { JsonValue } from '../evidence/types.js'
 
 /**
  * `bytea` as a domain `Uint8Array`. pg returns a pooled `Buffer`, PGlite a `Uint8Array`; both are
@@ -74,13 +75,24 @@ export const adminTokens = pgTable(
   ],
 )
 
-/** Named reference value sets; `version` goes up on every change of the set or its values. */
+/** Where a reference value came from: `{source: "admin" | "bundle" | "automata", …}` (JSON). */
+export type StoredProvenance = { readonly source: string; readonly [k: string]: JsonValue }
+
+/**
+ * Named reference value sets; `version` goes up on every change of the set or its values.
+ * `evidenceType` (null: any) scopes `expect`, the expected claims of the claim catalogue
+ * (src/appraisal/claim-catalogue.ts), stored as JSON and re-checked when read. `provenance`
+ * says who wrote the current version (admin, signed bundle, Automata document).
+ */
 export const referenceValueSets = pgTable('reference_value_sets', {
   name: text('name').primaryKey(),
   allowDebug: boolean('allow_debug').notNull(),
   version: integer('version').notNull(),
   createdAt: tstz('created_at').notNull(),
   updatedAt: tstz('updated_at').notNull(),
+  evidenceType: text('evidence_type'),
+  expect: jsonb('expect').$type<JsonValue[]>().notNull().default([]),
+  provenance: jsonb('provenance').$type<StoredProvenance>(),
 })
 
 /** The measurements of a set, lowercase hex. A revoked value stays, with when and why. */
@@ -94,6 +106,11 @@ export const referenceMeasurements = pgTable(
     createdAt: tstz('created_at').notNull(),
     revokedAt: tstz('revoked_at'),
     revokeReason: text('revoke_reason'),
+    /** Claims this value expects besides the set's (JSON, as `reference_value_sets.expect`). */
+    expect: jsonb('expect').$type<JsonValue[]>().notNull().default([]),
+    notBefore: tstz('not_before'),
+    notAfter: tstz('not_after'),
+    provenance: jsonb('provenance').$type<StoredProvenance>(),
   },
   (t) => [
     primaryKey({ name: 'reference_measurements_pk', columns: [t.setName, t.measurement] }),
@@ -117,6 +134,8 @@ export const secrets = pgTable(
     state: text('state', { enum: SECRET_STATES }).notNull(),
     currentVersion: integer('current_version').notNull(),
     referenceValues: jsonb('reference_values').$type<string[]>().notNull(),
+    /** The release policy (`policies.name`); null: the default rule set. */
+    policy: text('policy'),
     createdAt: tstz('created_at').notNull(),
     updatedAt: tstz('updated_at').notNull(),
   },
@@ -264,6 +283,137 @@ export const deniedDisks = pgTable(
   (t) => [check('denied_disks_disk_check', sql`${t.disk} ~ '^[A-Za-z0-9_-]{43}$'`)],
 )
 
+export const TPM_AK_SOURCES = ['registered', 'enrolled'] as const
+export type TpmAkSource = (typeof TPM_AK_SOURCES)[number]
+
+/**
+ * TPM attestation keys keybroker trusts: registered by a registrar, or enrolled through a
+ * credential activation against a registered EK CA. `id` is the SHA-256 of the DER SPKI.
+ */
+export const tpmAks = pgTable(
+  'tpm_aks',
+  {
+    id: text('id').primaryKey(),
+    name: text('name').notNull(),
+    source: text('source', { enum: TPM_AK_SOURCES }).notNull(),
+    spki: bytea('spki').notNull(),
+    /** TPMT_PUBLIC when it was given (enrollment always): attributes and Name. */
+    tpmPublic: bytea('tpm_public'),
+    /** SHA-256 of the EK certificate an enrollment was activated against. */
+    ekCertificateSha256: text('ek_certificate_sha256'),
+    createdAt: tstz('created_at').notNull(),
+    createdBy: text('created_by').notNull(),
+  },
+  (t) => [
+    check('tpm_aks_id_check', sql`${t.id} ~ '^[0-9a-f]{64}$'`),
+    check('tpm_aks_source_check', sql`${t.source} in ('registered', 'enrolled')`),
+  ],
+)
+
+export const TPM_CA_PURPOSES = ['ek', 'ak'] as const
+export type TpmCaPurpose = (typeof TPM_CA_PURPOSES)[number]
+
+/** Trust anchors for TPM keys: TPM manufacturer CAs (EK certificates) and AK CAs (cloud vTPMs). */
+export const tpmCas = pgTable(
+  'tpm_cas',
+  {
+    name: text('name').primaryKey(),
+    purpose: text('purpose', { enum: TPM_CA_PURPOSES }).notNull(),
+    /** DER. */
+    certificate: bytea('certificate').notNull(),
+    sha256: text('sha256').notNull(),
+    subject: text('subject').notNull(),
+    notAfter: tstz('not_after').notNull(),
+    createdAt: tstz('created_at').notNull(),
+    createdBy: text('created_by').notNull(),
+  },
+  (t) => [
+    check('tpm_cas_purpose_check', sql`${t.purpose} in ('ek', 'ak')`),
+    check('tpm_cas_sha256_check', sql`${t.sha256} ~ '^[0-9a-f]{64}$'`),
+    index('tpm_cas_purpose_idx').on(t.purpose),
+  ],
+)
+
+/**
+ * Every version of every reference-value set, as a JSON snapshot taken in the transaction of the
+ * change: the previous versions stay readable. Deleting the set deletes its history (the audit
+ * log keeps every change).
+ */
+export const referenceValueSetVersions = pgTable(
+  'reference_value_set_versions',
+  {
+    name: text('name')
+      .notNull()
+      .references(() => referenceValueSets.name, { onDelete: 'cascade', onUpdate: 'cascade' }),
+    version: integer('version').notNull(),
+    snapshot: jsonb('snapshot').$type<{ [k: string]: JsonValue }>().notNull(),
+    createdAt: tstz('created_at').notNull(),
+  },
+  (t) => [primaryKey({ name: 'reference_value_set_versions_pk', columns: [t.name, t.version] })],
+)
+
+/** Named release policies; the rules live in `policy_versions` (every change is a new version). */
+export const policies = pgTable(
+  'policies',
+  {
+    name: text('name').primaryKey(),
+    currentVersion: integer('current_version').notNull(),
+    createdAt: tstz('created_at').notNull(),
+    updatedAt: tstz('updated_at').notNull(),
+  },
+  (t) => [check('policies_current_version_check', sql`${t.currentVersion} >= 1`)],
+)
+
+/** One version of a policy: its CEL rules `[{name, expr, description?}]`, compiled when saved. */
+export const policyVersions = pgTable(
+  'policy_versions',
+  {
+    name: text('name')
+      .notNull()
+      .references(() => policies.name, { onDelete: 'cascade', onUpdate: 'cascade' }),
+    version: integer('version').notNull(),
+    description: text('description').notNull(),
+    rules: jsonb('rules').$type<{ name: string; expr: string; description?: string }[]>().notNull(),
+    createdAt: tstz('created_at').notNull(),
+    createdBy: text('created_by').notNull(),
+  },
+  (t) => [primaryKey({ name: 'policy_versions_pk', columns: [t.name, t.version] })],
+)
+
+export const SIGNER_FORMATS = ['keybroker', 'automata'] as const
+export type SignerFormatName = (typeof SIGNER_FORMATS)[number]
+
+/**
+ * Trust anchors for signed golden-measurement bundles: public keys an admin registered, by the
+ * hex SHA-256 of their SPKI. `format` says what they sign (our JWS bundles or Automata documents).
+ */
+export const bundleSigners = pgTable(
+  'bundle_signers',
+  {
+    fingerprint: text('fingerprint').primaryKey(),
+    label: text('label').notNull(),
+    format: text('format', { enum: SIGNER_FORMATS }).notNull(),
+    publicKey: text('public_key').notNull(),
+    createdAt: tstz('created_at').notNull(),
+    createdBy: text('created_by').notNull(),
+  },
+  (t) => [
+    check('bundle_signers_fingerprint_check', sql`${t.fingerprint} ~ '^[0-9a-f]{64}$'`),
+    check('bundle_signers_format_check', sql`${t.format} in ('keybroker', 'automata')`),
+  ],
+)
+
+/** The last imported version of each bundle name: what rollback protection compares against. */
+export const bundleImports = pgTable('bundle_imports', {
+  bundle: text('bundle').primaryKey(),
+  version: integer('version').notNull(),
+  digest: text('digest').notNull(),
+  signer: text('signer').notNull(),
+  signedAt: tstz('signed_at').notNull(),
+  importedAt: tstz('imported_at').notNull(),
+  importedBy: text('imported_by').notNull(),
+})
+
 export type UsedNonce = typeof usedNonces.$inferSelect
 export type NewUsedNonce = typeof usedNonces.$inferInsert
 export type AdminTokenRow = typeof adminTokens.$inferSelect
@@ -286,3 +436,7 @@ export type NewSealingKeyRow = typeof sealingKeys.$inferInsert
 export type SealingKeyVersionRow = typeof sealingKeyVersions.$inferSelect
 export type NewSealingKeyVersionRow = typeof sealingKeyVersions.$inferInsert
 export type DeniedDiskRow = typeof deniedDisks.$inferSelect
+export type TpmAkRow = typeof tpmAks.$inferSelect
+export type NewTpmAkRow = typeof tpmAks.$inferInsert
+export type TpmCaRow = typeof tpmCas.$inferSelect
+export type NewTpmCaRow = typeof tpmCas.$inferInsert

@@ -16,6 +16,8 @@ export interface SecretMeta {
   readonly currentVersion: number
   /** Names of the reference value sets whose measurements may receive the secret. */
   readonly referenceValues: readonly string[]
+  /** The release policy guarding it; `null`: the default rule set. */
+  readonly policy: string | null
   readonly createdAt: Date
   readonly updatedAt: Date
 }
@@ -39,6 +41,7 @@ export interface NewSecret extends NewSecretVersion {
   readonly name: string
   readonly kind: SecretKind
   readonly referenceValues: readonly string[]
+  readonly policy?: string | null | undefined
 }
 
 const metaColumns = {
@@ -47,6 +50,7 @@ const metaColumns = {
   state: secrets.state,
   currentVersion: secrets.currentVersion,
   referenceValues: secrets.referenceValues,
+  policy: secrets.policy,
   createdAt: secrets.createdAt,
   updatedAt: secrets.updatedAt,
 }
@@ -69,6 +73,7 @@ export function createSecret(ex: Executor, input: NewSecret): Promise<SecretMeta
           state: 'enabled',
           currentVersion: 1,
           referenceValues: [...input.referenceValues],
+          policy: input.policy ?? null,
           createdAt: input.at,
           updatedAt: input.at,
         })
@@ -215,4 +220,36 @@ export function setSecretReferenceValues(ex: Executor, name: string, referenceVa
     if (meta === undefined) throw new KeybrokerError('not-found', `secret ${name} does not exist`)
     return meta
   })
+}
+
+/**
+ * Attaches release policy `policy` (or, with `null`, the default rule set) to secret `name`.
+ *
+ * @throws KeybrokerError `not-found` when the secret does not exist; `not-ready` / `internal` on
+ *   database failure.
+ */
+export function setSecretPolicy(ex: Executor, name: string, policy: string | null, at: Date): Promise<SecretMeta> {
+  return guard('setSecretPolicy', async () => {
+    const rows = await ex.update(secrets).set({ policy, updatedAt: at }).where(eq(secrets.name, name)).returning(metaColumns)
+    const meta = rows[0]
+    if (meta === undefined) throw new KeybrokerError('not-found', `secret ${name} does not exist`)
+    return meta
+  })
+}
+
+/**
+ * Names of the secrets guarded by policy `policy`, ordered by name.
+ *
+ * @throws KeybrokerError `not-ready` / `internal` on database failure.
+ */
+export function listSecretsWithPolicy(ex: Executor, policy: string): Promise<string[]> {
+  return guard('listSecretsWithPolicy', async () =>
+    (
+      await ex
+        .select({ name: secrets.name })
+        .from(secrets)
+        .where(eq(secrets.policy, policy))
+        .orderBy(asc(sql`${secrets.name} collate "C"`))
+    ).map((r) => r.name),
+  )
 }

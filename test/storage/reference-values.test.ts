@@ -5,7 +5,9 @@ import {
   getReferenceValueSet,
   findReferenceValueSetsByMeasurement,
   getReferenceValueSets,
+  getReferenceValueSetVersion,
   listReferenceValueSets,
+  listReferenceValueSetVersions,
   replaceReferenceValueSet,
   revokeMeasurement,
   type Database,
@@ -18,6 +20,9 @@ const T2 = new Date('2026-01-03T00:00:00.000Z')
 const M1 = 'aa'.repeat(48)
 const M2 = 'bb'.repeat(48)
 const M3 = 'cc'.repeat(48)
+/** What a set and a value entered without expectations, window or provenance hold. */
+const PLAIN_SET = { evidenceType: null, expectJson: [], provenance: null }
+const PLAIN_VALUE = { expectJson: [], notBefore: null, notAfter: null, provenance: null }
 
 describe.each(testDatabases())('reference values on %s', (engine) => {
   let database: Database
@@ -39,9 +44,10 @@ describe.each(testDatabases())('reference values on %s', (engine) => {
       version: 1,
       createdAt: T0,
       updatedAt: T0,
+      ...PLAIN_SET,
       measurements: [
-        { value: M1, createdAt: T0, revokedAt: null, revokeReason: null },
-        { value: M2, createdAt: T0, revokedAt: null, revokeReason: null },
+        { value: M1, createdAt: T0, revokedAt: null, revokeReason: null, ...PLAIN_VALUE },
+        { value: M2, createdAt: T0, revokedAt: null, revokeReason: null, ...PLAIN_VALUE },
       ],
     })
     expect(await getReferenceValueSet(database.db, 'web-v3')).toEqual(set)
@@ -77,7 +83,7 @@ describe.each(testDatabases())('reference values on %s', (engine) => {
     const set = await getReferenceValueSet(database.db, 'web-v3')
     expect(set?.version).toBe(2)
     expect(set?.updatedAt).toEqual(T1)
-    expect(set?.measurements[0]).toEqual({ value: M1, createdAt: T0, revokedAt: T1, revokeReason: 'CVE-2026-0001' })
+    expect(set?.measurements[0]).toEqual({ value: M1, createdAt: T0, revokedAt: T1, revokeReason: 'CVE-2026-0001', ...PLAIN_VALUE })
     await expect(revokeMeasurement(database.db, 'web-v3', M3, 'x', T1)).rejects.toMatchObject({ code: 'not-found' })
     await expect(revokeMeasurement(database.db, 'nope', M1, 'x', T1)).rejects.toMatchObject({ code: 'not-found' })
   })
@@ -90,9 +96,10 @@ describe.each(testDatabases())('reference values on %s', (engine) => {
       version: 3,
       createdAt: T0,
       updatedAt: T2,
+      ...PLAIN_SET,
       measurements: [
-        { value: M1, createdAt: T0, revokedAt: T1, revokeReason: 'CVE-2026-0001' },
-        { value: M3, createdAt: T2, revokedAt: null, revokeReason: null },
+        { value: M1, createdAt: T0, revokedAt: T1, revokeReason: 'CVE-2026-0001', ...PLAIN_VALUE },
+        { value: M3, createdAt: T2, revokedAt: null, revokeReason: null, ...PLAIN_VALUE },
       ],
     })
     const emptied = await replaceReferenceValueSet(database.db, 'web-v3', { measurements: [], allowDebug: false, at: T2 })
@@ -134,6 +141,41 @@ describe.each(testDatabases())('reference values on %s', (engine) => {
     expect(await getReferenceValueSet(database.db, 'alpha')).toBeUndefined()
     // The measurement rows went with it: re-creating starts clean.
     const again = await createReferenceValueSet(database.db, { name: 'alpha', measurements: [M2], allowDebug: false, at: T2 })
-    expect(again.measurements).toEqual([{ value: M2, createdAt: T2, revokedAt: null, revokeReason: null }])
+    expect(again.measurements).toEqual([{ value: M2, createdAt: T2, revokedAt: null, revokeReason: null, ...PLAIN_VALUE }])
+  })
+
+  it('keeps every version readable: a snapshot per change, in the same transaction', async () => {
+    const versions = await listReferenceValueSetVersions(database.db, 'web-v3')
+    expect(versions.map((v) => v.version)).toEqual([5, 4, 3, 2, 1])
+    const v1 = await getReferenceValueSetVersion(database.db, 'web-v3', 1)
+    expect(v1?.snapshot).toMatchObject({ version: 1, allowDebug: false, measurements: [{ value: M1, revokedAt: null }, { value: M2 }] })
+    const v2 = await getReferenceValueSetVersion(database.db, 'web-v3', 2)
+    expect(v2?.snapshot).toMatchObject({ version: 2, measurements: [{ value: M1, revokedAt: T1.toISOString(), revokeReason: 'CVE-2026-0001' }, { value: M2 }] })
+    expect(await getReferenceValueSetVersion(database.db, 'web-v3', 99)).toBeUndefined()
+    expect(await listReferenceValueSetVersions(database.db, 'nope')).toEqual([])
+  })
+
+  it('stores typed values: expectations, validity windows and provenance, updated on replace', async () => {
+    const provenance = { source: 'bundle', signer: 'ab'.repeat(32), bundleDigest: 'cd'.repeat(32), signedAt: T0.toISOString() }
+    const set = await createReferenceValueSet(database.db, {
+      name: 'typed',
+      evidenceType: 'snp',
+      expect: [{ claim: 'tcb.snp', atLeast: 8 }],
+      values: [{ measurement: M1, expect: [{ claim: 'hostData', equals: '00'.repeat(32) }], notBefore: T0, notAfter: T2 }],
+      allowDebug: false,
+      provenance,
+      at: T0,
+    })
+    expect(set).toMatchObject({ evidenceType: 'snp', expectJson: [{ claim: 'tcb.snp', atLeast: 8 }], provenance })
+    expect(set.measurements[0]).toMatchObject({ value: M1, notBefore: T0, notAfter: T2, provenance, expectJson: [{ claim: 'hostData', equals: '00'.repeat(32) }] })
+    await revokeMeasurement(database.db, 'typed', M1, 'superseded', T1)
+    const admin = { source: 'admin', by: 'tok-1' }
+    const replaced = await replaceReferenceValueSet(database.db, 'typed', { values: [{ measurement: M1 }], measurements: [M2], allowDebug: false, provenance: admin, at: T2 })
+    expect(replaced.version).toBe(3)
+    expect(replaced.measurements[0]).toMatchObject({ value: M1, revokedAt: T1, notBefore: null, provenance: admin, expectJson: [] })
+    expect(replaced.measurements[1]).toMatchObject({ value: M2, provenance: admin })
+    await expect(
+      createReferenceValueSet(database.db, { name: 'window', values: [{ measurement: M1, notBefore: T2, notAfter: T0 }], allowDebug: false, at: T0 }),
+    ).rejects.toMatchObject({ code: 'bad-request' })
   })
 })

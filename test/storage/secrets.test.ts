@@ -40,6 +40,7 @@ describe.each(testDatabases())('secrets on %s', (engine) => {
       state: 'enabled',
       currentVersion: 1,
       referenceValues: ['web-v3', 'web-v4'],
+      policy: null,
       createdAt: T0,
       updatedAt: T0,
     }
