@@ -19,7 +19,8 @@ export class ByteReader {
   #pos: number
 
   constructor(bytes: Uint8Array, start = 0) {
-    this.#bytes = bytes
+    // A plain Uint8Array view: on a Node Buffer, `slice` would return a view, not a copy.
+    this.#bytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     this.#pos = start
   }

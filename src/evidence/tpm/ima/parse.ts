@@ -159,9 +159,15 @@ export function parseImaAscii(text: string): ImaLog {
 }
 
 /**
- * Reads `imaLog` of the evidence: ASCII text (`<pcr> <hex> <template> …` lines) or base64 of the
- * binary list. @throws as `parseImaAscii` / `parseImaBinary`; `evidence-malformed` for bad base64
+ * Reads `imaLog` of the evidence: ASCII text (`<pcr> <hex> <template> …` lines), or base64 of
+ * either list (the ASCII list in base64 is how a shell client embeds it in JSON without escaping).
+ * @throws as `parseImaAscii` / `parseImaBinary`; `evidence-malformed` for bad base64
  */
 export function parseImaLog(text: string, decodeBase64: (t: string) => Uint8Array): ImaLog {
-  return /^\d{1,2} [0-9a-fA-F]{40,128} /.test(text) ? parseImaAscii(text) : parseImaBinary(decodeBase64(text))
+  if (ASCII_LIST.test(text)) return parseImaAscii(text)
+  const bytes = decodeBase64(text)
+  const head = Buffer.from(bytes.subarray(0, 160)).toString('latin1')
+  return ASCII_LIST.test(head) ? parseImaAscii(Buffer.from(bytes).toString('utf8')) : parseImaBinary(bytes)
 }
+
+const ASCII_LIST = /^\d{1,2} [0-9a-fA-F]{40,128} /
