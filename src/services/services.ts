@@ -34,6 +34,8 @@ export interface Services {
   readonly collateral: CollateralService
   /** ARKs pinned beside AMD's: empty except in tests (`CreateServicesOptions.testTrustAnchors`). */
   readonly snpExtraPinnedArks: readonly PinnedArk[]
+  /** Intel SGX root CAs (SPKI SHA-256) pinned beside Intel's: empty except in tests (`testTrustAnchors.tdxRoots`). */
+  readonly tdxExtraPinnedRoots: readonly string[]
 }
 
 export interface CreateServicesOptions {
@@ -81,5 +83,6 @@ export async function createServices(config: Config, log: Logger, options: Creat
     verifiers: createVerifiers(config, options.testTrustAnchors),
     collateral: createCollateralService({ directory: config.collateralDir, layouts: [SNP_KDS_LAYOUT, TDX_PCS_LAYOUT], db: database.db, fetchers, log }),
     snpExtraPinnedArks: options.testTrustAnchors?.snpArks ?? [],
+    tdxExtraPinnedRoots: options.testTrustAnchors?.tdxRoots ?? [],
   }
 }

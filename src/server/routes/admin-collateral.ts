@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { listCollateralViews, removeCollateral, storeVerifiedCollateral } from '../../services/collateral-admin.js'
 import { verifySnpUpload } from '../../services/snp-collateral.js'
+import { verifyTdxUpload } from '../../services/tdx-collateral.js'
 import type { App } from '../app.js'
 import type { AdminRole, AppDeps } from '../context.js'
 import { adminAuth } from '../middleware/admin-auth.js'
@@ -34,6 +35,39 @@ const SnpCollateralUpload = z
   .strict()
   .refine((b) => b.certificate !== undefined || b.crl !== undefined, { message: 'certificate or crl is required' })
   .openapi('SnpCollateralUpload')
+
+const IssuerChain = z
+  .string()
+  .min(1)
+  .max(32_768)
+  .openapi({ description: 'the issuer chain PCS sends in the response header: PEM, or URL-encoded PEM as the header carries it' })
+const SignedDocument = (what: string, header: string) =>
+  z
+    .object({
+      body: z.string().min(2).max(262_144).openapi({ description: `the ${what} response body exactly as PCS served it (its signature covers these bytes)` }),
+      issuerChain: IssuerChain.openapi({ description: `${header} response header: TCB Signing certificate, then the root CA (PEM or URL-encoded PEM)` }),
+    })
+    .strict()
+const CrlUpload = (header: string) =>
+  z
+    .object({
+      crl: z.string().min(1).max(1_048_576).openapi({ description: 'the CRL: base64 DER, PEM, or hex as PCS serves it without encoding=der' }),
+      issuerChain: IssuerChain.optional().openapi({ description: `${header}: issuing CA then root (PEM or URL-encoded PEM)` }),
+    })
+    .strict()
+
+const TdxCollateralUpload = z
+  .object({
+    tcbInfo: SignedDocument('GET /tdx/certification/v4/tcb?fmspc=…', 'TCB-Info-Issuer-Chain').optional(),
+    qeIdentity: SignedDocument('GET /tdx/certification/v4/qe/identity', 'SGX-Enclave-Identity-Issuer-Chain').optional(),
+    pckCrl: CrlUpload('SGX-PCK-CRL-Issuer-Chain (required)').optional(),
+    rootCaCrl: CrlUpload('optional; default the built-in Intel SGX Root CA').optional(),
+  })
+  .strict()
+  .refine((b) => b.tcbInfo !== undefined || b.qeIdentity !== undefined || b.pckCrl !== undefined || b.rootCaCrl !== undefined, {
+    message: 'tcbInfo, qeIdentity, pckCrl or rootCaCrl is required',
+  })
+  .openapi('TdxCollateralUpload')
 
 /** Kinds and keys as the verifiers name them; `/` in a key is sent percent-encoded (`%2F`). */
 const KindSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'a collateral kind such as snp-vcek')
@@ -78,6 +112,28 @@ export function registerAdminCollateralRoutes(app: App, deps: AppDeps): void {
     }),
     async (c) => {
       const items = await verifySnpUpload(s, c.req.valid('json'))
+      return c.json({ stored: await storeVerifiedCollateral(s, items, c.get('admin')) }, 201)
+    },
+  )
+
+  app.openapi(
+    createRoute({
+      ...base,
+      method: 'post',
+      path: '/admin/v1/collateral/tdx',
+      summary:
+        'Upload Intel PCS responses for TDX (TCB info, TD QE identity, PCK CRL, Root CA CRL) with their issuer chains; verified against the pinned Intel SGX Root CA, kind and key derived by the server',
+      middleware: [write] as const,
+      request: { body: { required: true, content: { 'application/json': { schema: TdxCollateralUpload } } } },
+      responses: {
+        201: json(Stored, 'stored (replacing any value of the same kind and key)'),
+        ...UPLOAD_ERRORS,
+        400: problemResponse('Not the documented shape: not JSON / PEM / a CRL (bad-request), or another document id or version (evidence-unsupported)'),
+        422: problemResponse('A document that is not current at the server time (collateral-missing)'),
+      },
+    }),
+    async (c) => {
+      const items = await verifyTdxUpload(s, c.req.valid('json'))
       return c.json({ stored: await storeVerifiedCollateral(s, items, c.get('admin')) }, 201)
     },
   )
