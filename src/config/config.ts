@@ -2,8 +2,10 @@ import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { z } from 'zod'
 import { snpFirmwareSchema, snpMinTcbSchema, snpProductSchema, type SnpConfig } from './snp.js'
+import { spkiPinsSchema, tdxTcbStatusesSchema, type TdxConfig } from './tdx.js'
 
 export type { SnpConfig, SnpFirmwareVersion, SnpProductName, SnpTcbFloor } from './snp.js'
+export type { TdxConfig, TdxTcbStatusName } from './tdx.js'
 
 /**
  * The one configuration loader. Settings come from an optional JSON config file
@@ -32,6 +34,7 @@ export interface Config {
   /** Collateral cache directory in the AMD KDS layout (README, "Collateral"); default `<dataDir>/collateral`. */
   readonly collateralDir: string
   readonly snp: SnpConfig
+  readonly tdx: TdxConfig
 }
 
 export class ConfigError extends Error {
@@ -85,6 +88,9 @@ export const SETTINGS = {
   snpProduct: { env: 'KEYBROKER_SNP_PRODUCT', file: 'snpProduct', schema: snpProductSchema, doc: 'product line of v2 SNP reports (milan, genoa, turin); default: from the certificate chain' },
   snpKdsFetch: { env: 'KEYBROKER_SNP_KDS_FETCH', file: 'snpKdsFetch', schema: bool, default: '0', doc: 'fetch a missing VCEK from AMD KDS at request time' },
   snpKdsUrl: { env: 'KEYBROKER_SNP_KDS_URL', file: 'snpKdsUrl', schema: z.string().url().regex(/^https?:\/\//, 'must be an http(s) URL'), default: 'https://kdsintf.amd.com', doc: 'AMD KDS base URL' },
+  tdxAcceptedTcbStatuses: { env: 'KEYBROKER_TDX_ACCEPTED_TCB_STATUSES', file: 'tdxAcceptedTcbStatuses', schema: tdxTcbStatusesSchema, default: 'UpToDate,SWHardeningNeeded', doc: 'TDX TCB statuses accepted after Intel\'s evaluation, comma-separated' },
+  tdxPinnedTcbSigningKeys: { env: 'KEYBROKER_TDX_PINNED_TCB_SIGNING_KEYS', file: 'tdxPinnedTcbSigningKeys', schema: spkiPinsSchema, doc: 'SPKI SHA-256 of Intel TCB Signing keys trusted beyond their certificate\'s validity (comma-separated)' },
+  tdxRequireCrls: { env: 'KEYBROKER_TDX_REQUIRE_CRLS', file: 'tdxRequireCrls', schema: bool, default: '0', doc: 'refuse TDX quotes unless current Root CA and PCK CRLs are available' },
   snpKdsTimeoutMs: { env: 'KEYBROKER_SNP_KDS_TIMEOUT_MS', file: 'snpKdsTimeoutMs', schema: int(100, 60_000), default: '5000', doc: 'timeout of one KDS request' },
   logLevel: { env: 'KEYBROKER_LOG_LEVEL', file: 'logLevel', schema: z.enum(['debug', 'info', 'warn', 'error', 'silent']), default: 'info', doc: 'log level' },
 } as const satisfies Record<string, Setting>
@@ -183,6 +189,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       kdsFetch: v.snpKdsFetch ?? false,
       kdsUrl: (v.snpKdsUrl ?? 'https://kdsintf.amd.com').replace(/\/+$/, ''),
       kdsTimeoutMs: v.snpKdsTimeoutMs ?? 5000,
+    },
+    tdx: {
+      acceptedTcbStatuses: v.tdxAcceptedTcbStatuses ?? ['UpToDate', 'SWHardeningNeeded'],
+      pinnedTcbSigningKeys: v.tdxPinnedTcbSigningKeys ?? [],
+      requireCrls: v.tdxRequireCrls ?? false,
     },
   }
 }

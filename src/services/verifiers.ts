@@ -6,7 +6,7 @@
 import type { Config } from '../config/config.js'
 import { createVerifierRegistry, type VerifierRegistry } from '../evidence/index.js'
 import type { PinnedArk, SnpVerifyOptions } from '../evidence/snp/index.js'
-import type { TdxVerifyOptions } from '../evidence/tdx/index.js'
+import { isTdxTcbStatus, type TdxVerifyOptions } from '../evidence/tdx/index.js'
 
 /**
  * Trust anchors added by tests only (synthetic roots of `test/generators/`). Deliberately not a
@@ -38,15 +38,18 @@ export function snpVerifyOptions(config: Pick<Config, 'snp'>, testAnchors: TestT
   }
 }
 
-/**
- * `TdxVerifyOptions` of the service: the verifier's safe defaults (debug refused, TCB status
- * UpToDate or SWHardeningNeeded only, CRLs used when present). Not configurable yet.
- */
-export function tdxVerifyOptions(testAnchors: TestTrustAnchors = {}): Partial<TdxVerifyOptions> {
-  return { allowDebug: false, extraPinnedRoots: testAnchors.tdxRoots ?? [] }
+/** `TdxVerifyOptions` from the configuration (README, "Intel TDX"); debug is never allowed by configuration. */
+export function tdxVerifyOptions(config: Pick<Config, 'tdx'>, testAnchors: TestTrustAnchors = {}): Partial<TdxVerifyOptions> {
+  return {
+    allowDebug: false,
+    acceptedTcbStatuses: config.tdx.acceptedTcbStatuses.filter(isTdxTcbStatus),
+    pinnedTcbSigningKeys: config.tdx.pinnedTcbSigningKeys,
+    requireCrls: config.tdx.requireCrls,
+    extraPinnedRoots: testAnchors.tdxRoots ?? [],
+  }
 }
 
 /** The registry of verifiers for `config`. */
-export function createVerifiers(config: Pick<Config, 'snp' | 'allowSampleEvidence'>, testAnchors: TestTrustAnchors = {}): VerifierRegistry {
-  return createVerifierRegistry({ allowSample: config.allowSampleEvidence, snp: snpVerifyOptions(config, testAnchors), tdx: tdxVerifyOptions(testAnchors) })
+export function createVerifiers(config: Pick<Config, 'snp' | 'tdx' | 'allowSampleEvidence'>, testAnchors: TestTrustAnchors = {}): VerifierRegistry {
+  return createVerifierRegistry({ allowSample: config.allowSampleEvidence, snp: snpVerifyOptions(config, testAnchors), tdx: tdxVerifyOptions(config, testAnchors) })
 }
