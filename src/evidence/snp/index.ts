@@ -12,12 +12,17 @@ import { verifySnpEvidence } from './verify.js'
  * certificate table in base64, or PEM text, or a list of base64 DER / PEM certificates; `crl`
  * an AMD KDS CRL (DER) in base64. Sizes are bounded before any decoding.
  */
-export const snpEvidenceSchema = z.object({
-  type: z.literal('snp'),
-  report: z.string().min(1).max(2048),
-  certs: z.union([z.string().max(65_536), z.array(z.string().max(16_384)).max(8)]).optional(),
-  crl: z.string().max(65_536).optional(),
-})
+export const snpEvidenceSchema = z
+  .object({
+    type: z.literal('snp'),
+    report: z.string().min(1).max(2048).describe('the 1184-byte ATTESTATION_REPORT (configfs-tsm outblob), base64 or base64url'),
+    certs: z
+      .union([z.string().max(65_536), z.array(z.string().max(16_384)).max(8)])
+      .optional()
+      .describe('the extended-report certificate table (configfs-tsm auxblob) in base64, or PEM text, or a list of base64 DER / PEM certificates'),
+    crl: z.string().max(65_536).optional().describe("a CRL (DER, base64) signed by the product's ARK"),
+  })
+  .describe('AMD SEV-SNP evidence (README, "SEV-SNP evidence")')
 export type SnpEvidence = z.infer<typeof snpEvidenceSchema>
 
 /** Verifies wire-format SNP evidence with `options` (defaults: `DEFAULT_SNP_VERIFY_OPTIONS`). */

@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { KeybrokerError } from '../../errors.js'
+import { snpEvidenceSchema } from '../../evidence/snp/index.js'
 import { attest, fetchSecret, issueChallenge } from '../../services/attestation.js'
 import type { App } from '../app.js'
 import type { AppDeps } from '../context.js'
@@ -17,7 +18,7 @@ const ChallengeResponse = z
 const EvidenceSchema = z
   .object({ type: z.string().min(1).max(64).openapi({ example: 'snp' }) })
   .passthrough()
-  .openapi('Evidence', { description: 'evidence of one type; the fields depend on `type` (see README)' })
+  .openapi('Evidence', { description: 'evidence of one type; the fields depend on `type`: `snp` is SnpEvidence (see README)' })
 
 /** Disk unlock through a sealing key (issue #8): the blinded McCallum-Relyea exchange. */
 const RecoverSchema = z
@@ -104,6 +105,8 @@ const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/
 
 export function registerAttestRoutes(app: App, deps: AppDeps): void {
   app.openAPIRegistry.registerComponent('securitySchemes', 'ear', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+  // The evidence of each type is validated by its verifier's own schema; documented here from it.
+  app.openAPIRegistry.register('SnpEvidence', snpEvidenceSchema)
 
   app.openapi(challenge, (c) => {
     const { nonce, expiresAt } = issueChallenge(deps.services)
