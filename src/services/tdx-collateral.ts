@@ -70,6 +70,11 @@ function issuerChain(text: string, what: string): ParsedCertificate[] {
   return ders.map((der, i) => parseIntelCertificate(der, `${what}[${i}]`))
 }
 
+/** A chain without its root (some tools strip it) is completed with the built-in Intel SGX Root CA, which must then be pinned too. */
+function withRoot(chain: ParsedCertificate[], length: number): ParsedCertificate[] {
+  return chain.length === length - 1 ? [...chain, intelRootCertificate()] : chain
+}
+
 function utf8(text: string): Uint8Array {
   return new Uint8Array(Buffer.from(text, 'utf8'))
 }
@@ -111,7 +116,7 @@ async function verifyUpload(s: Pick<Services, 'now' | 'tdxExtraPinnedRoots'>, up
   const signingChains = new Map<string, ParsedCertificate[]>()
 
   const signedDocument = (doc: SignedDocumentUpload, member: string, what: string): { body: unknown; signing: ParsedCertificate[] } => {
-    const chain = issuerChain(doc.issuerChain, `${what} issuer chain`)
+    const chain = withRoot(issuerChain(doc.issuerChain, `${what} issuer chain`), TCB_SIGNING_CHAIN_NAMES.length)
     verifyIntelChain(chain, TCB_SIGNING_CHAIN_NAMES, pins, now)
     const signed = splitSignedJson(utf8(doc.body), member, what)
     const signing = chain[0]
@@ -141,7 +146,7 @@ async function verifyUpload(s: Pick<Services, 'now' | 'tdxExtraPinnedRoots'>, up
 
   if (upload.pckCrl !== undefined) {
     if (upload.pckCrl.issuerChain === undefined) throw new EvidenceError('evidence-malformed', 'PCK CRL: issuerChain is required (SGX-PCK-CRL-Issuer-Chain)')
-    const chain = issuerChain(upload.pckCrl.issuerChain, 'PCK CRL issuer chain')
+    const chain = withRoot(issuerChain(upload.pckCrl.issuerChain, 'PCK CRL issuer chain'), PCK_CA_CHAIN_NAMES.length)
     verifyIntelChain(chain, PCK_CA_CHAIN_NAMES, pins, now)
     const ca = chain[0]
     if (ca === undefined) throw new EvidenceError('chain-untrusted', 'PCK CRL: empty issuer chain')
