@@ -16,6 +16,8 @@ import { registerAdminSecretRoutes } from './routes/admin-secrets.js'
 import { registerAttestRoutes } from './routes/attest.js'
 import { registerHealthRoutes } from './routes/health.js'
 import { registerSealingKeyRoutes } from './routes/sealing-keys.js'
+import { registerAdminTpmRoutes } from './routes/admin-tpm.js'
+import { registerTpmEnrollmentRoutes } from './routes/tpm-enrollment.js'
 import { registerWellKnownRoutes } from './routes/well-known.js'
 import { validationHook } from './validation.js'
 
@@ -60,6 +62,8 @@ export function createApp(deps: AppDeps): App {
   registerAdminAuditRoutes(app, deps)
   registerAdminCollateralRoutes(app, deps)
   registerSealingKeyRoutes(app, deps)
+  registerAdminTpmRoutes(app, deps)
+  registerTpmEnrollmentRoutes(app, deps)
   registerMethodNotAllowed(app)
 
   app.notFound((c) => problemResponse(c, new KeybrokerError('not-found', 'no such route'), deps))

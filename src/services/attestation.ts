@@ -23,6 +23,7 @@ export interface AttestInput {
   readonly release: readonly string[]
   /** Recovery through a sealing key (disk unlock, issue #8); see `recoverDiskKey`. */
   readonly recover?: RecoverInput | undefined
+import { withTpmTrust } from './tpm-trust.js'
 }
 
 export interface AttestResult {
@@ -63,7 +64,7 @@ export async function attest(s: Services, input: AttestInput, requestId: string)
     throw new KeybrokerError('nonce-reused', 'this nonce has already been used; request a new challenge')
   }
 
-  const claims = await verifier.verify(parsed.data, { now, collateral: s.collateral.lookup() })
+  const claims = await verifier.verify(parsed.data, { now, collateral: withTpmTrust(s.database.db, s.collateral.lookup()) })
   checkBinding(claims.reportData, await computeBinding(input.nonce, key.publicJwk))
 
   const db = s.database.db

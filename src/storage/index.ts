@@ -61,3 +61,7 @@ export type {
   SealingKeyVersionSecret,
   SealingPublicJwk,
 } from './sealing-keys.js'
+export { deleteTpmAk, deleteTpmCa, getTpmAk, insertTpmAk, insertTpmCa, listTpmAks, listTpmCas } from './tpm.js'
+export type { TpmAk, TpmCa } from './tpm.js'
+export { TPM_AK_SOURCES, TPM_CA_PURPOSES } from './schema.js'
+export type { TpmAkSource, TpmCaPurpose as TpmCaPurposeName } from './schema.js'

@@ -3,6 +3,8 @@
  * TPMT_SIGNATURE made with node keys, TPMT_PUBLIC of node keys. Every field can be overridden
  * so a negative test changes one thing.
  */
+import 'reflect-metadata'
+import * as x509 from '@peculiar/x509'
 import { constants, createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto'
 import { TPM_ALG, TPMA_OBJECT, type TpmHashName } from '../../src/evidence/tpm/algorithms.js'
 import { AK_REQUIRED_ATTRIBUTES } from '../../src/evidence/tpm/public.js'
@@ -153,4 +155,45 @@ export function wirePcrs(values: PcrValueMap): Record<string, Record<string, str
   const out: Record<string, Record<string, string>> = {}
   for (const [bank, m] of Object.entries(values)) out[bank] = Object.fromEntries(Object.entries(m!).map(([i, v]) => [i, Buffer.from(v).toString('hex')]))
   return out
+}
+
+
+const { subtle } = globalThis.crypto
+const EC = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const
+
+export interface TestCa {
+  readonly keys: CryptoKeyPair
+  readonly cert: x509.X509Certificate
+  readonly pem: string
+}
+
+/** A self-signed ECDSA P-256 CA (e.g. a cloud provider's AK CA). */
+export async function createTestCa(name: string): Promise<TestCa> {
+  const keys = (await subtle.generateKey(EC, true, ['sign', 'verify'])) as CryptoKeyPair
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: '01',
+    name: `CN=${name}`,
+    notBefore: new Date('2020-01-01T00:00:00Z'),
+    notAfter: new Date('2099-01-01T00:00:00Z'),
+    signingAlgorithm: EC,
+    keys,
+    extensions: [new x509.BasicConstraintsExtension(true, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true)],
+  })
+  return { keys, cert, pem: cert.toString('pem') }
+}
+
+/** An AK certificate for the key with DER SPKI `spki`, issued by `ca`. PEM. */
+export async function issueAkCertificate(ca: TestCa, spki: Uint8Array, options: { notAfter?: Date } = {}): Promise<string> {
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: '0b',
+    subject: 'CN=test AK',
+    issuer: ca.cert.subject,
+    notBefore: new Date('2020-01-01T00:00:00Z'),
+    notAfter: options.notAfter ?? new Date('2099-01-01T00:00:00Z'),
+    signingAlgorithm: EC,
+    publicKey: new x509.PublicKey(new Uint8Array(spki)),
+    signingKey: ca.keys.privateKey,
+    extensions: [new x509.BasicConstraintsExtension(false, undefined, true)],
+  })
+  return cert.toString('pem')
 }
