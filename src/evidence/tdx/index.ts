@@ -71,7 +71,7 @@ export function createTdxVerifier(options?: Partial<TdxVerifyOptions>): Evidence
 export const tdxVerifier: EvidenceVerifier<TdxEvidence> = createTdxVerifier()
 
 export { tdxEvidenceFromFiles } from './from-file.js'
-export { verifyTdxEvidence, verifyTdxQuote } from './verify.js'
+export { verifyTdxEvidence, verifyTdxQuote, clearTdxDocumentCache } from './verify.js'
 export type { TdxVerifyInput, TdxVerification, TdxEvidenceCollateral } from './verify.js'
 export { toClaims } from './to-claims.js'
 export { DEFAULT_TDX_VERIFY_OPTIONS, resolveTdxOptions } from './options.js'
@@ -95,5 +95,5 @@ export { clearTdxCertificateCaches, intelRootCertificate, parseIntelCertificate,
 export { verifyIntelCrl, crlDer, clearTdxCrlCache } from './crl.js'
 export { replayTdEventLog, eventLogClaims } from './ccel.js'
 export { decodeTdAttributes, TD_ATTRIBUTE_BITS } from './attributes.js'
-export { parseQuote, parseQeReport, decodePckExtensions, readPckExtensions } from './quote/index.js'
+export { parseQuote, parseQeReport, decodePckExtensions, readPckExtensions, attestationPublicKey } from './quote/index.js'
 export type { TdxQuote, TdReportBody, QeReport, PckExtensions } from './quote/index.js'

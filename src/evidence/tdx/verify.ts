@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto'
 import { EvidenceError } from '../../errors.js'
+import { BoundedCache } from '../snp/cache.js'
 import { toHex } from '../reader.js'
 import { NO_COLLATERAL, type Claims, type CollateralLookup } from '../types.js'
 import type { ParsedCertificate } from '../x509-chain.js'
@@ -90,10 +92,37 @@ function verifyTcbSigningChain(pem: Uint8Array, options: TdxVerifyOptions, now: 
   return chain
 }
 
-function decodeSigned<T>(bytes: Uint8Array, member: string, what: string, signing: ParsedCertificate, decode: (body: unknown) => T): T {
+const verifiedDocuments = new BoundedCache<TdxTcbInfo | TdQeIdentity>(128)
+
+/**
+ * Splits, verifies and decodes a signed PCS document; remembered by the digests of document and
+ * signing certificate (a pure result: scanning, JSON, schema and one P-256 verify are skipped on a
+ * hit). Freshness is checked by the caller at every `now`.
+ */
+function decodeSigned<T extends TdxTcbInfo | TdQeIdentity>(
+  bytes: Uint8Array,
+  member: 'tcbInfo' | 'enclaveIdentity',
+  what: string,
+  signing: ParsedCertificate,
+  decode: (body: unknown) => T,
+  isKind: (v: TdxTcbInfo | TdQeIdentity) => v is T,
+): T {
+  const key = `${member}|${createHash('sha256').update(bytes).digest('hex')}|${signing.sha256}`
+  const hit = verifiedDocuments.get(key)
+  if (hit !== undefined && isKind(hit)) return hit
   const signed = splitSignedJson(bytes, member, what)
   verifySignedJson(signed, signing.publicKey, what)
-  return decode(signed.body)
+  const value = decode(signed.body)
+  verifiedDocuments.set(key, value)
+  return value
+}
+
+const isTcbInfo = (v: TdxTcbInfo | TdQeIdentity): v is TdxTcbInfo => 'fmspc' in v
+const isQeIdentity = (v: TdxTcbInfo | TdQeIdentity): v is TdQeIdentity => 'isvProdId' in v
+
+/** Forgets verified PCS documents (tests, benchmarks). */
+export function clearTdxDocumentCache(): void {
+  verifiedDocuments.clear()
 }
 
 /**
@@ -154,8 +183,8 @@ export async function verifyTdxQuote(input: TdxVerifyInput): Promise<TdxVerifica
   const [signing] = verifyTcbSigningChain(signingBytes, options, input.now)
   if (signing === undefined) throw new EvidenceError('chain-untrusted', 'TCB signing chain incomplete')
   if (rootCrl !== undefined) checkNotRevokedBy(rootCrl, [signing])
-  const tcbInfo: TdxTcbInfo = decodeSigned(tcbInfoBytes, 'tcbInfo', 'TCB info', signing, decodeTcbInfo)
-  const qeIdentity: TdQeIdentity = decodeSigned(qeIdentityBytes, 'enclaveIdentity', 'QE identity', signing, decodeQeIdentity)
+  const tcbInfo = decodeSigned(tcbInfoBytes, 'tcbInfo', 'TCB info', signing, decodeTcbInfo, isTcbInfo)
+  const qeIdentity = decodeSigned(qeIdentityBytes, 'enclaveIdentity', 'QE identity', signing, decodeQeIdentity, isQeIdentity)
   checkCurrent(tcbInfo.issueDate, tcbInfo.nextUpdate, input.now, 'TCB info')
   checkCurrent(qeIdentity.issueDate, qeIdentity.nextUpdate, input.now, 'QE identity')
 

@@ -8,6 +8,7 @@
  * by then, so a bad value means a certificate we do not understand, not bad client input).
  */
 import { EvidenceError } from '../../../errors.js'
+import { BoundedCache } from '../../snp/cache.js'
 import type { ParsedCertificate } from '../../x509-chain.js'
 
 export const SGX_EXTENSIONS_OID = '1.2.840.113741.1.13.1'
@@ -193,9 +194,15 @@ export function decodePckExtensions(extnValue: Uint8Array): PckExtensions {
   }
 }
 
-/** Reads the SGX extension of a parsed PCK certificate. @throws `chain-untrusted` */
+const byCertificate = new BoundedCache<PckExtensions>(512)
+
+/** Reads the SGX extension of a parsed PCK certificate (remembered by the certificate's digest). @throws `chain-untrusted` */
 export function readPckExtensions(cert: ParsedCertificate): PckExtensions {
+  const hit = byCertificate.get(cert.sha256)
+  if (hit !== undefined) return hit
   const ext = cert.extensions.get(SGX_EXTENSIONS_OID)
   if (ext === undefined) throw bad('missing')
-  return decodePckExtensions(ext.value)
+  const decoded = decodePckExtensions(ext.value)
+  byCertificate.set(cert.sha256, decoded)
+  return decoded
 }

@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto'
 import { EvidenceError } from '../../../errors.js'
 import { fromBase64 } from '../../reader.js'
+import { BoundedCache } from '../../snp/cache.js'
 
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]*?)-----END CERTIFICATE-----/g
 
@@ -9,6 +11,18 @@ const PEM_BLOCK = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]*?)-----END CERTI
  * certificate blocks but white space is `evidence-malformed`, as is text without a certificate.
  */
 export function decodePemCertificateList(text: string, what: string): Uint8Array[] {
+  // Quotes of one platform carry the same PCK chain text: decoding is pure, so it is remembered (copies handed out).
+  const key = createHash('sha256').update(text).digest('hex')
+  const hit = decoded.get(key)
+  if (hit !== undefined) return hit.map((d) => d.slice())
+  const out = decodeUncached(text, what)
+  decoded.set(key, out.map((d) => d.slice()))
+  return out
+}
+
+const decoded = new BoundedCache<readonly Uint8Array[]>(256)
+
+function decodeUncached(text: string, what: string): Uint8Array[] {
   const trimmed = text.replace(/\0+$/, '')
   const out: Uint8Array[] = []
   let outside = ''
