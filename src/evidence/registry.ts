@@ -1,4 +1,5 @@
 import { KeybrokerError } from '../errors.js'
+import { azSnpVtpmVerifier, createAzSnpVtpmVerifier } from './azure/index.js'
 import { sampleVerifier } from './sample/verify.js'
 import { createSnpVerifier, snpVerifier, type SnpVerifyOptions } from './snp/index.js'
 import { tpmVerifier } from './tpm/index.js'
@@ -14,6 +15,7 @@ const VERIFIERS: ReadonlyMap<string, EvidenceVerifier<never>> = new Map<string, 
   [snpVerifier.type, snpVerifier as EvidenceVerifier<never>],
   [tpmVerifier.type, tpmVerifier as EvidenceVerifier<never>],
   [tdxVerifier.type, tdxVerifier as EvidenceVerifier<never>],
+  [azSnpVtpmVerifier.type, azSnpVtpmVerifier as EvidenceVerifier<never>],
 ])
 
 export const EVIDENCE_TYPES: readonly string[] = [...VERIFIERS.keys()]
@@ -41,6 +43,8 @@ export function createVerifierRegistry(options: RegistryOptions): VerifierRegist
   const configured = new Map<string, EvidenceVerifier<never>>(VERIFIERS)
   configured.set('snp', createSnpVerifier(options.snp) as EvidenceVerifier<never>)
   configured.set('tdx', createTdxVerifier(options.tdx) as EvidenceVerifier<never>)
+  // The Azure SNP vTPM type checks its SNP report with the same settings as `snp`.
+  configured.set('az-snp-vtpm', createAzSnpVtpmVerifier(options.snp) as EvidenceVerifier<never>)
   return {
     types: [...configured.keys()],
     verifierFor: (type) => pick(configured, type, options),

@@ -58,7 +58,8 @@ function akClaims(ak: TrustedAk): JsonObject {
   return out
 }
 
-function measuredBootClaims(m: MeasuredBoot): JsonObject {
+/** The verified event log in `raw.eventLog` (shared with the Azure vTPM types). */
+export function measuredBootClaims(m: MeasuredBoot): JsonObject {
   const out: JsonObject = {
     format: m.format,
     banks: [...m.banks],

@@ -1,0 +1,127 @@
+import { z } from 'zod'
+import { EvidenceError } from '../../errors.js'
+import { fromBase64 } from '../reader.js'
+import { decodeEvidenceCertificates } from '../snp/cert-table.js'
+import type { SnpVerifyOptions } from '../snp/options.js'
+import { decodePcrValues } from '../tpm/pcrs.js'
+import type { Claims, EvidenceFiles, EvidenceVerifier, VerifyContext } from '../types.js'
+import { verifyAzSnpVtpm } from './snp-vtpm.js'
+
+const b64 = (max: number) => z.string().min(1).max(max)
+const Pcrs = z.record(z.string().max(16), z.record(z.string().max(2), z.string().max(128)))
+
+/**
+ * `evidence` of type `az-snp-vtpm` (README, "Azure confidential VMs"): `hclReport` the HCL report
+ * (vTPM NV index 0x01400001, base64), `quote`/`signature` the vTPM quote of keybroker's binding by
+ * the AK (TPMS_ATTEST; TPMT_SIGNATURE or the bare RSA signature), `pcrs` the quoted PCR values,
+ * `certs`/`crl` the VCEK chain and CRL as for `snp` (else the collateral store), `eventLog`
+ * the guest's TCG event log.
+ */
+export const azSnpVtpmEvidenceSchema = z
+  .object({
+    type: z.literal('az-snp-vtpm'),
+    hclReport: b64(24_000),
+    quote: b64(2048),
+    signature: b64(2048),
+    pcrs: Pcrs,
+    certs: z.union([z.string().max(65_536), z.array(z.string().max(16_384)).max(8)]).optional(),
+    crl: b64(65_536).optional(),
+    eventLog: b64(8 * 1024 * 1024).optional(),
+  })
+  .strict()
+export type AzSnpVtpmEvidence = z.infer<typeof azSnpVtpmEvidenceSchema>
+
+export function verifyAzSnpVtpmWireEvidence(e: AzSnpVtpmEvidence, ctx: VerifyContext, snpOptions?: Partial<SnpVerifyOptions>): Promise<Claims> {
+  return verifyAzSnpVtpm({
+    hclReport: fromBase64(e.hclReport, 'hclReport'),
+    quote: fromBase64(e.quote, 'quote'),
+    signature: fromBase64(e.signature, 'signature'),
+    pcrs: decodePcrValues(e.pcrs),
+    certs: e.certs === undefined ? undefined : decodeEvidenceCertificates(e.certs),
+    crl: e.crl === undefined ? undefined : fromBase64(e.crl, 'crl'),
+    eventLog: e.eventLog === undefined ? undefined : fromBase64(e.eventLog, 'eventLog'),
+    now: ctx.now,
+    collateral: ctx.collateral,
+    ...(snpOptions === undefined ? {} : { snpOptions }),
+  })
+}
+
+const hexToB64 = (hex: string): string => Buffer.from(hex, 'hex').toString('base64')
+const bytesToB64 = (a: readonly number[]): string => Buffer.from(a).toString('base64')
+const HexList = z.array(z.string().regex(/^[0-9a-fA-F]*$/).max(128)).max(24)
+
+/** trustee's az-snp-vtpm/az-tdx-vtpm evidence, v1/v2 (hex and base64url) and v0 (byte arrays). */
+const TrusteeV1 = z.object({
+  hcl_report: z.string(),
+  tpm_quote: z.object({ signature: z.string(), message: z.string(), pcrs: HexList }),
+  vcek: z.string().optional(),
+})
+const TrusteeV0 = z.object({
+  report: z.array(z.number().int().min(0).max(255)),
+  quote: z.object({ signature: z.array(z.number().int().min(0).max(255)), message: z.array(z.number().int().min(0).max(255)), pcrs: z.array(z.array(z.number().int().min(0).max(255))).max(24) }),
+  vcek: z.string().optional(),
+})
+
+const pcrList = (list: readonly string[]): Record<string, string> => Object.fromEntries(list.map((v, i) => [String(i), v.toLowerCase()]))
+
+/**
+ * For `keybroker evidence verify --type az-snp-vtpm FILE [--certs …]`: FILE is the evidence as
+ * JSON — keybroker's wire form, or trustee's az-snp-vtpm evidence (v0, v1) — and `--certs`
+ * files are the VCEK chain. @throws `evidence-malformed`
+ */
+export function azSnpVtpmEvidenceFromFile(main: Uint8Array, files: EvidenceFiles): { readonly type: string; readonly [k: string]: unknown } {
+  let json: unknown
+  try {
+    json = JSON.parse(Buffer.from(main).toString('utf8'))
+  } catch (cause) {
+    throw new EvidenceError('evidence-malformed', 'az-snp-vtpm evidence file: not JSON', { cause })
+  }
+  const certs = files.certs.map((c) => (Buffer.from(c.subarray(0, 64)).toString('latin1').includes('-----BEGIN') ? Buffer.from(c).toString('latin1') : Buffer.from(c).toString('base64')))
+  const v1 = TrusteeV1.safeParse(json)
+  if (v1.success) {
+    const vcek = v1.data.vcek === undefined ? [] : [v1.data.vcek.includes('-----BEGIN') ? v1.data.vcek : Buffer.from(v1.data.vcek, 'base64url').toString('base64')]
+    return {
+      type: 'az-snp-vtpm',
+      // trustee writes base64url with padding, which the wire decoder refuses: re-encode.
+      hclReport: Buffer.from(v1.data.hcl_report, 'base64url').toString('base64'),
+      quote: hexToB64(v1.data.tpm_quote.message),
+      signature: hexToB64(v1.data.tpm_quote.signature),
+      pcrs: { sha256: pcrList(v1.data.tpm_quote.pcrs) },
+      ...(certs.length + vcek.length > 0 ? { certs: [...vcek, ...certs] } : {}),
+    }
+  }
+  const v0 = TrusteeV0.safeParse(json)
+  if (v0.success) {
+    const vcek = v0.data.vcek === undefined ? [] : [v0.data.vcek]
+    return {
+      type: 'az-snp-vtpm',
+      hclReport: bytesToB64(v0.data.report),
+      quote: bytesToB64(v0.data.quote.message),
+      signature: bytesToB64(v0.data.quote.signature),
+      pcrs: { sha256: pcrList(v0.data.quote.pcrs.map((p) => Buffer.from(p).toString('hex'))) },
+      ...(certs.length + vcek.length > 0 ? { certs: [...vcek, ...certs] } : {}),
+    }
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new EvidenceError('evidence-malformed', 'az-snp-vtpm evidence file: not a JSON object')
+  return { ...json, type: 'az-snp-vtpm', ...(certs.length > 0 ? { certs } : {}) }
+}
+
+/** Builds an `az-snp-vtpm` verifier; `snpOptions` are the `snp` verifier's (the service passes its configuration). */
+export function createAzSnpVtpmVerifier(snpOptions?: Partial<SnpVerifyOptions>): EvidenceVerifier<AzSnpVtpmEvidence> {
+  return {
+    type: 'az-snp-vtpm',
+    schema: azSnpVtpmEvidenceSchema,
+    verify: (evidence, ctx) => verifyAzSnpVtpmWireEvidence(evidence, ctx, snpOptions),
+    fromFile: azSnpVtpmEvidenceFromFile,
+  }
+}
+
+export const azSnpVtpmVerifier: EvidenceVerifier<AzSnpVtpmEvidence> = createAzSnpVtpmVerifier()
+
+export { verifyAzSnpVtpm } from './snp-vtpm.js'
+export type { AzSnpVtpmInput } from './snp-vtpm.js'
+export { parseHclReport, checkRuntimeDataBinding, HCL_HEADER_SIZE, HCL_HW_REPORT_SIZE } from './hcl-report.js'
+export type { HclReport, HclReportType } from './hcl-report.js'
+export { parseRuntimeClaims } from './runtime-claims.js'
+export type { RuntimeClaims } from './runtime-claims.js'
+export { vtpmSignature, verifyVtpmQuote } from './vtpm-quote.js'
