@@ -30,13 +30,13 @@ export interface CollateralView {
 
 /** Stores `items` (replacing values under the same kind and key) with one audit entry each, atomically. */
 export async function storeVerifiedCollateral(
-  s: Pick<Services, 'database' | 'now'>,
+  s: Pick<Services, 'database' | 'now' | 'collateral'>,
   items: readonly VerifiedCollateral[],
   by: AdminPrincipal,
 ): Promise<CollateralView[]> {
   const at = s.now()
   const uploadedBy = actorOf(by)
-  return s.database.db.transaction(async (tx) => {
+  const stored = await s.database.db.transaction(async (tx) => {
     const views: CollateralView[] = []
     for (const item of items) {
       const { sha256, replacedSha256 } = await putCollateral(tx, { ...item, uploadedAt: at, uploadedBy })
@@ -58,6 +58,8 @@ export async function storeVerifiedCollateral(
     }
     return views
   })
+  s.collateral.invalidate()
+  return stored
 }
 
 export async function listCollateralViews(s: Pick<Services, 'database'>, kind?: string): Promise<CollateralView[]> {
@@ -65,12 +67,18 @@ export async function listCollateralViews(s: Pick<Services, 'database'>, kind?: 
 }
 
 /** Deletes one value with its audit entry. @throws `not-found` */
-export async function removeCollateral(s: Pick<Services, 'database' | 'now'>, kind: string, key: string, by: AdminPrincipal): Promise<void> {
+export async function removeCollateral(
+  s: Pick<Services, 'database' | 'now' | 'collateral'>,
+  kind: string,
+  key: string,
+  by: AdminPrincipal,
+): Promise<void> {
   await s.database.db.transaction(async (tx) => {
     const sha256 = await deleteCollateral(tx, kind, key)
     if (sha256 === undefined) throw new KeybrokerError('not-found', `no collateral ${kind} ${key}`)
     await auditAdminChange(tx, s, by, 'collateral.delete', `${kind}:${key}`, { kind, key, sha256 })
   })
+  s.collateral.invalidate()
 }
 
 function toView(info: CollateralInfo): CollateralView {

@@ -48,21 +48,64 @@ export interface CollateralServiceOptions {
   readonly db?: Db
   readonly fetchers?: readonly CollateralFetcher[]
   readonly log: Logger
+  /**
+   * How long an admin-store answer (value or absence) is reused; default STORE_CACHE_TTL_MS, 0
+   * for none. Changes made through this process call `invalidate()`; other replicas see them
+   * after at most this long.
+   */
+  readonly storeCacheTtlMs?: number
+  /** Clock of the store cache (tests). */
+  readonly now?: () => Date
 }
 
 export interface CollateralService {
   readonly directory: string
   /** A lookup for one request; each `(kind, key)` is looked up at most once per lookup. */
   lookup(): CollateralLookup
+  /** Forgets cached admin-store answers (after an upload or deletion). */
+  invalidate(): void
 }
 
 /** Largest file read from the cache directory; collateral files are a few KiB. */
 export const MAX_COLLATERAL_FILE_BYTES = 1024 * 1024
 
+/**
+ * A store query costs ~1 ms on PostgreSQL and ~2 ms on PGlite, and an SNP report without its
+ * ASK/ARK/CRL asks for three values: more than the report's signature check. Answers are
+ * therefore reused for a few seconds (bounded staleness across replicas; the replica that
+ * makes a change sees it at once).
+ */
+export const STORE_CACHE_TTL_MS = 5_000
+const STORE_CACHE_MAX_ENTRIES = 1024
+
 export function createCollateralService(options: CollateralServiceOptions): CollateralService {
   const directory = resolve(options.directory)
   const fetchers = options.fetchers ?? []
   const { log, db } = options
+  const ttlMs = options.storeCacheTtlMs ?? STORE_CACHE_TTL_MS
+  const clock = options.now ?? (() => new Date())
+  const storeCache = new Map<string, { readonly value: Uint8Array | undefined; readonly until: number }>()
+  let generation = 0
+
+  const fromStore = async (store: Db, kind: string, key: string): Promise<Uint8Array | undefined> => {
+    const id = `${kind}\u0000${key}`
+    const now = clock().getTime()
+    const hit = storeCache.get(id)
+    if (hit !== undefined && now < hit.until) return hit.value
+    const started = generation
+    const value = await getCollateral(store, kind, key)
+    // An invalidation while the query ran may have made this answer stale: do not keep it.
+    if (ttlMs > 0 && started === generation) {
+      storeCache.delete(id)
+      storeCache.set(id, { value, until: now + ttlMs })
+      while (storeCache.size > STORE_CACHE_MAX_ENTRIES) {
+        const oldest = storeCache.keys().next()
+        if (oldest.done === true) break
+        storeCache.delete(oldest.value)
+      }
+    }
+    return value
+  }
 
   const locate = (kind: string, key: string): DirectoryEntry | undefined => {
     for (const layout of options.layouts) {
@@ -80,7 +123,7 @@ export function createCollateralService(options: CollateralServiceOptions): Coll
       if (value !== undefined) return value
     }
     if (db !== undefined) {
-      const stored = await getCollateral(db, kind, key)
+      const stored = await fromStore(db, kind, key)
       if (stored !== undefined) return stored
     }
     for (const fetcher of fetchers) {
@@ -102,6 +145,10 @@ export function createCollateralService(options: CollateralServiceOptions): Coll
 
   return {
     directory,
+    invalidate(): void {
+      generation += 1
+      storeCache.clear()
+    },
     lookup(): CollateralLookup {
       const seen = new Map<string, Promise<Uint8Array | undefined>>()
       return {

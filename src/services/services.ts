@@ -81,7 +81,7 @@ export async function createServices(config: Config, log: Logger, options: Creat
     audit: new AuditWriter(database),
     now,
     verifiers: createVerifiers(config, options.testTrustAnchors),
-    collateral: createCollateralService({ directory: config.collateralDir, layouts: [SNP_KDS_LAYOUT, TDX_PCS_LAYOUT], db: database.db, fetchers, log }),
+    collateral: createCollateralService({ directory: config.collateralDir, layouts: [SNP_KDS_LAYOUT, TDX_PCS_LAYOUT], db: database.db, fetchers, log, now }),
     snpExtraPinnedArks: options.testTrustAnchors?.snpArks ?? [],
     tdxExtraPinnedRoots: options.testTrustAnchors?.tdxRoots ?? [],
   }

@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { loadConfig } from '../../src/config/config.js'
 import { decodePemCertificates, verifySnpEvidence } from '../../src/evidence/snp/index.js'
 import { createLogger } from '../../src/log/logger.js'
-import { createCollateralService, type CollateralFetcher } from '../../src/services/collateral.js'
+import { createCollateralService, STORE_CACHE_TTL_MS, type CollateralFetcher } from '../../src/services/collateral.js'
 import { createServices } from '../../src/services/services.js'
 import { createKdsFetcher, KDS_BACKOFF_BASE_MS, parseVcekKey, SNP_KDS_LAYOUT } from '../../src/services/snp-kds.js'
 import { openTestDatabase } from '../support/databases.js'
@@ -152,6 +152,29 @@ describe('collateral lookup: directory → admin store → KDS', () => {
     await writeFile(join(dir, KDS_PATH.slice(1)), VCEK)
     expect(await service().lookup().get('snp-vcek', KEY)).toEqual(VCEK)
     expect(await deleteCollateral(database.db, 'snp-vcek', KEY)).toBeDefined()
+  })
+
+  it('reuses admin-store answers for STORE_CACHE_TTL_MS (other replicas), forgets them on invalidate (this one)', async () => {
+    const svc = createCollateralService({ directory: dir, layouts: [SNP_KDS_LAYOUT], db: database.db, log, now })
+    const put = (b: number[]) =>
+      putCollateral(database.db, { kind: 'snp-ask', key: 'Turin', bytes: new Uint8Array(b), uploadedAt: NOW, uploadedBy: 't', notAfter: null })
+    await put([1])
+    expect(await svc.lookup().get('snp-ask', 'Turin')).toEqual(new Uint8Array([1]))
+    await put([2]) // as another replica would
+    expect(await svc.lookup().get('snp-ask', 'Turin')).toEqual(new Uint8Array([1]))
+    clockMs += STORE_CACHE_TTL_MS + 1
+    expect(await svc.lookup().get('snp-ask', 'Turin')).toEqual(new Uint8Array([2]))
+    await deleteCollateral(database.db, 'snp-ask', 'Turin')
+    expect(await svc.lookup().get('snp-ask', 'Turin')).toEqual(new Uint8Array([2]))
+    svc.invalidate()
+    expect(await svc.lookup().get('snp-ask', 'Turin')).toBeUndefined()
+    await put([3])
+    expect(await svc.lookup().get('snp-ask', 'Turin')).toBeUndefined() // the absence is cached too
+    svc.invalidate()
+    expect(await svc.lookup().get('snp-ask', 'Turin')).toEqual(new Uint8Array([3]))
+    await deleteCollateral(database.db, 'snp-ask', 'Turin')
+    const uncached = createCollateralService({ directory: dir, layouts: [SNP_KDS_LAYOUT], db: database.db, log, now, storeCacheTtlMs: 0 })
+    expect(await uncached.lookup().get('snp-ask', 'Turin')).toBeUndefined()
   })
 
   it('without a fetcher (the default) nothing goes to the network', async () => {

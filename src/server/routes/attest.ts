@@ -1,5 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { KeybrokerError } from '../../errors.js'
+import type { SchemaObject } from 'openapi3-ts/oas31'
+import { toJSONSchema } from 'zod'
 import { snpEvidenceSchema } from '../../evidence/snp/index.js'
 import { attest, fetchSecret, issueChallenge } from '../../services/attestation.js'
 import type { App } from '../app.js'
@@ -105,8 +107,10 @@ const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/
 
 export function registerAttestRoutes(app: App, deps: AppDeps): void {
   app.openAPIRegistry.registerComponent('securitySchemes', 'ear', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
-  // The evidence of each type is validated by its verifier's own schema; documented here from it.
-  app.openAPIRegistry.register('SnpEvidence', snpEvidenceSchema)
+  // The evidence of each type is validated by its verifier's own schema (plain zod, not the
+  // OpenAPI-extended instance); documented here from its JSON Schema.
+  const { $schema: _dialect, ...snpEvidenceDoc } = toJSONSchema(snpEvidenceSchema, { io: 'input' })
+  app.openAPIRegistry.registerComponent('schemas', 'SnpEvidence', snpEvidenceDoc as SchemaObject)
 
   app.openapi(challenge, (c) => {
     const { nonce, expiresAt } = issueChallenge(deps.services)
