@@ -15,6 +15,7 @@ import { checkBinding, computeBinding, issueEar, verifyEar, type IssuedNonce } f
 import { secretAad } from './secret-aad.js'
 import { recoverDiskKey, type RecoverInput } from './sealing-keys.js'
 import type { Services } from './services.js'
+import { withTpmTrust } from './tpm-trust.js'
 
 export interface AttestInput {
   readonly nonce: string
@@ -23,7 +24,6 @@ export interface AttestInput {
   readonly release: readonly string[]
   /** Recovery through a sealing key (disk unlock, issue #8); see `recoverDiskKey`. */
   readonly recover?: RecoverInput | undefined
-import { withTpmTrust } from './tpm-trust.js'
 }
 
 export interface AttestResult {
@@ -105,7 +105,7 @@ export async function attest(s: Services, input: AttestInput, requestId: string)
     }
   }
 
-  const recovered =
+  const recovery =
     input.recover === undefined ? undefined : await recoverDiskKey(s, { recover: input.recover, claims, key, requestId, summary })
 
   const ear = await issueEar(s.keys.current, {
@@ -121,13 +121,15 @@ export async function attest(s: Services, input: AttestInput, requestId: string)
     evidenceType: claims.evidenceType,
     claims: tokenClaims(claims, overall),
   })
-  await audit(s, release.length > 0 ? 'release' : 'attest', release.join(',') || '-', 'ok', {
+  // A recovery is audited in this one entry (action `recover`, subject the sealing key, the disk).
+  await audit(s, recovery?.action ?? (release.length > 0 ? 'release' : 'attest'), recovery?.subject ?? (release.join(',') || '-'), 'ok', {
     requestId,
     ...summary,
+    ...recovery?.audit,
     tokenId: ear.jti,
     versions,
   })
-  return { token: ear.token, secrets: released, ...(recovered === undefined ? {} : { recovered }) }
+  return { token: ear.token, secrets: released, ...(recovery === undefined ? {} : { recovered: recovery.jwe }) }
 }
 
 /**

@@ -20,7 +20,6 @@ import {
   createSealingKey as insertSealingKey,
   deleteSealingKey as removeSealingKey,
   denyDisk as insertDeniedDisk,
-  findDeniedDisk,
   findSealingKeyVersion,
   getCurrentSealingKeyVersion,
   getReferenceValueSets,
@@ -252,9 +251,9 @@ export async function advertise(s: Services, name: string): Promise<Advertisemen
 /**
  * The recovery step of `/v1/attest` (after the evidence, its binding and the appraisal held):
  * checks the sealing key's policy for these claims, then returns `Y = s·X` as a compact JWE
- * (`cty: jwk+json`, plaintext the public JWK of `Y`) to the attested key. Writes one audit entry
- * (`recover`, subject the sealing key) with the disk identity, the evidence summary and the
- * policy result, allowed or denied.
+ * (`cty: jwk+json`, plaintext the public JWK of `Y`) to the attested key, with what the caller's
+ * audit entry of the request must hold (action `recover`, subject the sealing key, the disk
+ * identity, kid and version). A denial writes its own audit entry (with the failed rules) here.
  *
  * Rules, all evaluated so that a denial names each failed one: the release rules of
  * src/policy (with `secret-enabled` read as `sealing-key-enabled`) over the sealing key's
@@ -272,11 +271,11 @@ export async function recoverDiskKey(
     readonly requestId: string
     readonly summary: Record<string, JsonValue>
   },
-): Promise<string> {
+): Promise<{ jwe: string; action: 'recover'; subject: string; audit: Record<string, JsonValue> }> {
   const { recover, requestId, summary } = input
   const db = s.database.db
   const identity = { requestId, ...summary, disk: recover.disk, kid: recover.kid }
-  const found = await findSealingKeyVersion(db, recover.sealingKey, recover.kid)
+  const found = await findSealingKeyVersion(db, recover.sealingKey, recover.kid, recover.disk)
   if (found === undefined) {
     await auditRecover(s, recover.sealingKey, 'denied', { ...identity, reason: 'exchange-key-unknown' })
     throw new KeybrokerError('not-found', `sealing key ${recover.sealingKey} has no exchange key ${recover.kid}`)
@@ -289,7 +288,6 @@ export async function recoverDiskKey(
     secretState: meta.state,
     appraisal: appraise(input.claims, meta.referenceValues.flatMap((n) => sets.get(n) ?? [])),
   })
-  const denied = await findDeniedDisk(db, recover.disk)
   const rules: RuleResult[] = [
     ...decision.rules.map((r) =>
       r.rule === 'secret-enabled'
@@ -303,8 +301,8 @@ export async function recoverDiskKey(
     },
     {
       rule: 'disk-not-denied',
-      passed: denied === undefined,
-      reason: denied === undefined ? 'disk is not deny-listed' : 'disk is deny-listed',
+      passed: !found.isDiskDenied,
+      reason: found.isDiskDenied ? 'disk is deny-listed' : 'disk is not deny-listed',
     },
   ]
   const failed: FailedRecoveryRule[] = rules.filter((r) => !r.passed).map((r) => ({ sealingKey: meta.name, ...r }))
@@ -325,8 +323,7 @@ export async function recoverDiskKey(
   } finally {
     d.fill(0)
   }
-  await auditRecover(s, meta.name, 'ok', { ...identity, version: version.version })
-  return jwe
+  return { jwe, action: 'recover', subject: meta.name, audit: { disk: recover.disk, kid: recover.kid, version: version.version } }
 }
 
 async function auditRecover(s: Services, subject: string, outcome: 'ok' | 'denied', detail: Record<string, JsonValue>): Promise<void> {

@@ -251,8 +251,9 @@ export function deleteSealingKey(ex: Executor, name: string): Promise<boolean> {
 
 /**
  * The version of `name` whose exchange key has thumbprint `kid`, with its envelope, plus the
- * key's metadata (without versions); `undefined` when either is unknown. Retired versions are
- * returned too (with `state`); refusing them is the caller's policy.
+ * key's metadata (without versions) and whether `disk` is deny-listed — one query, the recovery
+ * hot path; `undefined` when the key or the kid is unknown. Retired versions are returned too
+ * (with `state`); refusing them is the caller's policy.
  *
  * @throws KeybrokerError `not-ready` / `internal` on database failure.
  */
@@ -260,17 +261,21 @@ export function findSealingKeyVersion(
   ex: Executor,
   name: string,
   kid: string,
-): Promise<{ meta: Omit<SealingKeyMeta, 'versions'>; version: SealingKeyVersionSecret } | undefined> {
+  disk = '',
+): Promise<{ meta: Omit<SealingKeyMeta, 'versions'>; version: SealingKeyVersionSecret; isDiskDenied: boolean } | undefined> {
   return guard('findSealingKeyVersion', async () => {
     const rows = await ex
       .select({
         meta: metaColumns,
         version: { ...versionColumns, kekId: sealingKeyVersions.kekId, envelope: sealingKeyVersions.envelope },
+        deniedDisk: deniedDisks.disk,
       })
       .from(sealingKeys)
       .innerJoin(sealingKeyVersions, eq(sealingKeyVersions.sealingKeyName, sealingKeys.name))
+      .leftJoin(deniedDisks, eq(deniedDisks.disk, disk))
       .where(and(eq(sealingKeys.name, name), eq(sealingKeyVersions.kid, kid)))
-    return rows[0]
+    const row = rows[0]
+    return row === undefined ? undefined : { meta: row.meta, version: row.version, isDiskDenied: row.deniedDisk !== null }
   })
 }
 
