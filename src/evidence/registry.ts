@@ -1,5 +1,5 @@
 import { KeybrokerError } from '../errors.js'
-import { azSnpVtpmVerifier, createAzSnpVtpmVerifier } from './azure/index.js'
+import { azSnpVtpmVerifier, azTdxVtpmVerifier, createAzSnpVtpmVerifier, createAzTdxVtpmVerifier } from './azure/index.js'
 import { sampleVerifier } from './sample/verify.js'
 import { createSnpVerifier, snpVerifier, type SnpVerifyOptions } from './snp/index.js'
 import { tpmVerifier } from './tpm/index.js'
@@ -16,6 +16,7 @@ const VERIFIERS: ReadonlyMap<string, EvidenceVerifier<never>> = new Map<string, 
   [tpmVerifier.type, tpmVerifier as EvidenceVerifier<never>],
   [tdxVerifier.type, tdxVerifier as EvidenceVerifier<never>],
   [azSnpVtpmVerifier.type, azSnpVtpmVerifier as EvidenceVerifier<never>],
+  [azTdxVtpmVerifier.type, azTdxVtpmVerifier as EvidenceVerifier<never>],
 ])
 
 export const EVIDENCE_TYPES: readonly string[] = [...VERIFIERS.keys()]
@@ -43,8 +44,9 @@ export function createVerifierRegistry(options: RegistryOptions): VerifierRegist
   const configured = new Map<string, EvidenceVerifier<never>>(VERIFIERS)
   configured.set('snp', createSnpVerifier(options.snp) as EvidenceVerifier<never>)
   configured.set('tdx', createTdxVerifier(options.tdx) as EvidenceVerifier<never>)
-  // The Azure SNP vTPM type checks its SNP report with the same settings as `snp`.
+  // The Azure vTPM types check their SNP report / TD quote with the same settings as `snp` / `tdx`.
   configured.set('az-snp-vtpm', createAzSnpVtpmVerifier(options.snp) as EvidenceVerifier<never>)
+  configured.set('az-tdx-vtpm', createAzTdxVtpmVerifier(options.tdx) as EvidenceVerifier<never>)
   return {
     types: [...configured.keys()],
     verifierFor: (type) => pick(configured, type, options),

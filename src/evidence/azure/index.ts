@@ -5,7 +5,9 @@ import { decodeEvidenceCertificates } from '../snp/cert-table.js'
 import type { SnpVerifyOptions } from '../snp/options.js'
 import { decodePcrValues } from '../tpm/pcrs.js'
 import type { Claims, EvidenceFiles, EvidenceVerifier, VerifyContext } from '../types.js'
+import type { TdxEvidenceCollateral, TdxVerifyOptions } from '../tdx/index.js'
 import { verifyAzSnpVtpm } from './snp-vtpm.js'
+import { verifyAzTdxVtpm } from './tdx-vtpm.js'
 
 const b64 = (max: number) => z.string().min(1).max(max)
 const Pcrs = z.record(z.string().max(16), z.record(z.string().max(2), z.string().max(128)))
@@ -118,6 +120,115 @@ export function createAzSnpVtpmVerifier(snpOptions?: Partial<SnpVerifyOptions>):
 
 export const azSnpVtpmVerifier: EvidenceVerifier<AzSnpVtpmEvidence> = createAzSnpVtpmVerifier()
 
+/**
+ * `evidence` of type `az-tdx-vtpm`: as `az-snp-vtpm`, with `tdQuote` (the TD quote of the HCL
+ * report's TDREPORT, base64) and its `collateral` as for `tdx` (else the collateral store)
+ * instead of the VCEK chain.
+ */
+export const azTdxVtpmEvidenceSchema = z
+  .object({
+    type: z.literal('az-tdx-vtpm'),
+    hclReport: b64(24_000),
+    tdQuote: b64(96 * 1024),
+    collateral: z
+      .object({
+        tcbInfo: z.string().min(1).max(256 * 1024).optional(),
+        qeIdentity: z.string().min(1).max(64 * 1024).optional(),
+        tcbSigningChain: z.string().min(1).max(16 * 1024).optional(),
+        pckCrl: z.string().min(1).max(1024 * 1024).optional(),
+        rootCaCrl: z.string().min(1).max(64 * 1024).optional(),
+      })
+      .strict()
+      .optional(),
+    quote: b64(2048),
+    signature: b64(2048),
+    pcrs: Pcrs,
+    eventLog: b64(8 * 1024 * 1024).optional(),
+  })
+  .strict()
+export type AzTdxVtpmEvidence = z.infer<typeof azTdxVtpmEvidenceSchema>
+
+const utf8 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'utf8'))
+/** As `tdx` evidence: JSON documents and PEM as text, CRLs as PEM or base64 DER. */
+function tdCollateral(c: NonNullable<AzTdxVtpmEvidence['collateral']>): TdxEvidenceCollateral {
+  const crl = (v: string, what: string): Uint8Array => (v.includes('-----BEGIN') ? utf8(v) : fromBase64(v, what))
+  return {
+    ...(c.tcbInfo === undefined ? {} : { tcbInfo: utf8(c.tcbInfo) }),
+    ...(c.qeIdentity === undefined ? {} : { qeIdentity: utf8(c.qeIdentity) }),
+    ...(c.tcbSigningChain === undefined ? {} : { tcbSigningChain: utf8(c.tcbSigningChain) }),
+    ...(c.pckCrl === undefined ? {} : { pckCrl: crl(c.pckCrl, 'collateral.pckCrl') }),
+    ...(c.rootCaCrl === undefined ? {} : { rootCaCrl: crl(c.rootCaCrl, 'collateral.rootCaCrl') }),
+  }
+}
+
+export function verifyAzTdxVtpmWireEvidence(e: AzTdxVtpmEvidence, ctx: VerifyContext, tdxOptions?: Partial<TdxVerifyOptions>): Promise<Claims> {
+  return verifyAzTdxVtpm({
+    hclReport: fromBase64(e.hclReport, 'hclReport'),
+    tdQuote: fromBase64(e.tdQuote, 'tdQuote'),
+    tdCollateral: e.collateral === undefined ? undefined : tdCollateral(e.collateral),
+    quote: fromBase64(e.quote, 'quote'),
+    signature: fromBase64(e.signature, 'signature'),
+    pcrs: decodePcrValues(e.pcrs),
+    eventLog: e.eventLog === undefined ? undefined : fromBase64(e.eventLog, 'eventLog'),
+    now: ctx.now,
+    collateral: ctx.collateral,
+    ...(tdxOptions === undefined ? {} : { tdxOptions }),
+  })
+}
+
+const Bytes = z.array(z.number().int().min(0).max(255))
+const TrusteeTdxV1 = z.object({ hcl_report: z.string(), td_quote: z.string(), tpm_quote: z.object({ signature: z.string(), message: z.string(), pcrs: HexList }) })
+const TrusteeTdxV0 = z.object({ hcl_report: Bytes, td_quote: Bytes, tpm_quote: z.object({ signature: Bytes, message: Bytes, pcrs: z.array(Bytes).max(24) }) })
+
+/**
+ * For `keybroker evidence verify --type az-tdx-vtpm FILE`: keybroker's wire JSON, or trustee's
+ * az-tdx-vtpm evidence (v0, v1). @throws `evidence-malformed`
+ */
+export function azTdxVtpmEvidenceFromFile(main: Uint8Array, _files: EvidenceFiles): { readonly type: string; readonly [k: string]: unknown } {
+  let json: unknown
+  try {
+    json = JSON.parse(Buffer.from(main).toString('utf8'))
+  } catch (cause) {
+    throw new EvidenceError('evidence-malformed', 'az-tdx-vtpm evidence file: not JSON', { cause })
+  }
+  const v1 = TrusteeTdxV1.safeParse(json)
+  if (v1.success) {
+    return {
+      type: 'az-tdx-vtpm',
+      hclReport: Buffer.from(v1.data.hcl_report, 'base64url').toString('base64'),
+      tdQuote: Buffer.from(v1.data.td_quote, 'base64url').toString('base64'),
+      quote: hexToB64(v1.data.tpm_quote.message),
+      signature: hexToB64(v1.data.tpm_quote.signature),
+      pcrs: { sha256: pcrList(v1.data.tpm_quote.pcrs) },
+    }
+  }
+  const v0 = TrusteeTdxV0.safeParse(json)
+  if (v0.success) {
+    return {
+      type: 'az-tdx-vtpm',
+      hclReport: bytesToB64(v0.data.hcl_report),
+      tdQuote: bytesToB64(v0.data.td_quote),
+      quote: bytesToB64(v0.data.tpm_quote.message),
+      signature: bytesToB64(v0.data.tpm_quote.signature),
+      pcrs: { sha256: pcrList(v0.data.tpm_quote.pcrs.map((p) => Buffer.from(p).toString('hex'))) },
+    }
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new EvidenceError('evidence-malformed', 'az-tdx-vtpm evidence file: not a JSON object')
+  return { ...json, type: 'az-tdx-vtpm' }
+}
+
+/** Builds an `az-tdx-vtpm` verifier; `tdxOptions` are the `tdx` verifier's. */
+export function createAzTdxVtpmVerifier(tdxOptions?: Partial<TdxVerifyOptions>): EvidenceVerifier<AzTdxVtpmEvidence> {
+  return {
+    type: 'az-tdx-vtpm',
+    schema: azTdxVtpmEvidenceSchema,
+    verify: (evidence, ctx) => verifyAzTdxVtpmWireEvidence(evidence, ctx, tdxOptions),
+    fromFile: azTdxVtpmEvidenceFromFile,
+  }
+}
+
+export const azTdxVtpmVerifier: EvidenceVerifier<AzTdxVtpmEvidence> = createAzTdxVtpmVerifier()
+
 export { verifyAzSnpVtpm } from './snp-vtpm.js'
 export type { AzSnpVtpmInput } from './snp-vtpm.js'
 export { parseHclReport, checkRuntimeDataBinding, HCL_HEADER_SIZE, HCL_HW_REPORT_SIZE } from './hcl-report.js'
@@ -125,3 +236,5 @@ export type { HclReport, HclReportType } from './hcl-report.js'
 export { parseRuntimeClaims } from './runtime-claims.js'
 export type { RuntimeClaims } from './runtime-claims.js'
 export { vtpmSignature, verifyVtpmQuote } from './vtpm-quote.js'
+export { verifyAzTdxVtpm } from './tdx-vtpm.js'
+export type { AzTdxVtpmInput } from './tdx-vtpm.js'
