@@ -3,7 +3,8 @@
  *
  * - TPM: a real software TPM (swtpm + tpm2-tools), an AK persisted at 0x81010002, the pin's
  *   `tpm` path (keybroker-functions `kb_evidence tpm`) quoting with the binding as qualifying
- *   data; keybroker's `tpm` verifier accepts the quote and the binding holds.
+ *   data; keybroker's `tpm` verifier accepts the quote and the binding holds; end to end, the AK
+ *   registered through the admin API, `clevis decrypt` unlocks, and refuses once a PCR changed.
  * - SEV-SNP: the pin's `command` path with a simulated attester that returns configfs-tsm-shaped
  *   output (synthetic report + certificate table, test/generators/snp.ts) — unlocking through a
  *   keybroker that pins the synthetic ARK, on both databases; a report of an unknown image is
@@ -120,6 +121,49 @@ describe('TPM evidence from swtpm through the pin (tpm2-tools)', () => {
     expect(await asyncCodeOf(async () => checkBinding(claims.reportData, other))).toBe('binding-mismatch')
     const nobody = { get: async () => undefined }
     expect(await asyncCodeOf(() => verifyTpmWireEvidence(evidence, { now: new Date(), collateral: nobody }))).toBe('chain-untrusted')
+  })
+
+  describe.each(testDatabases())('unlocking with the tpm path on %s', (engine) => {
+    let database: Database
+    let kb: TestKeybroker
+
+    beforeAll(async () => {
+      database = await engine.open()
+      kb = await startKeybroker(database)
+    })
+
+    afterAll(async () => {
+      await kb?.close()
+      await database?.close()
+    })
+
+    it('unlocks with a quote by the registered AK; an extended PCR (another boot state) is refused', async () => {
+      // The AK registered by a registrar, and the current PCR digest as the image's measurement.
+      const evidence = await pinEvidence(new Uint8Array(64))
+      const registered = await adminCall(kb, 'POST', '/admin/v1/tpm/aks', { name: 'swtpm-ak', publicKey: evidence.ak.public }, kb.tokens.registrar)
+      expect(registered.status).toBe(201)
+      const pcrs = Object.values(evidence.pcrs.sha256 ?? {}).map((h) => Buffer.from(h, 'hex'))
+      const measurement = createHash('sha256').update(Buffer.concat(pcrs)).digest('hex')
+      expect((await adminCall(kb, 'POST', '/admin/v1/reference-values', { name: 'tpm-boot', measurements: [measurement] })).status).toBe(201)
+      expect((await adminCall(kb, 'POST', '/admin/v1/sealing-keys', { name: 'tpm-root', referenceValues: ['tpm-boot'] })).status).toBe(201)
+
+      const thp = ((JSON.parse((await kb.client.raw('GET', '/.well-known/jwks.json')).body) as { keys: JWK[] }).keys[0]?.kid ?? '')
+      const ca = await tmp.file(`ca-${engine.kind}.pem`, kb.server.caPem ?? '')
+      const cfg = JSON.stringify({ url: kb.url, key: 'tpm-root', thp, cacert: ca, evidence: 'tpm', tpm: { ak: AK_HANDLE, pcrs: 'sha256:0,1,2,3,4,5,6,7' } })
+      const enc = await run('clevis', ['encrypt', 'keybroker', cfg], { input: 'tpm-sealed disk' })
+      expect(enc.code).toBe(0)
+      const dec = await run('clevis', ['decrypt'], { input: enc.stdout, env: { TPM2TOOLS_TCTI: tcti }, timeoutMs: 60_000 })
+      expect(dec.stderr).toBe('')
+      expect(dec.code).toBe(0)
+      expect(dec.stdout.toString()).toBe('tpm-sealed disk')
+
+      const extended = await tpm(['tpm2_pcrextend', `7:sha256=${'ab'.repeat(32)}`])
+      expect(extended.code).toBe(0)
+      const refused = await run('clevis', ['decrypt'], { input: enc.stdout, env: { TPM2TOOLS_TCTI: tcti }, timeoutMs: 60_000 })
+      expect(refused.code).toBe(1)
+      expect(refused.stdout.byteLength).toBe(0)
+      expect(refused.stderr).toContain('measurement-in-reference-values')
+    })
   })
 
   it('reports a TPM failure on stderr and exits non-zero (no AK at the handle)', async () => {
