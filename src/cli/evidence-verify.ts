@@ -19,6 +19,7 @@ import { describeZodError } from '../server/validation.js'
 import { createCollateralService } from '../services/collateral.js'
 import { SNP_KDS_LAYOUT } from '../services/snp-kds.js'
 import { TDX_PCS_LAYOUT } from '../services/tdx-pcs.js'
+import { TPM_DIRECTORY_LAYOUT } from '../services/tpm-trust.js'
 import { createVerifiers } from '../services/verifiers.js'
 
 export const EVIDENCE_VERIFY_USAGE = 'evidence verify --type TYPE FILE [--at ISO-TIME] [--collateral DIR] [--certs FILE]…'
@@ -113,7 +114,9 @@ async function run(config: Config, args: readonly string[], out: CliOutput): Pro
   const bytes = await readInput(positionals[0])
   const certFiles = await Promise.all((values.certs ?? []).map(readInput))
   let evidence = jsonEvidence(bytes)
-  if (evidence !== undefined) {
+  // JSON without a `type` is a type's own container format (e.g. trustee's Azure evidence): its fromFile reads it.
+  if (evidence !== undefined && evidence['type'] === undefined && verifier.fromFile !== undefined) evidence = verifier.fromFile(bytes, { certs: certFiles })
+  else if (evidence !== undefined) {
     if (certFiles.length > 0) throw new UsageError('--certs goes with a binary FILE; put certificates in the JSON evidence')
     if (evidence['type'] !== values.type) {
       throw new KeybrokerError('evidence-malformed', `the evidence is of type ${String(evidence['type'])}, not ${values.type}`)
@@ -128,7 +131,7 @@ async function run(config: Config, args: readonly string[], out: CliOutput): Pro
   if (!checked.success) throw new KeybrokerError('evidence-malformed', describeZodError(checked.error, 'evidence'))
 
   const log = createLogger(config.logLevel === 'debug' ? 'debug' : 'warn', out.stderr)
-  const collateral = createCollateralService({ directory: values.collateral ?? config.collateralDir, layouts: [SNP_KDS_LAYOUT, TDX_PCS_LAYOUT], log })
+  const collateral = createCollateralService({ directory: values.collateral ?? config.collateralDir, layouts: [SNP_KDS_LAYOUT, TDX_PCS_LAYOUT, TPM_DIRECTORY_LAYOUT], log })
   const claims = await verifier.verify(checked.data, { now, collateral: collateral.lookup() })
   out.stdout(`${claimsJson(claims)}\n`)
   return 0

@@ -11,6 +11,7 @@ import { createCollateralService, type CollateralFetcher, type CollateralService
 import { deriveNonceKey } from './nonce-key.js'
 import { createKdsFetcher, SNP_KDS_LAYOUT } from './snp-kds.js'
 import { TDX_PCS_LAYOUT } from './tdx-pcs.js'
+import { TPM_DIRECTORY_LAYOUT } from './tpm-trust.js'
 import { createVerifiers, type TestTrustAnchors } from './verifiers.js'
 
 /**
@@ -81,7 +82,7 @@ export async function createServices(config: Config, log: Logger, options: Creat
     audit: new AuditWriter(database),
     now,
     verifiers: createVerifiers(config, options.testTrustAnchors),
-    collateral: createCollateralService({ directory: config.collateralDir, layouts: [SNP_KDS_LAYOUT, TDX_PCS_LAYOUT], db: database.db, fetchers, log, now }),
+    collateral: createCollateralService({ directory: config.collateralDir, layouts: [SNP_KDS_LAYOUT, TDX_PCS_LAYOUT, TPM_DIRECTORY_LAYOUT], db: database.db, fetchers, log, now }),
     snpExtraPinnedArks: options.testTrustAnchors?.snpArks ?? [],
     tdxExtraPinnedRoots: options.testTrustAnchors?.tdxRoots ?? [],
   }

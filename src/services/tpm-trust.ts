@@ -5,6 +5,7 @@
  */
 import { KeybrokerError, isKeybrokerError } from '../errors.js'
 import type { CollateralLookup } from '../evidence/index.js'
+import { decodeAkPublicBytes } from '../evidence/tpm/ak-key.js'
 import { toHex } from '../evidence/reader.js'
 import { akIdOf, checkAkAttributes, decodeAkPublic, parsePublic, spkiDer, TPM_COLLATERAL_KINDS, type AkRegistration } from '../evidence/tpm/index.js'
 import { decodeCertificateText } from '../evidence/tpm/certificates.js'
@@ -23,6 +24,7 @@ import {
 } from '../storage/index.js'
 import { actorOf, type AdminPrincipal } from './admin-tokens.js'
 import { auditAdminChange } from './audit.js'
+import type { DirectoryLayout } from './collateral.js'
 import type { Services } from './services.js'
 
 export type TpmCaPurpose = 'ek' | 'ak'
@@ -201,8 +203,9 @@ export async function caBundle(db: Db, purpose: TpmCaPurpose): Promise<Uint8Arra
 }
 
 /**
- * A lookup that answers the TPM kinds from the registry and passes every other kind to `base`.
- * Values are looked up per request (a deleted AK is untrusted from the next request on).
+ * A lookup that answers the TPM kinds from the registry, then from `base` (the collateral
+ * directory: `TPM_DIRECTORY_LAYOUT`), and passes every other kind to `base`. Values are looked
+ * up per request (a deleted AK is untrusted from the next request on).
  */
 export function withTpmTrust(db: Db, base: CollateralLookup): CollateralLookup {
   return {
@@ -210,12 +213,41 @@ export function withTpmTrust(db: Db, base: CollateralLookup): CollateralLookup {
       if (kind === TPM_COLLATERAL_KINDS.ak) {
         if (!/^[0-9a-f]{64}$/.test(key)) return undefined
         const ak = await getTpmAk(db, key)
-        if (ak === undefined) return undefined
+        if (ak === undefined) return base.get(kind, key)
         const entry: AkRegistration = { source: ak.source, name: ak.name }
         return new Uint8Array(Buffer.from(JSON.stringify(entry)))
       }
-      if (kind === TPM_COLLATERAL_KINDS.ca) return key === 'ek' || key === 'ak' ? caBundle(db, key) : undefined
+      if (kind === TPM_COLLATERAL_KINDS.ca) {
+        if (key !== 'ek' && key !== 'ak') return undefined
+        const parts = [await caBundle(db, key), await base.get(kind, key)].filter((p): p is Uint8Array => p !== undefined)
+        return parts.length === 0 ? undefined : new Uint8Array(Buffer.concat(parts.flatMap((p) => [Buffer.from(p), Buffer.from('\n')])))
+      }
       return base.get(kind, key)
     },
   }
+}
+
+/** A registration for the AK in `file` (PEM, DER SPKI, TPM2B_PUBLIC or TPMT_PUBLIC) when its id is `id`. */
+function registrationFromFile(file: Uint8Array, id: string): Uint8Array | undefined {
+  const text = Buffer.from(file).toString('latin1')
+  const key = text.includes('-----BEGIN') ? decodeAkPublic(text, `tpm/aks/${id}.pem`) : decodeAkPublicBytes(file, `tpm/aks/${id}.pem`)
+  // A file under another key's id registers nothing (it is misnamed, not a match).
+  if (akIdOf(key.publicKey) !== id) return undefined
+  const entry: AkRegistration = { source: 'registered', name: `file tpm/aks/${id}.pem` }
+  return new Uint8Array(Buffer.from(JSON.stringify(entry)))
+}
+
+/**
+ * TPM trust as files in the collateral directory (`KEYBROKER_COLLATERAL_DIR`, or `--collateral`
+ * of `keybroker evidence verify`), for offline checks and air-gapped set-ups:
+ * `tpm/aks/<AK id>.pem` registers that AK (the file holds its public key: PEM, or the binary
+ * TPM2B_PUBLIC of `tpm2_createak -u`; it must hash to the id), `tpm/ak-cas.pem` and
+ * `tpm/ek-cas.pem` hold CA certificates trusted for AK certificates and EK certificates.
+ */
+export const TPM_DIRECTORY_LAYOUT: DirectoryLayout = {
+  locate(kind, key) {
+    if (kind === TPM_COLLATERAL_KINDS.ak && /^[0-9a-f]{64}$/.test(key)) return { path: `tpm/aks/${key}.pem`, pick: (file) => registrationFromFile(file, key) }
+    if (kind === TPM_COLLATERAL_KINDS.ca && (key === 'ek' || key === 'ak')) return { path: `tpm/${key}-cas.pem` }
+    return undefined
+  },
 }
