@@ -2,6 +2,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { ConfigError, loadConfig } from '../../src/config/config.js'
 import { DEFAULT_SNP_VERIFY_OPTIONS } from '../../src/evidence/snp/index.js'
@@ -92,6 +93,17 @@ describe('SEV-SNP settings', () => {
     ['KEYBROKER_SNP_KDS_TIMEOUT_MS', '10'],
   ])('refuses %s=%s at start, naming the setting', (name, value) => {
     expect(settingOf(() => loadConfig({ [name]: value }))).toBe(name)
+  })
+
+  it('any text for the TCB floor or firmware gives a value or a ConfigError naming the setting, nothing else', () => {
+    const text = fc.oneof(fc.string(), fc.json(), fc.json().map((j) => `{"milan": ${j}}`), fc.stringMatching(/^\d{1,4}(\.\d{1,4}){0,3}$/))
+    fc.assert(
+      fc.property(text, fc.constantFrom('KEYBROKER_SNP_MIN_TCB', 'KEYBROKER_SNP_MIN_FIRMWARE'), (value, name) => {
+        const setting = settingOf(() => loadConfig({ [name]: value }))
+        if (setting !== undefined) expect(setting).toBe(name)
+      }),
+      { numRuns: 500 },
+    )
   })
 
   it('takes the TCB floor as a JSON object from the config file', async () => {
