@@ -3,6 +3,8 @@ import { KeybrokerError } from '../../errors.js'
 import type { SchemaObject } from 'openapi3-ts/oas31'
 import { toJSONSchema } from 'zod'
 import { snpEvidenceSchema } from '../../evidence/snp/index.js'
+import { azSnpVtpmEvidenceSchema, azTdxVtpmEvidenceSchema } from '../../evidence/azure/index.js'
+import { tpmEvidenceSchema } from '../../evidence/tpm/index.js'
 import { attest, fetchSecret, issueChallenge } from '../../services/attestation.js'
 import type { App } from '../app.js'
 import type { AppDeps } from '../context.js'
@@ -20,7 +22,10 @@ const ChallengeResponse = z
 const EvidenceSchema = z
   .object({ type: z.string().min(1).max(64).openapi({ example: 'snp' }) })
   .passthrough()
-  .openapi('Evidence', { description: 'evidence of one type; the fields depend on `type`: `snp` is SnpEvidence (see README)' })
+  .openapi('Evidence', {
+    description:
+      'evidence of one type; the fields depend on `type`: `snp` is SnpEvidence, `tpm` TpmEvidence, `az-snp-vtpm` AzSnpVtpmEvidence, `az-tdx-vtpm` AzTdxVtpmEvidence (see README)',
+  })
 
 /** Disk unlock through a sealing key (issue #8): the blinded McCallum-Relyea exchange. */
 const RecoverSchema = z
@@ -112,6 +117,14 @@ export function registerAttestRoutes(app: App, deps: AppDeps): void {
   const { $schema: _dialect, ...snpEvidenceDoc } = toJSONSchema(snpEvidenceSchema, { io: 'input' })
   app.openAPIRegistry.registerComponent('schemas', 'SnpEvidence', snpEvidenceDoc as SchemaObject)
 
+  for (const [name, schema] of [
+    ['TpmEvidence', tpmEvidenceSchema],
+    ['AzSnpVtpmEvidence', azSnpVtpmEvidenceSchema],
+    ['AzTdxVtpmEvidence', azTdxVtpmEvidenceSchema],
+  ] as const) {
+    const { $schema: _d, ...doc } = toJSONSchema(schema, { io: 'input' })
+    app.openAPIRegistry.registerComponent('schemas', name, doc as SchemaObject)
+  }
   app.openapi(challenge, (c) => {
     const { nonce, expiresAt } = issueChallenge(deps.services)
     return c.json({ nonce, expiresAt: expiresAt.toISOString() }, 200)
