@@ -22,6 +22,8 @@ export interface ClaimSpec {
   readonly operators: readonly ClaimOperator[]
   /** Where the value sits in the claims; the first path that holds a value wins. */
   readonly paths: readonly (readonly string[])[]
+  /** For values derived from several claims (boot events): used instead of `paths`. */
+  readonly derive?: (claims: AppraisalClaims) => JsonValue | undefined
   /** The AR4SI claim that a mismatch of this claim lowers. */
   readonly trust: Exclude<TrustClaimName, 'instance-identity' | 'runtime-opaque' | 'storage-opaque' | 'sourced-data'>
   readonly description: string
@@ -115,6 +117,10 @@ const TDX_REGISTERS = ['mrTd', 'rtmr0', 'rtmr1', 'rtmr2', 'rtmr3', 'mrConfigId',
  * info collateral in `raw`.
  */
 const TDX: readonly ClaimSpec[] = [
+  hex('mrServiceTd', 48, [['measurements', 'mrServiceTd']], 'configuration', 'MRSERVICETD (TDX 1.5)'),
+  uint('pceSvn', [['tcb', 'pceSvn'], ['raw', 'pceSvn']], 'hardware', 'PCE SVN of the PCK certificate (atLeast)'),
+  uint('qeIsvSvn', [['raw', 'qeIsvSvn']], 'hardware', 'ISV SVN of the quoting enclave (atLeast)'),
+  str('tdxModuleStatus', [['tcb', 'tdxModuleStatus'], ['raw', 'tdxModuleStatus']], 'hardware', 'TCB status of the TDX module (oneOf)'),
   ...TDX_REGISTERS.map((r) => hex(r, 48, [['measurements', r], ['raw', r]], r.startsWith('rtmr') || r === 'mrTd' ? 'executables' : 'configuration', `TD report ${r}`)),
   {
     name: 'teeTcbSvn',
@@ -132,28 +138,107 @@ const TPM_BANKS = ['sha1', 'sha256', 'sha384', 'sha512'] as const
 const TPM_BANK_BYTES: Readonly<Record<(typeof TPM_BANKS)[number], number>> = { sha1: 20, sha256: 32, sha384: 48, sha512: 64 }
 
 /**
- * TPM 2.0: PCR values per bank (`raw.pcrs.<bank>.<index>`, hex), digests of boot events found
- * in the replayed TCG event log (`raw.events.kernel|initrd`: lists of hex digests;
- * `raw.events.cmdline`: the kernel command lines; `raw.events.secureBoot`: SecureBoot state),
- * and the IMA measurement list (`raw.ima`: `[{path, digest}]`).
+ * TPM 2.0 (src/evidence/tpm/to-claims.ts): PCR values per bank (`raw.pcrs.<bank>.<index>`),
+ * boot events of the replayed TCG event log (`raw.eventLog.events`, only events of PCRs the
+ * quote covers) and the IMA list (`raw.ima.files`). Event claims are derived (SHA-256 bank):
+ *
+ * - `event.bootApplications`: every EV_EFI_BOOT_SERVICES_APPLICATION of PCR 4 (shim, grub, UKI…);
+ * - `event.kernel`: the EV_IPL files of PCR 9 named like a kernel (vmlinuz, bzImage), as grub
+ *   measures them; without those, the last boot application of PCR 4 (a UKI);
+ * - `event.initrd`: the EV_IPL files of PCR 9 named like an initrd (initrd, initramfs);
+ * - `event.cmdline`: grub's `kernel_cmdline: …` EV_IPL text of PCR 8, or the EV_IPL texts of
+ *   PCR 12 (systemd-stub);
+ * - `event.secureBoot`: the SecureBoot variable measured into PCR 7.
+ *
+ * List-valued claims pass `equals`/`oneOf` only when every entry does (`oneOf` is an allowlist).
  */
 const TPM: readonly ClaimSpec[] = [
   ...TPM_BANKS.flatMap((bank) =>
     Array.from({ length: 24 }, (_, i) => hex(`pcr.${bank}.${i}`, TPM_BANK_BYTES[bank], [['raw', 'pcrs', bank, String(i)]], i === 7 ? 'configuration' : 'executables', `PCR ${i} of the ${bank} bank`)),
   ),
-  hex('event.kernel', undefined, [['raw', 'events', 'kernel']], 'executables', 'digest of the booted kernel image (EV_EFI_BOOT_SERVICES_APPLICATION / IPL)'),
-  hex('event.initrd', undefined, [['raw', 'events', 'initrd']], 'executables', 'digest of the initrd'),
-  str('event.cmdline', [['raw', 'events', 'cmdline']], 'configuration', 'kernel command line'),
-  flag('event.secureBoot', [['raw', 'events', 'secureBoot']], 'configuration', 'UEFI SecureBoot enabled'),
+  { ...hex('event.bootApplications', 32, [], 'executables', 'SHA-256 digests of the UEFI boot applications (PCR 4)'), derive: (c) => bootApplications(c) },
+  { ...hex('event.kernel', 32, [], 'executables', 'SHA-256 digest of the booted kernel (PCR 9 file, or the last PCR 4 boot application)'), derive: (c) => kernelDigests(c) },
+  { ...hex('event.initrd', 32, [], 'executables', 'SHA-256 digest of the initrd (PCR 9 file)'), derive: (c) => ipl(c, 9, INITRD).map((e) => e.digest) },
+  { ...str('event.cmdline', [], 'configuration', 'kernel command line'), derive: (c) => cmdlines(c) },
+  flag('event.secureBoot', [['raw', 'eventLog', 'secureBoot']], 'configuration', 'UEFI SecureBoot enabled (PCR 7)'),
   {
     name: 'ima',
     type: 'files',
     operators: ['files'],
-    paths: [['raw', 'ima']],
+    paths: [],
+    derive: (c) => imaFiles(c),
     trust: 'file-system',
     description: 'IMA measurement list: allowed digests per path or path pattern; unknown files deny or warn',
   },
 ]
+
+interface BootEvent {
+  readonly pcr: number
+  readonly type: string
+  readonly digest: string | undefined
+  readonly text: string | undefined
+}
+
+function bootEvents(c: AppraisalClaims): BootEvent[] | undefined {
+  const events = childOf(childOf(c.raw, 'eventLog'), 'events')
+  if (events === undefined || events === null || !isJsonArray(events)) return undefined
+  return events.map((e) => {
+    const pcr = childOf(e, 'pcr')
+    const type = childOf(e, 'type')
+    const digest = childOf(childOf(e, 'digests'), 'sha256')
+    const text = childOf(childOf(e, 'details'), 'text')
+    return {
+      pcr: typeof pcr === 'number' ? pcr : -1,
+      type: typeof type === 'string' ? type : '',
+      digest: typeof digest === 'string' ? digest : undefined,
+      text: typeof text === 'string' ? text : undefined,
+    }
+  })
+}
+
+const KERNEL = /vmlinu[xz]|bzimage/i
+const INITRD = /initrd|initramfs/i
+
+function ipl(c: AppraisalClaims, pcr: number, name: RegExp): { digest: string }[] {
+  return (bootEvents(c) ?? []).flatMap((e) =>
+    e.pcr === pcr && e.type === 'EV_IPL' && e.digest !== undefined && e.text !== undefined && name.test(e.text) ? [{ digest: e.digest }] : [],
+  )
+}
+
+function bootApplications(c: AppraisalClaims): JsonValue | undefined {
+  const events = bootEvents(c)
+  if (events === undefined) return undefined
+  return events.flatMap((e) => (e.pcr === 4 && e.type === 'EV_EFI_BOOT_SERVICES_APPLICATION' && e.digest !== undefined ? [e.digest] : []))
+}
+
+function kernelDigests(c: AppraisalClaims): JsonValue | undefined {
+  if (bootEvents(c) === undefined) return undefined
+  const files = ipl(c, 9, KERNEL).map((e) => e.digest)
+  if (files.length > 0) return files
+  const apps = bootApplications(c)
+  return apps !== undefined && apps !== null && isJsonArray(apps) && apps.length > 0 ? [apps[apps.length - 1] ?? null] : undefined
+}
+
+function cmdlines(c: AppraisalClaims): JsonValue | undefined {
+  const events = bootEvents(c)
+  if (events === undefined) return undefined
+  const grub = events.flatMap((e) => (e.pcr === 8 && e.type === 'EV_IPL' && e.text?.startsWith('kernel_cmdline: ') ? [e.text.slice('kernel_cmdline: '.length)] : []))
+  if (grub.length > 0) return grub
+  const stub = events.flatMap((e) => (e.pcr === 12 && e.type === 'EV_IPL' && e.text !== undefined ? [e.text] : []))
+  return stub.length > 0 ? stub : undefined
+}
+
+/** IMA files as `{path, digest}` (the hex after IMA's `<algo>:` prefix). */
+function imaFiles(c: AppraisalClaims): JsonValue | undefined {
+  const files = childOf(childOf(c.raw, 'ima'), 'files')
+  if (files === undefined || files === null || !isJsonArray(files)) return undefined
+  return files.map((f) => {
+    const path = childOf(f, 'path')
+    const hash = childOf(f, 'fileHash')
+    const digest = typeof hash === 'string' ? hash.slice(hash.indexOf(':') + 1) : null
+    return { path: typeof path === 'string' ? path : null, digest }
+  })
+}
 
 const CATALOGUE: ReadonlyMap<string, ReadonlyMap<string, ClaimSpec>> = new Map(
   (
@@ -164,6 +249,8 @@ const CATALOGUE: ReadonlyMap<string, ReadonlyMap<string, ClaimSpec>> = new Map(
       ['tpm', [...COMMON, ...TPM]],
       ['az-snp-vtpm', [...COMMON, ...SNP, ...TPM]],
       ['az-tdx-vtpm', [...COMMON, ...TDX, ...TPM]],
+      // Automata's cvm-agent collaterals: the TEE report and the TPM quote of one VM.
+      ['automata', [...COMMON, ...SNP, ...TDX, ...TPM]],
     ] as const
   ).map(([type, specs]) => [type, new Map(specs.map((s) => [s.name, s]))]),
 )
@@ -188,6 +275,7 @@ export function claimNames(evidenceType: string | undefined): readonly string[] 
 
 /** Reads the value of `spec` from `claims`, or `undefined` when the evidence does not carry it. */
 export function readClaim(spec: ClaimSpec, claims: AppraisalClaims): JsonValue | undefined {
+  if (spec.derive !== undefined) return spec.derive(claims)
   const root: JsonValue = claimsRoot(claims)
   for (const path of spec.paths) {
     let node: JsonValue | undefined = root

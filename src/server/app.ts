@@ -10,6 +10,8 @@ import { requestId } from './middleware/request-id.js'
 import { securityHeaders } from './middleware/security-headers.js'
 import { PROBLEMS, problemFor } from './problem.js'
 import { registerAdminAuditRoutes } from './routes/admin-audit.js'
+import { registerAdminBundleRoutes } from './routes/admin-bundles.js'
+import { registerAdminPolicyRoutes } from './routes/admin-policies.js'
 import { registerAdminCollateralRoutes } from './routes/admin-collateral.js'
 import { registerAdminReferenceValueRoutes } from './routes/admin-reference-values.js'
 import { registerAdminSecretRoutes } from './routes/admin-secrets.js'
@@ -59,6 +61,8 @@ export function createApp(deps: AppDeps): App {
   registerAttestRoutes(app, deps)
   registerAdminSecretRoutes(app, deps)
   registerAdminReferenceValueRoutes(app, deps)
+  registerAdminPolicyRoutes(app, deps)
+  registerAdminBundleRoutes(app, deps)
   registerAdminAuditRoutes(app, deps)
   registerAdminCollateralRoutes(app, deps)
   registerSealingKeyRoutes(app, deps)

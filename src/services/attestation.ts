@@ -1,7 +1,6 @@
-import { appraise, type Appraisal, type AppraisedClaims, type ReferenceValueSet } from '../appraisal/index.js'
+import { appraise, isJsonArray, type Appraisal, type AppraisedClaims } from '../appraisal/index.js'
 import { KeybrokerError } from '../errors.js'
 import type { Claims, JsonValue } from '../evidence/index.js'
-import { evaluateReleasePolicy, type RuleResult } from '../policy/index.js'
 import { openAtRest, parseRecipientKey, sealToKey, type RecipientKey } from '../secrets/index.js'
 import { describeZodError } from '../server/validation.js'
 import {
@@ -9,11 +8,20 @@ import {
   findReferenceValueSetsByMeasurement,
   getCurrentSecretVersion,
   getCurrentSecretVersions,
-  getReferenceValueSets,
 } from '../storage/index.js'
 import { checkBinding, computeBinding, issueEar, verifyEar, type IssuedNonce } from '../tokens/index.js'
 import { secretAad } from './secret-aad.js'
 import { recoverDiskKey, type RecoverInput } from './sealing-keys.js'
+import {
+  appraisalClaims,
+  appraisalSet,
+  decideReleases,
+  decisionTrace,
+  failedRules,
+  policyLabel,
+  type FailedRule,
+  type SecretDecision,
+} from './release-policy.js'
 import type { Services } from './services.js'
 import { withTpmTrust } from './tpm-trust.js'
 
@@ -33,9 +41,9 @@ export interface AttestResult {
   readonly recovered?: string
 }
 
-/** A failed rule of one requested secret, as a denial lists it. */
-interface FailedRule extends RuleResult {
-  readonly secret: string
+/** Facts about the request that release rules may read (`request.clientIp`). */
+export interface RequestContext {
+  readonly clientIp?: string | undefined
 }
 
 /** Issues a challenge nonce: MAC'd and expiring, no server-side state. */
@@ -49,7 +57,7 @@ export function issueChallenge(s: Services): IssuedNonce {
  * audit entry committed before anything is returned. Any requested secret that is denied
  * denies the whole request (all or nothing), naming every failed rule.
  */
-export async function attest(s: Services, input: AttestInput, requestId: string): Promise<AttestResult> {
+export async function attest(s: Services, input: AttestInput, requestId: string, context: RequestContext = {}): Promise<AttestResult> {
   const now = s.now()
   // Cheap, stateless checks first so that garbage never reaches the database.
   const nonce = s.nonces.verify(input.nonce, now)
@@ -68,10 +76,12 @@ export async function attest(s: Services, input: AttestInput, requestId: string)
   checkBinding(claims.reportData, await computeBinding(input.nonce, key.publicJwk))
 
   const db = s.database.db
-  const overall = appraise(claims, await findReferenceValueSetsByMeasurement(db, claims.measurement))
+  const appraised = appraisalClaims(claims)
+  const overall = appraise(appraised, (await findReferenceValueSetsByMeasurement(db, claims.measurement)).map((set) => appraisalSet(s, set)), { now })
   const summary = evidenceSummary(claims)
   const released: Record<string, string> = {}
   const versions: Record<string, number> = {}
+  const policies: Record<string, string> = {}
 
   if (release.length > 0) {
     const found = await getCurrentSecretVersions(db, release)
@@ -81,19 +91,17 @@ export async function attest(s: Services, input: AttestInput, requestId: string)
       await audit(s, 'attest', missing.join(','), 'denied', { requestId, ...summary, reason: 'secret-unknown' })
       throw new KeybrokerError('not-found', `no such secret: ${missing.join(', ')}`)
     }
-    const sets = await getReferenceValueSets(db, rows.flatMap((r) => r.meta.referenceValues))
-    const failed: FailedRule[] = []
-    for (const row of rows) {
-      const decision = evaluateReleasePolicy({
-        secretState: row.meta.state,
-        appraisal: appraise(claims, setsNamed(sets, row.meta.referenceValues)),
-      })
-      failed.push(...decision.rules.filter((r) => !r.passed).map((r) => ({ secret: row.meta.name, ...r })))
-    }
+    const decisions = await decideReleases(s, db, {
+      claims: appraised,
+      rows,
+      request: { evidenceType: claims.evidenceType, clientIp: context.clientIp ?? '', time: now, via: 'attest' },
+    })
+    const failed = failedRules(decisions)
     if (failed.length > 0) {
-      await audit(s, 'attest', release.join(','), 'denied', { requestId, ...summary, failedRules: failed.map(ruleText) })
+      await audit(s, 'attest', release.join(','), 'denied', { requestId, ...summary, failedRules: failed.map(ruleText), trace: traceOf(decisions) })
       throw new KeybrokerError('policy-denied', `release denied by ${failed.length} rule(s)`, { extensions: { failedRules: failed } })
     }
+    for (const d of decisions) policies[d.secret] = policyLabel(d)
     for (const row of rows) {
       const plaintext = openAtRest(s.keks, row.envelope, secretAad(row.meta.name, row.version))
       try {
@@ -128,6 +136,7 @@ export async function attest(s: Services, input: AttestInput, requestId: string)
     ...recovery?.audit,
     tokenId: ear.jti,
     versions,
+    policies,
   })
   return { token: ear.token, secrets: released, ...(recovery === undefined ? {} : { recovered: recovery.jwe }) }
 }
@@ -142,24 +151,26 @@ export async function fetchSecret(
   token: string,
   name: string,
   requestId: string,
+  context: RequestContext = {},
 ): Promise<{ name: string; version: number; jwe: string }> {
   const now = s.now()
   const ear = await verifyEar(token, s.keys, { issuer: s.config.issuer, audience: s.config.audience, now })
   const key: RecipientKey = parseRecipientKey(ear.cnf.jwk)
-  const claims = claimsFromToken(ear.claims)
+  const claims = claimsFromToken(ear.claims, ear.evidenceType)
   const db = s.database.db
   const row = await getCurrentSecretVersion(db, name)
   if (row === undefined) {
     await audit(s, 'release', name, 'denied', { requestId, tokenId: ear.jti, reason: 'secret-unknown' })
     throw new KeybrokerError('not-found', `no such secret: ${name}`)
   }
-  const decision = evaluateReleasePolicy({
-    secretState: row.meta.state,
-    appraisal: appraise(claims, [...(await getReferenceValueSets(db, row.meta.referenceValues)).values()]),
+  const decisions = await decideReleases(s, db, {
+    claims,
+    rows: [row],
+    request: { evidenceType: ear.evidenceType, clientIp: context.clientIp ?? '', time: now, via: 'token' },
   })
-  if (!decision.allowed) {
-    const failed = decision.rules.filter((r) => !r.passed).map((r) => ({ secret: name, ...r }))
-    await audit(s, 'release', name, 'denied', { requestId, tokenId: ear.jti, failedRules: failed.map(ruleText) })
+  const failed = failedRules(decisions)
+  if (failed.length > 0) {
+    await audit(s, 'release', name, 'denied', { requestId, tokenId: ear.jti, failedRules: failed.map(ruleText), trace: traceOf(decisions) })
     throw new KeybrokerError('policy-denied', `release denied by ${failed.length} rule(s)`, { extensions: { failedRules: failed } })
   }
   const plaintext = openAtRest(s.keks, row.envelope, secretAad(name, row.version))
@@ -169,16 +180,25 @@ export async function fetchSecret(
   } finally {
     plaintext.fill(0)
   }
-  await audit(s, 'release', name, 'ok', { requestId, tokenId: ear.jti, version: row.version })
+  await audit(s, 'release', name, 'ok', { requestId, tokenId: ear.jti, version: row.version, policy: decisions.map(policyLabel).join(',') })
   return { name, version: row.version, jwe }
-}
-
-function setsNamed(sets: ReadonlyMap<string, ReferenceValueSet>, names: readonly string[]): ReferenceValueSet[] {
-  return names.flatMap((name) => sets.get(name) ?? [])
 }
 
 function ruleText(r: FailedRule): string {
   return `${r.secret}:${r.rule}`
+}
+
+/** The full trace of a denial for the audit entry: every rule with the values it read, the appraisal per claim. */
+function traceOf(decisions: readonly SecretDecision[]): JsonValue {
+  // A JSON round trip turns the typed trace into plain JSON values (dropping undefined members).
+  const json: unknown = JSON.parse(JSON.stringify(decisions.map(decisionTrace)))
+  return isJsonValue(json) ? json : null
+}
+
+function isJsonValue(v: unknown): v is JsonValue {
+  if (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return true
+  if (Array.isArray(v)) return v.every(isJsonValue)
+  return typeof v === 'object' && Object.values(v).every(isJsonValue)
 }
 
 /** What the audit log keeps of the evidence: its type and digests of identity, never the blob. */
@@ -191,7 +211,11 @@ function evidenceSummary(claims: Claims): Record<string, JsonValue> {
   }
 }
 
-/** The claims the token carries: what the release policy reads again on `GET /v1/secrets`. */
+/**
+ * The claims the token carries: what appraisal and the release policy read again on
+ * `GET /v1/secrets` (the raw fields included, so type-specific expected claims and rules hold
+ * there too), and the provenance of the reference values that matched.
+ */
 function tokenClaims(claims: Claims, appraisal: Appraisal): Record<string, JsonValue> {
   return {
     platform: claims.platform,
@@ -202,16 +226,46 @@ function tokenClaims(claims: Claims, appraisal: Appraisal): Record<string, JsonV
     tcb: claims.tcb,
     ...(claims.hostData === undefined ? {} : { hostData: claims.hostData }),
     ...(claims.instanceId === undefined ? {} : { instanceId: claims.instanceId }),
+    raw: claims.raw,
     referenceValues: appraisal.matched,
+    referenceValueProvenance: appraisal.matchedValues.map((m) => ({
+      set: m.set,
+      version: m.version ?? null,
+      ...(m.provenance ?? { source: 'unknown' }),
+    })),
   }
 }
 
-function claimsFromToken(c: Readonly<Record<string, JsonValue>>): AppraisedClaims {
-  const { measurement, debug, hardwareBacked } = c
+function claimsFromToken(c: Readonly<Record<string, JsonValue>>, evidenceType: string): AppraisedClaims {
+  const { measurement, debug, hardwareBacked, platform, measurements, tcb, hostData, instanceId, raw } = c
   if (typeof measurement !== 'string' || typeof debug !== 'boolean' || typeof hardwareBacked !== 'boolean') {
     throw new KeybrokerError('token-invalid', 'token lacks the claims a release needs')
   }
-  return { measurement, debug, hardwareBacked }
+  return {
+    evidenceType,
+    measurement,
+    debug,
+    hardwareBacked,
+    ...(typeof platform === 'string' ? { platform } : {}),
+    measurements: stringMap(measurements),
+    tcb: tcbMap(tcb),
+    ...(typeof hostData === 'string' ? { hostData } : {}),
+    ...(typeof instanceId === 'string' ? { instanceId } : {}),
+    raw: jsonObject(raw),
+  }
+}
+
+function jsonObject(v: JsonValue | undefined): Readonly<Record<string, JsonValue>> {
+  if (v === undefined || v === null || typeof v !== 'object' || isJsonArray(v)) return {}
+  return v
+}
+
+function stringMap(v: JsonValue | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(jsonObject(v)).flatMap(([k, x]) => (typeof x === 'string' ? [[k, x]] : [])))
+}
+
+function tcbMap(v: JsonValue | undefined): Record<string, number | string> {
+  return Object.fromEntries(Object.entries(jsonObject(v)).flatMap(([k, x]) => (typeof x === 'string' || typeof x === 'number' ? [[k, x]] : [])))
 }
 
 /** Appends one audit entry (group commit), committed before the response is sent. */

@@ -10,12 +10,15 @@ import {
   getReferenceValueSets,
   getSecretMeta,
   listSecretMeta,
+  policyExists,
+  setSecretPolicy,
   setSecretReferenceValues,
   setSecretState,
   type Executor,
   type SecretMeta,
 } from '../storage/index.js'
 import { auditAdminChange } from './audit.js'
+import { DEFAULT_POLICY_NAME } from './policy-admin.js'
 import type { AdminPrincipal } from './admin-tokens.js'
 import { secretAad } from './secret-aad.js'
 import type { Services } from './services.js'
@@ -27,6 +30,8 @@ export interface SecretMetadata {
   readonly version: number
   readonly state: 'enabled' | 'disabled'
   readonly referenceValues: string[]
+  /** The release policy; `null`: the default rule set. */
+  readonly policy: string | null
   readonly createdAt: string
   readonly updatedAt: string
 }
@@ -40,6 +45,7 @@ export interface CreateSecretInput extends SecretValueInput {
   readonly name: string
   readonly kind: 'opaque' | 'luks'
   readonly referenceValues: readonly string[]
+  readonly policy?: string | null | undefined
 }
 
 export interface UpdateSecretInput extends SecretValueInput {
@@ -54,15 +60,18 @@ export async function createSecret(s: Services, input: CreateSecretInput, by: Ad
     const at = s.now()
     const envelope = sealAtRest(s.keks.current, value, secretAad(input.name, 1))
     await db.transaction(async (tx) => {
+      const policy = input.policy === undefined || input.policy === DEFAULT_POLICY_NAME ? null : input.policy
+      if (policy !== null) await requirePolicy(tx, policy)
       await insertSecret(tx, {
         name: input.name,
         kind: input.kind,
         referenceValues: [...input.referenceValues],
+        policy,
         kekId: s.keks.current.id,
         envelope,
         at,
       })
-      await auditAdminChange(tx, s, by, 'secret.create', input.name, { version: 1, kind: input.kind, referenceValues: [...input.referenceValues] })
+      await auditAdminChange(tx, s, by, 'secret.create', input.name, { version: 1, kind: input.kind, referenceValues: [...input.referenceValues], policy })
     })
   } finally {
     value.fill(0)
@@ -110,6 +119,25 @@ export async function setSecretEnabled(s: Services, name: string, enabled: boole
     await auditAdminChange(tx, s, by, enabled ? 'secret.enable' : 'secret.disable', name, {})
   })
   return getSecret(s, name)
+}
+
+/**
+ * Attaches release policy `policy` to secret `name` (`null`: back to the default rule set).
+ * Effective from the next request on; no new secret version.
+ */
+export async function setSecretPolicyOf(s: Services, name: string, requested: string | null, by: AdminPrincipal): Promise<SecretMetadata> {
+  const policy = requested === DEFAULT_POLICY_NAME ? null : requested
+  await s.database.db.transaction(async (tx) => {
+    if (policy !== null) await requirePolicy(tx, policy)
+    await setSecretPolicy(tx, name, policy, s.now())
+    await auditAdminChange(tx, s, by, 'secret.policy', name, { policy })
+  })
+  return getSecret(s, name)
+}
+
+/** The policy must exist; its row stays share-locked so it cannot be deleted before we commit. */
+async function requirePolicy(ex: Executor, policy: string): Promise<void> {
+  if (!(await policyExists(ex, policy, true))) throw new KeybrokerError('bad-request', `unknown policy: ${policy}`)
 }
 
 export async function deleteSecret(s: Services, name: string, by: AdminPrincipal): Promise<void> {
@@ -171,6 +199,7 @@ function toMetadata(meta: SecretMeta): SecretMetadata {
     version: meta.currentVersion,
     state: meta.state,
     referenceValues: [...meta.referenceValues],
+    policy: meta.policy,
     createdAt: meta.createdAt.toISOString(),
     updatedAt: meta.updatedAt.toISOString(),
   }

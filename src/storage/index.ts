@@ -14,11 +14,45 @@ export {
   findReferenceValueSetsByMeasurement,
   getReferenceValueSet,
   getReferenceValueSets,
+  getReferenceValueSetVersion,
   listReferenceValueSets,
+  listReferenceValueSetVersions,
   replaceReferenceValueSet,
   revokeMeasurement,
+  snapshotOf,
 } from './reference-values.js'
-export type { ReferenceMeasurement, ReferenceValueSet, ReferenceValueSetInput } from './reference-values.js'
+export type {
+  ReferenceMeasurement,
+  ReferenceValueInput,
+  ReferenceValueSet,
+  ReferenceValueSetInput,
+  ReferenceValueSetVersion,
+} from './reference-values.js'
+export type { StoredProvenance } from './schema.js'
+export {
+  addPolicyVersion,
+  createPolicy,
+  deletePolicy,
+  getCurrentPolicies,
+  getCurrentPolicy,
+  getPolicyVersion,
+  listPolicies,
+  listPolicyVersions,
+  policyExists,
+} from './policies.js'
+export type { NewPolicyVersion, PolicyMeta, PolicyVersion, StoredRule } from './policies.js'
+export {
+  deleteBundleSigner,
+  getBundleSigner,
+  insertBundleSigner,
+  listBundleImports,
+  listBundleSigners,
+  lockBundleImport,
+  recordBundleImport,
+} from './bundle-signers.js'
+export type { BundleImportRow, BundleSignerRow } from './bundle-signers.js'
+export { SIGNER_FORMATS } from './schema.js'
+export type { SignerFormatName } from './schema.js'
 export {
   addSecretVersion,
   createSecret,
@@ -27,6 +61,8 @@ export {
   getCurrentSecretVersions,
   getSecretMeta,
   listSecretMeta,
+  listSecretsWithPolicy,
+  setSecretPolicy,
   setSecretReferenceValues,
   setSecretState,
 } from './secrets.js'

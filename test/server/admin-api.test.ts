@@ -53,7 +53,8 @@ describe.each(testDatabases())('admin API on %s', (engine) => {
     const created = await adminCall(kb, 'POST', '/admin/v1/secrets', { name: 'app-key', value: toBase64Url(PLAINTEXT), referenceValues: ['app'] })
     expect(created.status).toBe(201)
     expect(created.body).toMatchObject({ name: 'app-key', kind: 'opaque', version: 1, state: 'enabled', referenceValues: ['app'] })
-    expect(Object.keys(created.body).sort()).toEqual(['createdAt', 'kind', 'name', 'referenceValues', 'state', 'updatedAt', 'version'])
+    expect(Object.keys(created.body).sort()).toEqual(['createdAt', 'kind', 'name', 'policy', 'referenceValues', 'state', 'updatedAt', 'version'])
+    expect(created.body.policy).toBeNull()
     expect((await adminCall(kb, 'POST', '/admin/v1/secrets', { name: 'app-key', generate: { bytes: 32 }, referenceValues: [] })).status).toBe(409)
 
     const luks = await adminCall(kb, 'POST', '/admin/v1/secrets', { name: 'luks-root', kind: 'luks', generate: { bytes: 64 }, referenceValues: ['app'] })

@@ -3,7 +3,9 @@ import {
   createReferenceValues,
   deleteReferenceValues,
   getReferenceValues,
+  getReferenceValueVersion,
   listReferenceValues,
+  listReferenceValueVersions,
   replaceReferenceValues,
   revokeReferenceValue,
 } from '../../services/reference-value-admin.js'
@@ -12,17 +14,40 @@ import type { AdminRole, AppDeps } from '../context.js'
 import { adminAuth } from '../middleware/admin-auth.js'
 import { ADMIN_ERRORS, HexSchema, NameSchema, problemResponse, TimestampSchema } from '../schemas/common.js'
 
+const Provenance = z
+  .object({ source: z.string().openapi({ description: '`admin`, `bundle` or `automata`' }) })
+  .passthrough()
+  .openapi('Provenance', {
+    description: 'who entered the value: admin (`by` token id, `at`), a signed bundle (`signer` fingerprint, `bundleDigest`, `signedAt`, `bundle`, `bundleVersion`) or an Automata document (`signer`, `documentDigest`)',
+  })
+
+const ExpectedClaim = z
+  .object({ claim: z.string().min(1).max(64) })
+  .passthrough()
+  .openapi('ExpectedClaim', {
+    description:
+      'one expected claim of the claim catalogue of the set\'s evidence type with one operator: `{"claim": "hostData", "equals": "<hex>"}`, `{"claim": "tcbStatus", "oneOf": ["UpToDate"]}`, `{"claim": "tcb.snp", "atLeast": 22}`, `{"claim": "ima", "files": [{"path" | "pattern": "…", "digests": ["<hex>"]}], "unknownFiles": "deny" | "warn"}`. Unknown claims or operators: 400 claim-unknown.',
+  })
+const Expect = z.array(ExpectedClaim).max(256)
+
 const ReferenceValueSet = z
   .object({
     name: z.string(),
     version: z.number().int(),
     allowDebug: z.boolean(),
+    evidenceType: z.string().nullable(),
+    expect: z.array(z.unknown()),
+    provenance: Provenance.nullable(),
     measurements: z.array(
       z.object({
         value: z.string(),
         createdAt: TimestampSchema,
         revokedAt: TimestampSchema.nullable(),
         revokeReason: z.string().nullable(),
+        expect: z.array(z.unknown()),
+        notBefore: TimestampSchema.nullable(),
+        notAfter: TimestampSchema.nullable(),
+        provenance: Provenance.nullable(),
       }),
     ),
     createdAt: TimestampSchema,
@@ -31,16 +56,42 @@ const ReferenceValueSet = z
   .openapi('ReferenceValueSet')
 
 const Measurements = z.array(HexSchema).min(1).max(1000)
+const Time = z.iso.datetime({ offset: true }).openapi({ format: 'date-time' })
+const Value = z
+  .object({ measurement: HexSchema, notBefore: Time.optional(), notAfter: Time.optional(), expect: Expect.optional() })
+  .strict()
+  .openapi('ReferenceValue', { description: 'one value: a launch measurement with its own validity window and expected claims' })
+
+const SetFields = {
+  measurements: Measurements.optional(),
+  values: z.array(Value).max(1000).optional(),
+  allowDebug: z.boolean().default(false),
+  evidenceType: z.string().min(1).max(64).optional().openapi({ description: 'the evidence type the set is for (snp, tdx, tpm, …); type-specific claims need it' }),
+  expect: Expect.optional(),
+}
+const HAS_CONTENT = {
+  message: 'give measurements, values or expected claims',
+  path: ['measurements'],
+}
+const hasContent = (b: { measurements?: unknown[] | undefined; values?: unknown[] | undefined; expect?: unknown[] | undefined }) =>
+  (b.measurements?.length ?? 0) + (b.values?.length ?? 0) + (b.expect?.length ?? 0) > 0
 
 const CreateReferenceValues = z
-  .object({ name: NameSchema, measurements: Measurements, allowDebug: z.boolean().default(false) })
+  .object({ name: NameSchema, ...SetFields })
   .strict()
+  .refine(hasContent, HAS_CONTENT)
   .openapi('CreateReferenceValueSet')
 
 const ReplaceReferenceValues = z
-  .object({ measurements: Measurements, allowDebug: z.boolean().default(false) })
+  .object(SetFields)
   .strict()
+  .refine(hasContent, HAS_CONTENT)
   .openapi('ReplaceReferenceValueSet')
+
+const SetVersion = z
+  .object({ version: z.number().int(), createdAt: TimestampSchema, set: z.record(z.string(), z.unknown()) })
+  .openapi('ReferenceValueSetVersion')
+const VersionParam = z.object({ name: NameSchema, version: z.coerce.number().int().min(1).max(2_147_483_647) })
 
 const Revoke = z
   .object({ measurement: HexSchema, reason: z.string().min(1).max(500) })
@@ -75,6 +126,7 @@ export function registerAdminReferenceValueRoutes(app: App, deps: AppDeps): void
       middleware: [write] as const,
       request: { body: { required: true, content: { 'application/json': { schema: CreateReferenceValues } } } },
       responses: { 201: json(ReferenceValueSet, 'created'), ...ERRORS, 409: problemResponse('A set of that name exists') },
+      description: 'A set names golden measurements (`measurements`, or `values` with validity windows and claims of their own) and claims every value expects (`expect`); `evidenceType` selects the claim catalogue (README, "Reference values").',
     }),
     async (c) => c.json(await createReferenceValues(s, c.req.valid('json'), c.get('admin')), 201),
   )
@@ -143,6 +195,35 @@ export function registerAdminReferenceValueRoutes(app: App, deps: AppDeps): void
     async (c) => {
       await deleteReferenceValues(s, c.req.valid('param').name, c.get('admin'))
       return c.body(null, 204)
+    },
+  )
+
+  app.openapi(
+    createRoute({
+      ...base,
+      method: 'get',
+      path: '/admin/v1/reference-values/{name}/versions',
+      summary: 'Every version of a set, newest first (snapshots)',
+      middleware: [read] as const,
+      request: { params: NameParam },
+      responses: { 200: json(z.object({ versions: z.array(SetVersion) }), 'versions'), ...ERRORS },
+    }),
+    async (c) => c.json({ versions: await listReferenceValueVersions(s, c.req.valid('param').name) }, 200),
+  )
+
+  app.openapi(
+    createRoute({
+      ...base,
+      method: 'get',
+      path: '/admin/v1/reference-values/{name}/versions/{version}',
+      summary: 'One earlier (or the current) version of a set',
+      middleware: [read] as const,
+      request: { params: VersionParam },
+      responses: { 200: json(SetVersion, 'version'), ...ERRORS },
+    }),
+    async (c) => {
+      const { name, version } = c.req.valid('param')
+      return c.json(await getReferenceValueVersion(s, name, version), 200)
     },
   )
 }

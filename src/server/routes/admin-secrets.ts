@@ -6,6 +6,7 @@ import {
   listSecrets,
   rotateSecret,
   setSecretEnabled,
+  setSecretPolicyOf,
   updateSecret,
 } from '../../services/secret-admin.js'
 import type { App } from '../app.js'
@@ -34,10 +35,16 @@ const SecretMeta = z
     version: z.number().int(),
     state: z.enum(['enabled', 'disabled']),
     referenceValues: z.array(z.string()),
+    policy: z.string().nullable().openapi({ description: 'the release policy; null: the default rule set' }),
     createdAt: TimestampSchema,
     updatedAt: TimestampSchema,
   })
   .openapi('SecretMetadata', { description: 'metadata only: the value is never returned' })
+
+const AttachPolicy = z
+  .object({ policy: NameSchema.nullable().openapi({ description: 'a policy name; null or "default": the default rule set' }) })
+  .strict()
+  .openapi('AttachPolicy')
 
 const exactlyOneValue = (b: { value?: string | undefined; generate?: unknown }) => (b.value === undefined) !== (b.generate === undefined)
 const ONE_VALUE = { message: 'give exactly one of value and generate', path: ['value'] }
@@ -49,6 +56,7 @@ const CreateSecret = z
     value: ValueSchema.optional(),
     generate: GenerateSchema.optional(),
     referenceValues: z.array(NameSchema).max(64),
+    policy: NameSchema.optional().openapi({ description: 'the release policy (default: the default rule set)' }),
   })
   .strict()
   .refine(exactlyOneValue, ONE_VALUE)
@@ -171,5 +179,18 @@ export function registerAdminSecretRoutes(app: App, deps: AppDeps): void {
       await deleteSecret(s, c.req.valid('param').name, c.get('admin'))
       return c.body(null, 204)
     },
+  )
+
+  app.openapi(
+    createRoute({
+      ...base,
+      method: 'post',
+      path: '/admin/v1/secrets/{name}/policy',
+      summary: 'Attach a release policy to a secret (or go back to the default rules); effective on the next request',
+      middleware: [write] as const,
+      request: { params: NameParam, body: { required: true, content: { 'application/json': { schema: AttachPolicy } } } },
+      responses: { 200: json(SecretMeta, 'metadata'), ...ERRORS },
+    }),
+    async (c) => c.json(await setSecretPolicyOf(s, c.req.valid('param').name, c.req.valid('json').policy, c.get('admin')), 200),
   )
 }

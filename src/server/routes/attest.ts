@@ -8,6 +8,7 @@ import { tpmEvidenceSchema } from '../../evidence/tpm/index.js'
 import { attest, fetchSecret, issueChallenge } from '../../services/attestation.js'
 import type { App } from '../app.js'
 import type { AppDeps } from '../context.js'
+import { clientIp } from '../client-ip.js'
 import { COMMON_ERRORS, JwkSchema, NameSchema, problemResponse, TimestampSchema } from '../schemas/common.js'
 import { ThumbprintSchema } from '../schemas/sealing.js'
 
@@ -116,7 +117,6 @@ export function registerAttestRoutes(app: App, deps: AppDeps): void {
   // OpenAPI-extended instance); documented here from its JSON Schema.
   const { $schema: _dialect, ...snpEvidenceDoc } = toJSONSchema(snpEvidenceSchema, { io: 'input' })
   app.openAPIRegistry.registerComponent('schemas', 'SnpEvidence', snpEvidenceDoc as SchemaObject)
-
   for (const [name, schema] of [
     ['TpmEvidence', tpmEvidenceSchema],
     ['AzSnpVtpmEvidence', azSnpVtpmEvidenceSchema],
@@ -125,6 +125,7 @@ export function registerAttestRoutes(app: App, deps: AppDeps): void {
     const { $schema: _d, ...doc } = toJSONSchema(schema, { io: 'input' })
     app.openAPIRegistry.registerComponent('schemas', name, doc as SchemaObject)
   }
+
   app.openapi(challenge, (c) => {
     const { nonce, expiresAt } = issueChallenge(deps.services)
     return c.json({ nonce, expiresAt: expiresAt.toISOString() }, 200)
@@ -132,7 +133,7 @@ export function registerAttestRoutes(app: App, deps: AppDeps): void {
 
   app.openapi(attestRoute, async (c) => {
     const body = c.req.valid('json')
-    const result = await attest(deps.services, body, c.get('requestId'))
+    const result = await attest(deps.services, body, c.get('requestId'), { clientIp: clientIp(c) })
     return c.json(result, 200)
   })
 
@@ -140,7 +141,7 @@ export function registerAttestRoutes(app: App, deps: AppDeps): void {
     const header = c.req.header('Authorization')
     const match = header === undefined || header.length > 16_384 ? null : BEARER.exec(header)
     if (match === null || match[1] === undefined) throw new KeybrokerError('unauthorized', 'a bearer attestation token is required')
-    const result = await fetchSecret(deps.services, match[1], c.req.valid('param').name, c.get('requestId'))
+    const result = await fetchSecret(deps.services, match[1], c.req.valid('param').name, c.get('requestId'), { clientIp: clientIp(c) })
     return c.json(result, 200)
   })
 }

@@ -1,0 +1,157 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { deleteSigner, getSigner, importBundle, listSigners, registerSigner } from '../../services/bundle-admin.js'
+import type { App } from '../app.js'
+import type { AdminRole, AppDeps } from '../context.js'
+import { adminAuth } from '../middleware/admin-auth.js'
+import { ADMIN_ERRORS, NameSchema, problemResponse, TimestampSchema } from '../schemas/common.js'
+
+const Fingerprint = z
+  .string()
+  .regex(/^[0-9a-f]{64}$/, 'lowercase hex SHA-256 of the SPKI')
+  .openapi({ description: 'hex SHA-256 of the DER SubjectPublicKeyInfo (`openssl pkey -pubin -outform DER | sha256sum`)' })
+
+const CreateSigner = z
+  .object({
+    label: z.string().min(1).max(200),
+    publicKey: z.string().min(1).max(16_384).openapi({ description: 'SPKI PEM ("-----BEGIN PUBLIC KEY-----")' }),
+    format: z.enum(['keybroker', 'automata']).default('keybroker').openapi({
+      description: '`keybroker`: JWS bundles (EC P-256/P-384, Ed25519, RSA ≥ 2048 → ES256/ES384/EdDSA/PS256); `automata`: json_sig_tool documents (EC P-256, RSA)',
+    }),
+  })
+  .strict()
+  .openapi('CreateSigner')
+
+const Signer = z
+  .object({
+    fingerprint: z.string(),
+    label: z.string(),
+    format: z.enum(['keybroker', 'automata']),
+    algorithm: z.string(),
+    publicKey: z.string(),
+    createdAt: TimestampSchema,
+    createdBy: z.string(),
+  })
+  .openapi('Signer')
+
+const ImportBundle = z
+  .union([
+    z.object({ bundle: z.string().min(1).max(512 * 1024).openapi({ description: 'a keybroker bundle: compact JWS (`keybroker bundle sign`)' }) }).strict(),
+    z
+      .object({
+        automata: z.string().min(1).max(256 * 1024).openapi({ description: "the text of a json_sig_tool document (the file's content as a JSON string)" }),
+        name: NameSchema.openapi({ description: 'the reference-value set to create or replace' }),
+        evidenceType: z.string().min(1).max(64).optional().openapi({ description: 'overrides the type inferred from the document (snp, tdx, tpm, automata)' }),
+      })
+      .strict(),
+  ])
+  .openapi('ImportBundle')
+
+const ImportResult = z
+  .object({
+    format: z.enum(['keybroker', 'automata']),
+    status: z.enum(['imported', 'unchanged']),
+    signer: z.string(),
+    digest: z.string(),
+    bundle: z.object({ name: z.string(), version: z.number().int(), issuedAt: z.string(), expiresAt: z.string() }).optional(),
+    referenceValues: z.array(z.record(z.string(), z.unknown())),
+  })
+  .openapi('ImportResult')
+
+const FingerprintParam = z.object({ fingerprint: Fingerprint })
+const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { 'application/json': { schema } },
+})
+const ERRORS = { ...ADMIN_ERRORS, 404: problemResponse('No such signer'), 415: problemResponse('Body is not application/json') }
+const READERS: readonly AdminRole[] = ['admin', 'registrar', 'auditor']
+const ADMINS: readonly AdminRole[] = ['admin']
+const IMPORTERS: readonly AdminRole[] = ['admin', 'registrar']
+
+/** `/admin/v1/signers` (trust anchors: admin only) and `/admin/v1/bundles` (import: admin, registrar). */
+export function registerAdminBundleRoutes(app: App, deps: AppDeps): void {
+  const s = deps.services
+  const read = adminAuth({ services: s, roles: READERS })
+  const admin = adminAuth({ services: s, roles: ADMINS })
+  const importer = adminAuth({ services: s, roles: IMPORTERS })
+  const base = { security: [{ adminToken: [] }] }
+
+  app.openapi(
+    createRoute({
+      ...base,
+      tags: ['admin: signers'],
+      method: 'post',
+      path: '/admin/v1/signers',
+      summary: 'Register a bundle signer public key as a trust anchor (admin only)',
+      middleware: [admin] as const,
+      request: { body: { required: true, content: { 'application/json': { schema: CreateSigner } } } },
+      responses: { 201: json(Signer, 'registered'), ...ERRORS, 409: problemResponse('The key is registered already') },
+    }),
+    async (c) => c.json(await registerSigner(s, c.req.valid('json'), c.get('admin')), 201),
+  )
+
+  app.openapi(
+    createRoute({
+      ...base,
+      tags: ['admin: signers'],
+      method: 'get',
+      path: '/admin/v1/signers',
+      summary: 'List bundle signers',
+      middleware: [read] as const,
+      responses: { 200: json(z.object({ signers: z.array(Signer) }), 'signers'), ...ERRORS },
+    }),
+    async (c) => c.json({ signers: await listSigners(s) }, 200),
+  )
+
+  app.openapi(
+    createRoute({
+      ...base,
+      tags: ['admin: signers'],
+      method: 'get',
+      path: '/admin/v1/signers/{fingerprint}',
+      summary: 'Read one bundle signer',
+      middleware: [read] as const,
+      request: { params: FingerprintParam },
+      responses: { 200: json(Signer, 'signer'), ...ERRORS },
+    }),
+    async (c) => c.json(await getSigner(s, c.req.valid('param').fingerprint), 200),
+  )
+
+  app.openapi(
+    createRoute({
+      ...base,
+      tags: ['admin: signers'],
+      method: 'delete',
+      path: '/admin/v1/signers/{fingerprint}',
+      summary: 'Remove a signer: its bundles are refused from now on (imported values stay)',
+      middleware: [admin] as const,
+      request: { params: FingerprintParam },
+      responses: { 204: { description: 'deleted' }, ...ERRORS },
+    }),
+    async (c) => {
+      await deleteSigner(s, c.req.valid('param').fingerprint, c.get('admin'))
+      return c.body(null, 204)
+    },
+  )
+
+  app.openapi(
+    createRoute({
+      ...base,
+      tags: ['admin: reference values'],
+      method: 'post',
+      path: '/admin/v1/bundles',
+      summary: 'Import a signed golden-measurement bundle (keybroker JWS or Automata json_sig_tool)',
+      description:
+        'Every check comes first (signer registered, signature, validity, rollback, claims), then all sets of the bundle are written in one transaction with provenance (signer fingerprint, bundle digest, signed-at). Importing the same bytes again answers `unchanged`.',
+      middleware: [importer] as const,
+      request: { body: { required: true, content: { 'application/json': { schema: ImportBundle } } } },
+      responses: {
+        200: json(ImportResult, 'imported (or unchanged)'),
+        ...ERRORS,
+        400: problemResponse('bundle-malformed, claim-unknown or bad-request'),
+        409: problemResponse('bundle-rollback: not newer than the version imported'),
+        422: problemResponse('bundle-signer-unknown, bundle-signature-invalid or bundle-expired'),
+      },
+    }),
+    async (c) => c.json(await importBundle(s, c.req.valid('json'), c.get('admin')), 200),
+  )
+}

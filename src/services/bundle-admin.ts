@@ -1,0 +1,217 @@
+/**
+ * Signed golden-measurement bundles: the signer trust anchors (admin only) and the import of
+ * keybroker JWS bundles and Automata json_sig_tool documents as reference-value sets whose
+ * values carry the signer, the bundle digest and the signing time as provenance.
+ */
+import {
+  mapGoldenMeasurement,
+  parseAutomataDocument,
+  parseSignerKey,
+  verifyAutomataDocument,
+  verifyBundle,
+  type BundleSet,
+  type SignerFormat,
+  type SignerKey,
+} from '../bundles/index.js'
+import { KeybrokerError } from '../errors.js'
+import {
+  createReferenceValueSet,
+  deleteBundleSigner,
+  getBundleSigner,
+  getReferenceValueSet,
+  insertBundleSigner,
+  listBundleSigners,
+  lockBundleImport,
+  recordBundleImport,
+  replaceReferenceValueSet,
+  type BundleSignerRow,
+  type Executor,
+  type StoredProvenance,
+} from '../storage/index.js'
+import type { AdminPrincipal } from './admin-tokens.js'
+import { auditAdminChange } from './audit.js'
+import { auditDetail, getReferenceValues, validatedSetInput, type ReferenceValueSetView } from './reference-value-admin.js'
+import type { Services } from './services.js'
+
+export interface SignerView {
+  readonly fingerprint: string
+  readonly label: string
+  readonly format: SignerFormat
+  /** The key type and, for keybroker bundles, the one JWS algorithm it signs with. */
+  readonly algorithm: string
+  readonly publicKey: string
+  readonly createdAt: string
+  readonly createdBy: string
+}
+
+function signerView(row: BundleSignerRow): SignerView {
+  const key = parseSignerKey(row.publicKey, row.format)
+  return {
+    fingerprint: row.fingerprint,
+    label: row.label,
+    format: row.format,
+    algorithm: row.format === 'keybroker' ? `${key.description} (${key.jwsAlg})` : `${key.description} (${key.key.asymmetricKeyType === 'rsa' ? 'RSA PKCS#1 v1.5' : 'ECDSA'} SHA-256)`,
+    publicKey: row.publicKey,
+    createdAt: row.createdAt.toISOString(),
+    createdBy: row.createdBy,
+  }
+}
+
+/** Registers a signer's public key as a trust anchor for bundles of `format`. */
+export async function registerSigner(
+  s: Services,
+  input: { label: string; publicKey: string; format: SignerFormat },
+  by: AdminPrincipal,
+): Promise<SignerView> {
+  const key = parseSignerKey(input.publicKey, input.format)
+  const row = await s.database.db.transaction(async (tx) => {
+    const created = await insertBundleSigner(tx, {
+      fingerprint: key.fingerprint,
+      label: input.label,
+      format: input.format,
+      publicKey: key.pem,
+      createdAt: s.now(),
+      createdBy: by.id,
+    })
+    await auditAdminChange(tx, s, by, 'signer.create', key.fingerprint, { label: input.label, format: input.format, key: key.description })
+    return created
+  })
+  return signerView(row)
+}
+
+export async function listSigners(s: Services): Promise<SignerView[]> {
+  return (await listBundleSigners(s.database.db)).map(signerView)
+}
+
+export async function getSigner(s: Services, fingerprint: string): Promise<SignerView> {
+  const row = await getBundleSigner(s.database.db, fingerprint)
+  if (row === undefined) throw new KeybrokerError('not-found', `no such signer: ${fingerprint}`)
+  return signerView(row)
+}
+
+/** Removes a trust anchor: its bundles are refused from now on; values it imported stay. */
+export async function deleteSigner(s: Services, fingerprint: string, by: AdminPrincipal): Promise<void> {
+  await s.database.db.transaction(async (tx) => {
+    if (!(await deleteBundleSigner(tx, fingerprint))) throw new KeybrokerError('not-found', `no such signer: ${fingerprint}`)
+    await auditAdminChange(tx, s, by, 'signer.delete', fingerprint, {})
+  })
+}
+
+async function signerKeys(ex: Executor, format: SignerFormat): Promise<SignerKey[]> {
+  return (await listBundleSigners(ex, format)).map((row) => parseSignerKey(row.publicKey, row.format))
+}
+
+export type ImportInput =
+  | { readonly bundle: string }
+  | { readonly automata: string; readonly name: string; readonly evidenceType?: string | undefined }
+
+export interface ImportResult {
+  readonly format: SignerFormat
+  /** `imported`, or `unchanged` when these exact bytes were imported before (idempotent). */
+  readonly status: 'imported' | 'unchanged'
+  readonly signer: string
+  readonly digest: string
+  readonly bundle?: { readonly name: string; readonly version: number; readonly issuedAt: string; readonly expiresAt: string }
+  readonly referenceValues: ReferenceValueSetView[]
+}
+
+/**
+ * Imports a signed bundle: every check first (signer, signature, validity, rollback, claims
+ * against the catalogue), then all its sets in one transaction with the import record, so a
+ * bundle is imported whole or not at all.
+ *
+ * @throws KeybrokerError `bundle-malformed`, `bundle-signer-unknown`, `bundle-signature-invalid`,
+ *   `bundle-expired`, `bundle-rollback`, `claim-unknown`, `bad-request`.
+ */
+export async function importBundle(s: Services, input: ImportInput, by: AdminPrincipal): Promise<ImportResult> {
+  return 'bundle' in input ? importKeybrokerBundle(s, input.bundle, by) : importAutomata(s, input, by)
+}
+
+async function importKeybrokerBundle(s: Services, jws: string, by: AdminPrincipal): Promise<ImportResult> {
+  const db = s.database.db
+  const now = s.now()
+  const signers = await signerKeys(db, 'keybroker')
+  const verified = await verifyBundle(jws, (fp) => signers.find((k) => k.fingerprint === fp), now)
+  const { payload, signer, digest } = verified
+  const provenance: StoredProvenance = {
+    source: 'bundle',
+    signer: signer.fingerprint,
+    bundleDigest: digest,
+    signedAt: payload.issuedAt,
+    bundle: payload.name,
+    bundleVersion: payload.version,
+  }
+  const sets = verified.sets.map((set) => ({ set, v: validatedSetInput(set, provenance) }))
+  const status = await db.transaction(async (tx) => {
+    const last = await lockBundleImport(tx, payload.name)
+    if (last !== undefined) {
+      if (last.version === payload.version && last.digest === digest) return 'unchanged' as const
+      if (payload.version <= last.version) {
+        throw new KeybrokerError('bundle-rollback', `bundle ${payload.name} version ${payload.version} is not newer than the imported version ${last.version}`)
+      }
+    }
+    for (const { set, v } of sets) await writeSet(tx, s, set, v, provenance, by, 'reference-values.import')
+    await recordBundleImport(tx, {
+      bundle: payload.name,
+      version: payload.version,
+      digest,
+      signer: signer.fingerprint,
+      signedAt: new Date(Date.parse(payload.issuedAt)),
+      importedAt: now,
+      importedBy: by.id,
+    })
+    await auditAdminChange(tx, s, by, 'bundle.import', payload.name, {
+      format: 'keybroker',
+      version: payload.version,
+      digest,
+      signer: signer.fingerprint,
+      sets: sets.map(({ set }) => set.name),
+    })
+    return 'imported' as const
+  })
+  return {
+    format: 'keybroker',
+    status,
+    signer: signer.fingerprint,
+    digest,
+    bundle: { name: payload.name, version: payload.version, issuedAt: payload.issuedAt, expiresAt: payload.expiresAt },
+    referenceValues: await Promise.all(sets.map(({ set }) => getReferenceValues(s, set.name))),
+  }
+}
+
+async function importAutomata(
+  s: Services,
+  input: { readonly automata: string; readonly name: string; readonly evidenceType?: string | undefined },
+  by: AdminPrincipal,
+): Promise<ImportResult> {
+  const db = s.database.db
+  const doc = parseAutomataDocument(input.automata)
+  const signer = verifyAutomataDocument(doc, await signerKeys(db, 'automata'))
+  const set = mapGoldenMeasurement(doc, input.name, input.evidenceType)
+  const provenance: StoredProvenance = { source: 'automata', signer: signer.fingerprint, documentDigest: doc.digest, importedAt: s.now().toISOString() }
+  const v = validatedSetInput(set, provenance)
+  const status = await db.transaction(async (tx) => {
+    const existing = await getReferenceValueSet(tx, input.name)
+    // The same signed document again changes nothing (its content has no version to compare).
+    if (existing?.provenance?.['documentDigest'] === doc.digest && existing.provenance['signer'] === signer.fingerprint) return 'unchanged' as const
+    await writeSet(tx, s, set, v, provenance, by, 'reference-values.import')
+    await auditAdminChange(tx, s, by, 'bundle.import', input.name, { format: 'automata', digest: doc.digest, signer: signer.fingerprint, sets: [input.name] })
+    return 'imported' as const
+  })
+  return { format: 'automata', status, signer: signer.fingerprint, digest: doc.digest, referenceValues: [await getReferenceValues(s, input.name)] }
+}
+
+async function writeSet(
+  tx: Executor,
+  s: Services,
+  set: BundleSet,
+  v: ReturnType<typeof validatedSetInput>,
+  provenance: StoredProvenance,
+  by: AdminPrincipal,
+  action: string,
+): Promise<void> {
+  const input = { ...v, allowDebug: set.allowDebug, provenance, at: s.now() }
+  const exists = (await getReferenceValueSet(tx, set.name)) !== undefined
+  const stored = exists ? await replaceReferenceValueSet(tx, set.name, input) : await createReferenceValueSet(tx, { name: set.name, ...input })
+  await auditAdminChange(tx, s, by, action, set.name, auditDetail(stored))
+}
