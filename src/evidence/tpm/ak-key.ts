@@ -3,10 +3,11 @@
  * a bare TPMT_PUBLIC, a DER SubjectPublicKeyInfo, or PEM (`tpm2_createak -f pem`). Only the TPM
  * forms carry the object attributes and the Name; an SPKI is just a key.
  */
-import { createPublicKey, type KeyObject } from 'node:crypto'
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto'
 import { EvidenceError } from '../../errors.js'
 import { fromBase64 } from '../reader.js'
-import { parsePublic, type TpmPublic } from './public.js'
+import { BoundedCache } from '../snp/cache.js'
+import { akIdOf, parsePublic, type TpmPublic } from './public.js'
 
 export interface AkPublicKey {
   readonly publicKey: KeyObject
@@ -56,4 +57,25 @@ export function decodeAkPublic(text: string, what = 'ak.public'): AkPublicKey {
     return { publicKey, tpmPublic: undefined }
   }
   return decodeAkPublicBytes(fromBase64(text, what), what)
+}
+
+export interface DecodedAk extends AkPublicKey {
+  /** SHA-256 of the DER SubjectPublicKeyInfo, lowercase hex. */
+  readonly id: string
+}
+
+const decoded = new BoundedCache<DecodedAk>(1024)
+
+/**
+ * `decodeAkPublic` plus the AK id, memoized by the SHA-256 of the text (importing and exporting
+ * the key costs ~0.8 ms, more than the quote signature check; a hit returns what a miss computes).
+ */
+export function decodeAkPublicCached(text: string, what = 'ak.public'): DecodedAk {
+  const key = createHash('sha256').update(text).digest('hex')
+  const hit = decoded.get(key)
+  if (hit !== undefined) return hit
+  const ak = decodeAkPublic(text, what)
+  const value: DecodedAk = { ...ak, id: akIdOf(ak.publicKey) }
+  decoded.set(key, value)
+  return value
 }

@@ -14,7 +14,7 @@
 import { z } from 'zod'
 import { EvidenceError } from '../../errors.js'
 import type { CollateralLookup } from '../types.js'
-import { decodeAkPublic, checkAkKeyType, type AkPublicKey } from './ak-key.js'
+import { checkAkKeyType, decodeAkPublicCached, type DecodedAk } from './ak-key.js'
 import { decodeCertificateText, parseCertificateMemo, verifyCertificatePath } from './certificates.js'
 import { akIdOf, checkAkAttributes, type TpmPublic } from './public.js'
 import type { KeyObject } from 'node:crypto'
@@ -85,7 +85,7 @@ async function registration(collateral: CollateralLookup, id: string): Promise<A
  *   (key type), `policy-violation` (AK attributes), `chain-untrusted` (not trusted by any mode)
  */
 export async function resolveAk(ak: AkEvidence, collateral: CollateralLookup, now: Date): Promise<TrustedAk> {
-  const fromPublic: AkPublicKey | undefined = ak.public === undefined ? undefined : decodeAkPublic(ak.public)
+  const fromPublic: DecodedAk | undefined = ak.public === undefined ? undefined : decodeAkPublicCached(ak.public)
   const certs = ak.certificate === undefined ? undefined : decodeCertificateText(ak.certificate, 'ak.certificate')
   if (fromPublic === undefined && certs === undefined) throw new EvidenceError('evidence-malformed', 'ak: needs public or certificate')
   const [leafDer, ...extra] = certs ?? []
@@ -93,7 +93,7 @@ export async function resolveAk(ak: AkEvidence, collateral: CollateralLookup, no
   const publicKey = fromPublic?.publicKey ?? leaf?.publicKey
   if (publicKey === undefined) throw new EvidenceError('evidence-malformed', 'ak: no key')
   checkAkKeyType(publicKey)
-  const id = akIdOf(publicKey)
+  const id = fromPublic?.id ?? leaf?.spkiSha256 ?? akIdOf(publicKey)
   if (leaf !== undefined && fromPublic !== undefined && leaf.spkiSha256 !== id) {
     throw new EvidenceError('evidence-malformed', 'ak: the certificate certifies another key than ak.public')
   }

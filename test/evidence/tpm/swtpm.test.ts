@@ -18,14 +18,15 @@ import { trustLookup } from './vectors.js'
 const available = softwareTpmAvailable()
 if (!available && softwareTpmRequired()) throw new Error('swtpm/tpm2-tools are required (KEYBROKER_TEST_REQUIRE_SWTPM=1) but not installed')
 
-const NOW = new Date()
+/** Real time: swtpm_setup issues the EK certificate with notBefore = when it ran. */
+const now = (): Date => new Date()
 const nonceHex = (): string => randomBytes(32).toString('hex')
 
 describe.skipIf(!available)('tpm evidence from swtpm', () => {
   let tpm: SoftwareTpm
   const akIds: Record<string, string> = {}
   const trust = () => trustLookup({ aks: Object.fromEntries(Object.values(akIds).map((id) => [id, { source: 'registered' as const, name: 'swtpm' }])) })
-  const verify = (e: unknown, lookup = trust()) => tpmVerifier.verify(tpmVerifier.schema.parse(e), { now: NOW, collateral: lookup })
+  const verify = (e: unknown, lookup = trust()) => tpmVerifier.verify(tpmVerifier.schema.parse(e), { now: now(), collateral: lookup })
 
   beforeAll(async () => {
     tpm = await startSoftwareTpm()
@@ -100,10 +101,10 @@ describe.skipIf(!available)('tpm evidence from swtpm', () => {
     const ek = new Uint8Array(await tpm.read('ek-rsa.der'))
     const { issuerCaPem, rootCaPem } = tpm
     const der = (pem: string) => new Uint8Array(Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64'))
-    expect(verifyCertificatePath(ek, [der(issuerCaPem)], [der(rootCaPem)], NOW, 'EK').path).toHaveLength(3)
+    expect(verifyCertificatePath(ek, [der(issuerCaPem)], [der(rootCaPem)], now(), 'EK').path).toHaveLength(3)
     // The intermediate alone may be registered as the anchor.
-    expect(verifyCertificatePath(ek, [], [der(issuerCaPem)], NOW, 'EK').path).toHaveLength(2)
-    expect(codeOf(() => verifyCertificatePath(ek, [der(issuerCaPem)], [], NOW, 'EK'))).toBe('chain-untrusted')
+    expect(verifyCertificatePath(ek, [], [der(issuerCaPem)], now(), 'EK').path).toHaveLength(2)
+    expect(codeOf(() => verifyCertificatePath(ek, [der(issuerCaPem)], [], now(), 'EK'))).toBe('chain-untrusted')
     expect(codeOf(() => verifyCertificatePath(ek, [der(issuerCaPem)], [der(rootCaPem)], new Date('2000-01-01T00:00:00Z'), 'EK'))).toBe('chain-untrusted')
   })
 
