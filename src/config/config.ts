@@ -91,6 +91,9 @@ export const SETTINGS = {
   tdxAcceptedTcbStatuses: { env: 'KEYBROKER_TDX_ACCEPTED_TCB_STATUSES', file: 'tdxAcceptedTcbStatuses', schema: tdxTcbStatusesSchema, default: 'UpToDate,SWHardeningNeeded', doc: 'TDX TCB statuses accepted after Intel\'s evaluation, comma-separated' },
   tdxPinnedTcbSigningKeys: { env: 'KEYBROKER_TDX_PINNED_TCB_SIGNING_KEYS', file: 'tdxPinnedTcbSigningKeys', schema: spkiPinsSchema, doc: 'SPKI SHA-256 of Intel TCB Signing keys trusted beyond their certificate\'s validity (comma-separated)' },
   tdxRequireCrls: { env: 'KEYBROKER_TDX_REQUIRE_CRLS', file: 'tdxRequireCrls', schema: bool, default: '0', doc: 'refuse TDX quotes unless current Root CA and PCK CRLs are available' },
+  tdxPcsFetch: { env: 'KEYBROKER_TDX_PCS_FETCH', file: 'tdxPcsFetch', schema: bool, default: '0', doc: 'fetch missing TDX collateral from Intel PCS or a PCCS at request time' },
+  tdxPcsUrl: { env: 'KEYBROKER_TDX_PCS_URL', file: 'tdxPcsUrl', schema: z.string().url().regex(/^https?:\/\//, 'must be an http(s) URL'), default: 'https://api.trustedservices.intel.com', doc: 'Intel PCS or PCCS base URL' },
+  tdxPcsTimeoutMs: { env: 'KEYBROKER_TDX_PCS_TIMEOUT_MS', file: 'tdxPcsTimeoutMs', schema: int(100, 60_000), default: '5000', doc: 'timeout of one PCS request' },
   snpKdsTimeoutMs: { env: 'KEYBROKER_SNP_KDS_TIMEOUT_MS', file: 'snpKdsTimeoutMs', schema: int(100, 60_000), default: '5000', doc: 'timeout of one KDS request' },
   logLevel: { env: 'KEYBROKER_LOG_LEVEL', file: 'logLevel', schema: z.enum(['debug', 'info', 'warn', 'error', 'silent']), default: 'info', doc: 'log level' },
 } as const satisfies Record<string, Setting>
@@ -194,6 +197,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       acceptedTcbStatuses: v.tdxAcceptedTcbStatuses ?? ['UpToDate', 'SWHardeningNeeded'],
       pinnedTcbSigningKeys: v.tdxPinnedTcbSigningKeys ?? [],
       requireCrls: v.tdxRequireCrls ?? false,
+      pcsFetch: v.tdxPcsFetch ?? false,
+      pcsUrl: (v.tdxPcsUrl ?? 'https://api.trustedservices.intel.com').replace(/\/+$/, ''),
+      pcsTimeoutMs: v.tdxPcsTimeoutMs ?? 5000,
     },
   }
 }

@@ -25,6 +25,11 @@ export interface TdxConfig {
   /** SPKI SHA-256 of TCB Signing keys trusted whatever their certificate's validity window. */
   readonly pinnedTcbSigningKeys: readonly string[]
   readonly requireCrls: boolean
+  /** Fetch missing TCB info, QE identity, TCB Signing chain and PCK CRLs from Intel PCS / a PCCS (off by default). */
+  readonly pcsFetch: boolean
+  /** Base URL of PCS or a PCCS (no trailing slash). */
+  readonly pcsUrl: string
+  readonly pcsTimeoutMs: number
 }
 
 const isStatus = (s: string): s is TdxTcbStatusName => (TDX_TCB_STATUS_NAMES as readonly string[]).includes(s)

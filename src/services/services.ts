@@ -10,7 +10,7 @@ import { AuditWriter } from './audit-writer.js'
 import { createCollateralService, type CollateralFetcher, type CollateralService } from './collateral.js'
 import { deriveNonceKey } from './nonce-key.js'
 import { createKdsFetcher, SNP_KDS_LAYOUT } from './snp-kds.js'
-import { TDX_PCS_LAYOUT } from './tdx-pcs.js'
+import { createPcsFetcher, TDX_PCS_LAYOUT } from './tdx-pcs.js'
 import { TPM_DIRECTORY_LAYOUT } from './tpm-trust.js'
 import { createVerifiers, type TestTrustAnchors } from './verifiers.js'
 
@@ -64,6 +64,9 @@ export async function createServices(config: Config, log: Logger, options: Creat
   const fetchers: CollateralFetcher[] = []
   if (config.snp.kdsFetch) {
     fetchers.push(createKdsFetcher({ baseUrl: config.snp.kdsUrl, timeoutMs: config.snp.kdsTimeoutMs, now, log }))
+  }
+  if (config.tdx.pcsFetch) {
+    fetchers.push(createPcsFetcher({ baseUrl: config.tdx.pcsUrl, timeoutMs: config.tdx.pcsTimeoutMs, now, log }))
   }
   log.info('services ready', {
     database: database.engine,

@@ -16,26 +16,231 @@
  * Nothing here judges a file: the verifier checks every signature and validity window.
  */
 import { TDX_COLLATERAL_KINDS } from '../evidence/tdx/index.js'
-import type { DirectoryEntry, DirectoryLayout } from './collateral.js'
+import { describeError, type Logger } from '../log/logger.js'
+import type { CollateralFetcher, DirectoryEntry, DirectoryLayout } from './collateral.js'
 
 const FMSPC = /^[0-9a-f]{12}$/
+/**
+ * Every TDX entry has a `pick` (the whole file) so the collateral service never writes fetched
+ * values here: PCS documents expire within weeks, and a stale file, read first, would hide fresh
+ * collateral. The directory is the operator's to refresh.
+ */
+const whole = (file: Uint8Array): Uint8Array => file
 
 /** The TDX part of the cache directory (table above). */
 export const TDX_PCS_LAYOUT: DirectoryLayout = {
   locate(kind: string, key: string): DirectoryEntry | undefined {
     switch (kind) {
       case TDX_COLLATERAL_KINDS.tcbInfo:
-        return FMSPC.test(key) ? { path: `tdx/certification/v4/tcb?fmspc=${key}` } : undefined
+        return FMSPC.test(key) ? { path: `tdx/certification/v4/tcb?fmspc=${key}`, pick: whole } : undefined
       case TDX_COLLATERAL_KINDS.qeIdentity:
-        return key === 'td-qe' ? { path: 'tdx/certification/v4/qe/identity' } : undefined
+        return key === 'td-qe' ? { path: 'tdx/certification/v4/qe/identity', pick: whole } : undefined
       case TDX_COLLATERAL_KINDS.tcbSigningChain:
-        return key === 'intel' ? { path: 'tdx/certification/v4/tcb-info-issuer-chain.pem' } : undefined
+        return key === 'intel' ? { path: 'tdx/certification/v4/tcb-info-issuer-chain.pem', pick: whole } : undefined
       case TDX_COLLATERAL_KINDS.pckCrl:
-        return key === 'platform' || key === 'processor' ? { path: `sgx/certification/v4/pckcrl?ca=${key}&encoding=der` } : undefined
+        return key === 'platform' || key === 'processor' ? { path: `sgx/certification/v4/pckcrl?ca=${key}&encoding=der`, pick: whole } : undefined
       case TDX_COLLATERAL_KINDS.rootCaCrl:
-        return key === 'intel' ? { path: 'IntelSGXRootCA.der' } : undefined
+        return key === 'intel' ? { path: 'IntelSGXRootCA.der', pick: whole } : undefined
       default:
         return undefined
     }
   },
+}
+
+export interface PcsFetcherOptions {
+  /** `https://api.trustedservices.intel.com` or a PCCS (`https://pccs.example:8081`), no trailing slash. */
+  readonly baseUrl: string
+  readonly timeoutMs: number
+  /** The service clock (cache lifetimes, back-off deadlines). */
+  readonly now: () => Date
+  readonly log: Logger
+}
+
+/** First back-off after a failure; doubles per consecutive failure up to PCS_BACKOFF_MAX_MS. */
+export const PCS_BACKOFF_BASE_MS = 10_000
+export const PCS_BACKOFF_MAX_MS = 15 * 60_000
+/** How long a fetched value is reused before asking again (PCS documents change at most daily; nextUpdate is ~30 days out). */
+export const PCS_CACHE_TTL_MS = 60 * 60_000
+/** A 404/400 answer is remembered this long. */
+export const PCS_NOT_FOUND_TTL_MS = 10 * 60_000
+/** TCB info is a few KiB, PCK CRLs tens; anything beyond this is not collateral. */
+export const PCS_MAX_RESPONSE_BYTES = 1024 * 1024
+const MAX_REMEMBERED = 256
+
+class PcsFailure extends Error {
+  constructor(
+    readonly reason: string,
+    readonly retryAfterMs?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(reason, options)
+    this.name = 'PcsFailure'
+  }
+}
+
+class PcsNotFound extends Error {
+  constructor(readonly status: number) {
+    super(`PCS answered ${status}`)
+    this.name = 'PcsNotFound'
+  }
+}
+
+interface Fetched {
+  readonly body: Uint8Array
+  readonly issuerChain: string | undefined
+}
+
+/** The PCS request of a (kind, key) and the response header holding its issuer chain. */
+function pcsRequest(kind: string, key: string): { path: string; chainHeader: string | undefined } | undefined {
+  switch (kind) {
+    case TDX_COLLATERAL_KINDS.tcbInfo:
+      return FMSPC.test(key) ? { path: `/tdx/certification/v4/tcb?fmspc=${key}`, chainHeader: 'tcb-info-issuer-chain' } : undefined
+    case TDX_COLLATERAL_KINDS.qeIdentity:
+    case TDX_COLLATERAL_KINDS.tcbSigningChain:
+      // The QE identity is the smallest document signed by the TCB Signing key: its header gives the chain.
+      return key === (kind === TDX_COLLATERAL_KINDS.qeIdentity ? 'td-qe' : 'intel')
+        ? { path: '/tdx/certification/v4/qe/identity', chainHeader: 'sgx-enclave-identity-issuer-chain' }
+        : undefined
+    case TDX_COLLATERAL_KINDS.pckCrl:
+      return key === 'platform' || key === 'processor' ? { path: `/sgx/certification/v4/pckcrl?ca=${key}&encoding=der`, chainHeader: undefined } : undefined
+    default:
+      return undefined
+  }
+}
+
+/**
+ * Fetches TDX collateral from Intel PCS or a PCCS (only when `KEYBROKER_TDX_PCS_FETCH=1`): TCB
+ * info by FMSPC, the TD QE identity, the TCB Signing chain (from the response header) and PCK
+ * CRLs; not the Root CA CRL (another host: put it in the cache directory or the admin store).
+ * Bounded: one request per path at a time, `timeoutMs` each, responses up to
+ * PCS_MAX_RESPONSE_BYTES; values are reused for PCS_CACHE_TTL_MS; after a failure (network,
+ * timeout, 5xx, 429) no request goes out until the back-off has passed (10 s doubling to 15 min,
+ * or `Retry-After`); a 404/400 is remembered for 10 min. Nothing fetched is trusted: the
+ * verifier checks every signature, chain and date. Fetched values are not written to the cache
+ * directory (they expire; the directory is the operator's).
+ */
+export function createPcsFetcher(options: PcsFetcherOptions): CollateralFetcher {
+  const { log } = options
+  let failures = 0
+  let retryAtMs = 0
+  const cache = new Map<string, { value: Fetched; untilMs: number }>()
+  const notFoundUntil = new Map<string, number>()
+  const inFlight = new Map<string, Promise<Fetched | undefined>>()
+
+  const remember = <V>(map: Map<string, V>, key: string, value: V): void => {
+    map.delete(key)
+    map.set(key, value)
+    while (map.size > MAX_REMEMBERED) {
+      const oldest = map.keys().next()
+      if (oldest.done === true) break
+      map.delete(oldest.value)
+    }
+  }
+
+  const get = async (path: string, chainHeader: string | undefined): Promise<Fetched | undefined> => {
+    const now = options.now().getTime()
+    const cached = cache.get(path)
+    if (cached !== undefined && now < cached.untilMs) return cached.value
+    if (now < retryAtMs) {
+      log.debug('pcs: backing off', { retryInSeconds: Math.ceil((retryAtMs - now) / 1000) })
+      return undefined
+    }
+    const negative = notFoundUntil.get(path)
+    if (negative !== undefined && now < negative) return undefined
+    try {
+      const { body, headers } = await downloadPcs(`${options.baseUrl}${path}`, options.timeoutMs)
+      let issuerChain: string | undefined
+      if (chainHeader !== undefined) {
+        const header = headers.get(chainHeader)
+        if (header === null) throw new PcsFailure(`response lacks the ${chainHeader} header`)
+        try {
+          issuerChain = decodeURIComponent(header)
+        } catch (cause) {
+          throw new PcsFailure(`${chainHeader} is not URL-encoded`, undefined, { cause })
+        }
+      }
+      failures = 0
+      retryAtMs = 0
+      const value = { body, issuerChain }
+      remember(cache, path, { value, untilMs: options.now().getTime() + PCS_CACHE_TTL_MS })
+      log.info('pcs: collateral fetched', { path: path.split('?')[0], bytes: body.byteLength })
+      return value
+    } catch (err) {
+      if (err instanceof PcsNotFound) {
+        remember(notFoundUntil, path, now + PCS_NOT_FOUND_TTL_MS)
+        log.info('pcs: not found', { path: path.split('?')[0], status: err.status })
+        return undefined
+      }
+      failures += 1
+      const backoff = Math.min(PCS_BACKOFF_BASE_MS * 2 ** Math.min(failures - 1, 20), PCS_BACKOFF_MAX_MS)
+      const wait = Math.min(Math.max(backoff, err instanceof PcsFailure ? (err.retryAfterMs ?? 0) : 0), PCS_BACKOFF_MAX_MS)
+      retryAtMs = options.now().getTime() + wait
+      log.warn('pcs: fetch failed', { path: path.split('?')[0], error: describeError(err), retryInSeconds: Math.ceil(wait / 1000) })
+      return undefined
+    }
+  }
+
+  return {
+    handles: (kind) => kind !== TDX_COLLATERAL_KINDS.rootCaCrl && (Object.values(TDX_COLLATERAL_KINDS) as string[]).includes(kind),
+    async fetch(kind, key) {
+      const request = pcsRequest(kind, key)
+      if (request === undefined) return undefined
+      let pending = inFlight.get(request.path)
+      if (pending === undefined) {
+        pending = get(request.path, request.chainHeader).finally(() => inFlight.delete(request.path))
+        inFlight.set(request.path, pending)
+      }
+      const fetched = await pending
+      if (fetched === undefined) return undefined
+      if (kind === TDX_COLLATERAL_KINDS.tcbSigningChain) return fetched.issuerChain === undefined ? undefined : new Uint8Array(Buffer.from(fetched.issuerChain, 'utf8'))
+      return fetched.body.slice()
+    },
+  }
+}
+
+async function downloadPcs(url: string, timeoutMs: number): Promise<{ body: Uint8Array; headers: Headers }> {
+  const signal = AbortSignal.timeout(timeoutMs)
+  let res: Response
+  try {
+    res = await fetch(url, { signal, headers: { Accept: 'application/json, application/pkix-crl, application/octet-stream' } })
+  } catch (cause) {
+    throw new PcsFailure(signal.aborted ? 'timeout' : 'network error', undefined, { cause })
+  }
+  if (res.status === 404 || res.status === 400) {
+    await res.body?.cancel()
+    throw new PcsNotFound(res.status)
+  }
+  if (res.status !== 200) {
+    await res.body?.cancel()
+    const retryAfter = Number(res.headers.get('retry-after'))
+    throw new PcsFailure(`HTTP ${res.status}`, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined)
+  }
+  if (Number(res.headers.get('content-length') ?? '0') > PCS_MAX_RESPONSE_BYTES) {
+    await res.body?.cancel()
+    throw new PcsFailure('response too large')
+  }
+  const chunks: Uint8Array[] = []
+  let total = 0
+  const reader = res.body?.getReader()
+  try {
+    for (;;) {
+      const next = reader === undefined ? { done: true as const, value: undefined } : await reader.read()
+      if (next.done) break
+      total += next.value.byteLength
+      if (total > PCS_MAX_RESPONSE_BYTES) throw new PcsFailure('response too large')
+      chunks.push(next.value)
+    }
+  } catch (cause) {
+    // Releasing the connection is best effort; the failure itself is what gets reported.
+    await reader?.cancel().catch(() => undefined)
+    if (cause instanceof PcsFailure) throw cause
+    throw new PcsFailure(signal.aborted ? 'timeout' : 'response interrupted', undefined, { cause })
+  }
+  const body = new Uint8Array(total)
+  let at = 0
+  for (const c of chunks) {
+    body.set(c, at)
+    at += c.byteLength
+  }
+  return { body, headers: res.headers }
 }
