@@ -9,6 +9,7 @@ import { verifyAudit } from '../services/audit.js'
 import { scheduleMaintenance } from '../services/maintenance.js'
 import { createServices } from '../services/services.js'
 import { EVIDENCE_VERIFY_USAGE, evidenceVerify } from './evidence-verify.js'
+import { BUNDLE_USAGE, bundleCommand } from './bundle.js'
 import { ADMIN_ROLES, migrateDatabase, openDatabase, type AdminRole } from '../storage/index.js'
 import { join } from 'node:path'
 
@@ -21,11 +22,15 @@ const USAGE = `usage: keybroker <command>
   audit verify                            verify the audit log hash chain; exit 1 if broken
   ${EVIDENCE_VERIFY_USAGE}
                                           verify evidence offline (all but the nonce binding); print the claims
+  ${BUNDLE_USAGE}
+                                          sign and verify golden-measurement bundles offline (no configuration needed)
 
 Configuration comes from environment variables (see README.md) and KEYBROKER_CONFIG.`
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, sub, ...rest] = argv
+  // Publisher tools: offline, independent of any service configuration.
+  if (command === 'bundle') return bundleCommand(sub, rest, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) })
   const config = loadConfig()
   switch (command) {
     case 'serve':

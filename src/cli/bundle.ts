@@ -1,0 +1,157 @@
+/**
+ * `keybroker bundle sign|verify|fingerprint`: the publisher's offline tools for signed
+ * golden-measurement bundles (no configuration, no database, no network).
+ *
+ *   bundle sign --key PRIVATE.pem [--out FILE] BUNDLE.json      compact JWS on stdout (or FILE)
+ *   bundle verify --pub SIGNER.pem [--at TIME] FILE             keybroker JWS bundle
+ *   bundle verify --format automata --pub SIGNER.pem FILE       Automata json_sig_tool document
+ *   bundle fingerprint KEY.pem                                  the signer fingerprint (hex SHA-256 of the SPKI)
+ *
+ * `verify` prints what it verified as JSON and exits 0, or the problem (code, type, detail) as
+ * JSON and exits 1; usage errors exit 2. It checks the signature and validity; rollback needs
+ * the service's record of earlier imports and is checked at import.
+ */
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
+import { readFile, writeFile } from 'node:fs/promises'
+import { parseArgs } from 'node:util'
+import { parseAutomataDocument, parseSignerKey, signBundle, verifyAutomataDocument, verifyBundle } from '../bundles/index.js'
+import { KeybrokerError } from '../errors.js'
+import { problemFor } from '../server/problem.js'
+
+export const BUNDLE_USAGE = `bundle sign --key PRIVATE.pem [--out FILE] BUNDLE.json
+  bundle verify [--format keybroker|automata] --pub SIGNER.pem [--at TIME] FILE
+  bundle fingerprint KEY.pem`
+
+const MAX_FILE_BYTES = 1024 * 1024
+
+export interface CliOutput {
+  readonly stdout: (text: string) => void
+  readonly stderr: (text: string) => void
+}
+
+class UsageError extends Error {}
+
+async function readText(path: string): Promise<string> {
+  let bytes: Buffer
+  try {
+    bytes = await readFile(path)
+  } catch (err) {
+    throw new UsageError(`cannot read ${path} (${err instanceof Error ? err.message : String(err)})`)
+  }
+  if (bytes.byteLength > MAX_FILE_BYTES) throw new UsageError(`${path} is larger than ${MAX_FILE_BYTES} bytes`)
+  return bytes.toString('utf8')
+}
+
+function one(positionals: readonly string[], what: string): string {
+  const [path, ...more] = positionals
+  if (path === undefined || more.length > 0) throw new UsageError(`give exactly one ${what}`)
+  return path
+}
+
+export async function bundleCommand(sub: string | undefined, args: readonly string[], out: CliOutput): Promise<number> {
+  try {
+    switch (sub) {
+      case 'sign':
+        return await sign(args, out)
+      case 'verify':
+        return await verify(args, out)
+      case 'fingerprint':
+        return await fingerprint(args, out)
+      default:
+        throw new UsageError('unknown bundle command')
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      out.stderr(`keybroker: ${err.message}\nusage: keybroker ${BUNDLE_USAGE}\n`)
+      return 2
+    }
+    if (err instanceof KeybrokerError) {
+      out.stdout(`${JSON.stringify({ code: err.code, ...problemFor(err.code, err.detail, undefined) }, null, 2)}\n`)
+      out.stderr(`keybroker: ${err.code}: ${err.detail}\n`)
+      return 1
+    }
+    throw err
+  }
+}
+
+async function sign(args: readonly string[], out: CliOutput): Promise<number> {
+  const { values, positionals } = parseArgs({ args: [...args], options: { key: { type: 'string' }, out: { type: 'string' } }, allowPositionals: true, strict: true })
+  if (values.key === undefined) throw new UsageError('--key PRIVATE.pem is required')
+  const payloadText = await readText(one(positionals, 'BUNDLE.json'))
+  let payload: unknown
+  try {
+    payload = JSON.parse(payloadText)
+  } catch (cause) {
+    throw new KeybrokerError('bundle-malformed', 'the bundle file is not JSON', { cause })
+  }
+  let key: KeyObject
+  try {
+    key = createPrivateKey(await readText(values.key))
+  } catch (cause) {
+    if (cause instanceof UsageError) throw cause
+    throw new KeybrokerError('bad-request', '--key: not a readable private key (PKCS#8 or SEC1/PKCS#1 PEM)', { cause })
+  }
+  const jws = await signBundle(payload, key)
+  if (values.out !== undefined) {
+    await writeFile(values.out, `${jws}\n`, { mode: 0o644 })
+    out.stderr(`signed with ${parseSignerKey(createPublicKey(key).export({ type: 'spki', format: 'pem' }).toString(), 'keybroker').fingerprint}; wrote ${values.out}\n`)
+  } else out.stdout(`${jws}\n`)
+  return 0
+}
+
+async function verify(args: readonly string[], out: CliOutput): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    options: { pub: { type: 'string' }, at: { type: 'string' }, format: { type: 'string', default: 'keybroker' } },
+    allowPositionals: true,
+    strict: true,
+  })
+  if (values.pub === undefined) throw new UsageError('--pub SIGNER.pem is required')
+  const format = values.format
+  if (format !== 'keybroker' && format !== 'automata') throw new UsageError('--format is keybroker or automata')
+  const now = values.at === undefined ? new Date() : new Date(Date.parse(values.at))
+  if (!Number.isFinite(now.getTime())) throw new UsageError('--at takes an RFC 3339 time')
+  const signer = parseSignerKey(await readText(values.pub), format)
+  const text = await readText(one(positionals, 'FILE'))
+  if (format === 'automata') {
+    const doc = parseAutomataDocument(text)
+    verifyAutomataDocument(doc, [signer])
+    out.stdout(`${JSON.stringify({ verified: true, format, signer: signer.fingerprint, digest: doc.digest, signedBytes: doc.signedBytes.byteLength }, null, 2)}\n`)
+    return 0
+  }
+  const v = await verifyBundle(text.trim(), (fp) => (fp === signer.fingerprint ? signer : undefined), now)
+  out.stdout(
+    `${JSON.stringify(
+      {
+        verified: true,
+        format,
+        signer: signer.fingerprint,
+        algorithm: signer.jwsAlg,
+        digest: v.digest,
+        name: v.payload.name,
+        version: v.payload.version,
+        issuedAt: v.payload.issuedAt,
+        expiresAt: v.payload.expiresAt,
+        referenceValues: v.sets.map((s) => ({ name: s.name, evidenceType: s.evidenceType ?? null, values: s.values.length, expect: s.expect.length })),
+      },
+      null,
+      2,
+    )}\n`,
+  )
+  return 0
+}
+
+async function fingerprint(args: readonly string[], out: CliOutput): Promise<number> {
+  const { positionals } = parseArgs({ args: [...args], options: {}, allowPositionals: true, strict: true })
+  const text = await readText(one(positionals, 'KEY.pem'))
+  let pem = text
+  if (text.includes('PRIVATE KEY')) {
+    try {
+      pem = createPublicKey(createPrivateKey(text)).export({ type: 'spki', format: 'pem' }).toString()
+    } catch (cause) {
+      throw new KeybrokerError('bad-request', 'not a readable private key', { cause })
+    }
+  }
+  out.stdout(`${parseSignerKey(pem, 'keybroker').fingerprint}\n`)
+  return 0
+}
