@@ -51,7 +51,13 @@ export async function verifyIntelCrl(bytes: Uint8Array, issuer: ParsedCertificat
   }
   if (crl.issuer !== issuer.subject) throw new EvidenceError('chain-untrusted', `${what}: not issued by ${issuer.subjectCommonName ?? 'the expected CA'}`)
   const alg = crl.signatureAlgorithm
-  const hash = 'hash' in alg ? (alg.hash as { name?: string }).name : undefined
+  const hashValue: unknown = 'hash' in alg ? alg.hash : undefined
+  const hash =
+    typeof hashValue === 'string'
+      ? hashValue
+      : typeof hashValue === 'object' && hashValue !== null && 'name' in hashValue && typeof hashValue.name === 'string'
+        ? hashValue.name
+        : undefined
   if (alg.name !== 'ECDSA' || hash !== 'SHA-256') throw new EvidenceError('chain-untrusted', `${what}: signature algorithm is not ECDSA SHA-256`)
   let ok: boolean
   try {

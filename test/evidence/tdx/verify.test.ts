@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, test } from 'vitest'
 import type { ErrorCode } from '../../../src/errors.js'
 import { PROBLEMS } from '../../../src/server/problem.js'
 import { toHex } from '../../../src/evidence/reader.js'
+import { parseQuote } from '../../../src/evidence/tdx/quote/parse.js'
 import {
   clearTdxCertificateCaches,
   TDX_COLLATERAL_KINDS,
@@ -437,3 +438,28 @@ test('generator keys are P-256', async () => {
 })
 
 export type { QuoteFields }
+
+describe('properties over the whole quote', () => {
+  test('random overwrites anywhere (PCK chain PEM included) give a typed error, never acceptance or a foreign error', async () => {
+    const f = quoteFields()
+    const q = makeQuote(pki, f)
+    const pemStart = quoteOffsets(f).qeReport + 384 + 64 + 2 + f.qeAuthData.byteLength + 6
+    const c = defaultCollateral(pki)
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(fc.nat(q.byteLength - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }), async (writes) => {
+        const b = q.slice()
+        for (const [at, v] of writes) b[at] = v
+        fc.pre(!b.every((v, i) => v === q[i]))
+        const code = await asyncCodeOf(() => verifyTdxEvidence({ quote: b, collateral: c, now: GEN_NOW, options: { extraPinnedRoots: [pki.rootSpkiSha256] } }))
+        if (code === 'no-error') {
+          // Only the unsigned PEM text may change without effect (white space, base64 padding bits): same certificates, same everything else.
+          expect(writes.every(([at]) => at >= pemStart)).toBe(true)
+          expect(parseQuote(b).pckChain).toEqual(parseQuote(q).pckChain)
+          return
+        }
+        expect(['evidence-malformed', 'evidence-unsupported', 'signature-invalid', 'chain-untrusted', 'debug-enabled', 'tcb-below-minimum', 'collateral-missing']).toContain(code)
+      }),
+      { numRuns: 600 },
+    )
+  })
+})
