@@ -27,6 +27,7 @@ import {
   decodeAkPublic,
   hashByName,
   parsePublic,
+  registeredCas,
   spkiDer,
   TPM_ALG,
   verifyCertificatePath,
@@ -35,8 +36,8 @@ import {
 import { decodeCertificateText } from '../evidence/tpm/certificates.js'
 import { makeCredential, type EkParameters } from '../evidence/tpm/credential.js'
 import type { Kek } from '../secrets/index.js'
-import { appendAuditEntry, insertTpmAk, listTpmCas } from '../storage/index.js'
-import { akView, type TpmAkView } from './tpm-trust.js'
+import { appendAuditEntry, insertTpmAk } from '../storage/index.js'
+import { akView, withTpmTrust, type TpmAkView } from './tpm-trust.js'
 import type { Services } from './services.js'
 
 /** How long a client has to activate the credential and come back. */
@@ -164,7 +165,8 @@ export async function startEnrollment(s: Services, input: EnrollmentStartInput):
   const [ekDer, ...ekExtra] = badRequest('ekCertificate', () => decodeCertificateText(input.ekCertificate, 'ekCertificate'))
   if (ekDer === undefined) throw new KeybrokerError('bad-request', 'ekCertificate: empty')
   const chain = [...ekExtra, ...(input.ekChain ?? []).flatMap((c, i) => badRequest(`ekChain[${i}]`, () => decodeCertificateText(c, `ekChain[${i}]`)))]
-  const anchors = (await listTpmCas(s.database.db, 'ek')).map((c) => c.certificate)
+  // Registered EK CAs, and those of the collateral directory (tpm/ek-cas.pem).
+  const anchors = await registeredCas(withTpmTrust(s.database.db, s.collateral.lookup()), 'ek')
   const { path } = verifyCertificatePath(ekDer, chain, anchors, now, 'EK certificate')
   const ekCert = path[0]!
   const ekPublic = input.ekPublic === undefined ? undefined : badRequest('ekPublic', () => parsePublic(stripTpm2b(fromBase64(input.ekPublic!, 'ekPublic'))))
