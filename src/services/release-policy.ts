@@ -23,7 +23,6 @@ import {
   type RuleResult,
 } from '../policy/index.js'
 import {
-  getCurrentPolicies,
   getReferenceValueSets,
   type CurrentSecretVersion,
   type Executor,
@@ -124,19 +123,19 @@ export interface DecideReleasesInput {
 
 /**
  * Appraises the claims against each secret's reference-value sets and runs its policy (the
- * default rule set when it names none). Two queries whatever the number of secrets.
+ * default rule set when it names none). One query (the sets) whatever the number of secrets:
+ * the policies came with the secrets.
  * @throws KeybrokerError `internal` when a secret names a policy that does not exist (deleting
  *   a policy in use is refused, so this means the database was changed behind our back).
  */
 export async function decideReleases(s: Services, ex: Executor, input: DecideReleasesInput): Promise<SecretDecision[]> {
-  const setNames = input.rows.flatMap((r) => r.meta.referenceValues)
-  const policyNames = input.rows.flatMap((r) => (r.meta.policy === null ? [] : [r.meta.policy]))
-  const [sets, policies] = await Promise.all([loadAppraisalSets(s, ex, setNames), getCurrentPolicies(ex, policyNames)])
+  const sets = await loadAppraisalSets(s, ex, input.rows.flatMap((r) => r.meta.referenceValues))
   const now = input.request.time
   return input.rows.map((row) => {
     const names = row.meta.referenceValues
     const appraisal = appraise(input.claims, names.flatMap((n) => sets.get(n) ?? []), { now })
-    const stored = row.meta.policy === null ? undefined : policies.get(row.meta.policy)
+    // The policy's current version came with the secret, in the same query.
+    const stored = row.policyVersion ?? undefined
     if (row.meta.policy !== null && stored === undefined) {
       throw new KeybrokerError('internal', `secret ${row.meta.name} names policy ${row.meta.policy}, which does not exist`)
     }

@@ -5,7 +5,7 @@
 import { and, asc, eq, inArray, sql } from 'drizzle-orm'
 import { KeybrokerError } from '../errors.js'
 import type { Executor } from './db.js'
-import { secretVersions, secrets, type SecretKind, type SecretState } from './schema.js'
+import { policies, policyVersions, secretVersions, secrets, type SecretKind, type SecretState } from './schema.js'
 import { guard } from './storage-error.js'
 
 /** Secret metadata, as the admin API shows it. */
@@ -29,6 +29,18 @@ export interface CurrentSecretVersion {
   readonly kekId: string
   /** Opaque encrypted blob; a copy, never aliasing driver memory. */
   readonly envelope: Uint8Array
+  /**
+   * The current version of the secret's policy, read in the same query (the release hot path
+   * makes no extra round trip for it); `null` when the secret has none (default rules).
+   */
+  readonly policyVersion: {
+    readonly name: string
+    readonly version: number
+    readonly description: string
+    readonly rules: readonly { readonly name: string; readonly expr: string; readonly description?: string }[]
+    readonly createdAt: Date
+    readonly createdBy: string
+  } | null
 }
 
 export interface NewSecretVersion {
@@ -193,14 +205,43 @@ export function getCurrentSecretVersions(ex: Executor, names: readonly string[])
 
 async function selectCurrent(ex: Executor, names: string[]): Promise<CurrentSecretVersion[]> {
   const rows = await ex
-    .select({ meta: metaColumns, version: secretVersions.version, kekId: secretVersions.kekId, envelope: secretVersions.envelope })
+    .select({
+      meta: metaColumns,
+      version: secretVersions.version,
+      kekId: secretVersions.kekId,
+      envelope: secretVersions.envelope,
+      policyName: policyVersions.name,
+      policyVersion: policyVersions.version,
+      policyDescription: policyVersions.description,
+      policyRules: policyVersions.rules,
+      policyCreatedAt: policyVersions.createdAt,
+      policyCreatedBy: policyVersions.createdBy,
+    })
     .from(secrets)
     .innerJoin(
       secretVersions,
       and(eq(secretVersions.secretName, secrets.name), eq(secretVersions.version, secrets.currentVersion)),
     )
+    .leftJoin(policies, eq(policies.name, secrets.policy))
+    .leftJoin(policyVersions, and(eq(policyVersions.name, policies.name), eq(policyVersions.version, policies.currentVersion)))
     .where(inArray(secrets.name, names))
-  return rows
+  return rows.map((r) => ({
+    meta: r.meta,
+    version: r.version,
+    kekId: r.kekId,
+    envelope: r.envelope,
+    policyVersion:
+      r.policyName === null || r.policyVersion === null || r.policyDescription === null || r.policyRules === null || r.policyCreatedAt === null || r.policyCreatedBy === null
+        ? null
+        : {
+            name: r.policyName,
+            version: r.policyVersion,
+            description: r.policyDescription,
+            rules: r.policyRules,
+            createdAt: r.policyCreatedAt,
+            createdBy: r.policyCreatedBy,
+          },
+  }))
 }
 
 /**
