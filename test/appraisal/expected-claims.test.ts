@@ -143,7 +143,7 @@ describe('expected claims: every operator and claim type', () => {
   })
 
   it('IMA files: exact paths and patterns; unknown files deny or warn; a wrong digest fails', () => {
-    const files = [
+    const files: JsonValue[] = [
       { path: '/usr/bin/app', digests: [H32('e1')] },
       { pattern: '/opt/app/**', digests: [H32('e2')] },
       { pattern: '/etc/*.conf', digests: [H32('e3'), H32('e4')] },
@@ -152,7 +152,7 @@ describe('expected claims: every operator and claim type', () => {
     const partial = files.slice(0, 2)
     expect(judge(TPM, { claim: 'ima', files: partial })).toMatchObject({ passed: false, actual: { unknown: ['/etc/app.conf'] } })
     expect(judge(TPM, { claim: 'ima', files: partial, unknownFiles: 'warn' })).toMatchObject({ passed: true, warning: true })
-    const wrong = [{ path: '/usr/bin/app', digests: [H32('ee')] }, ...files.slice(1)]
+    const wrong: JsonValue[] = [{ path: '/usr/bin/app', digests: [H32('ee')] }, ...files.slice(1)]
     expect(judge(TPM, { claim: 'ima', files: wrong, unknownFiles: 'warn' })).toMatchObject({ passed: false, actual: { mismatched: ['/usr/bin/app'] } })
     // `*` stays within a path segment, `?` is one character.
     expect(judge(TPM, { claim: 'ima', files: [...files.slice(0, 2), { pattern: '/*.conf', digests: [H32('e3')] }] }).passed).toBe(false)
