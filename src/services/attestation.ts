@@ -114,7 +114,9 @@ export async function attest(s: Services, input: AttestInput, requestId: string,
   }
 
   const recovery =
-    input.recover === undefined ? undefined : await recoverDiskKey(s, { recover: input.recover, claims, key, requestId, summary })
+    input.recover === undefined
+      ? undefined
+      : await recoverDiskKey(s, { recover: input.recover, claims, key, requestId, summary, clientIp: context.clientIp })
 
   const ear = await issueEar(s.keys.current, {
     issuer: s.config.issuer,

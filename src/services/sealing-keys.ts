@@ -2,7 +2,7 @@ import { FlattenedSign } from 'jose'
 import { appraise } from '../appraisal/index.js'
 import { KeybrokerError } from '../errors.js'
 import type { Claims, JsonValue } from '../evidence/index.js'
-import { evaluateReleasePolicy, type RuleResult } from '../policy/index.js'
+import { decideRelease, type RuleResult } from '../policy/index.js'
 import {
   exchange,
   exchangeKeyThumbprint,
@@ -21,11 +21,13 @@ import {
   deleteSealingKey as removeSealingKey,
   denyDisk as insertDeniedDisk,
   findSealingKeyVersion,
+  getCurrentPolicies,
   getCurrentSealingKeyVersion,
   getReferenceValueSets,
   getSealingKey as findSealingKey,
   listDeniedDisks as selectDeniedDisks,
   listSealingKeys as selectSealingKeys,
+  policyExists,
   retireSealingKeyVersion,
   updateSealingKey,
   type DeniedDisk,
@@ -34,6 +36,8 @@ import {
 } from '../storage/index.js'
 import { auditAdminChange } from './audit.js'
 import { actorOf, type AdminPrincipal } from './admin-tokens.js'
+import { DEFAULT_POLICY_NAME } from './policy-admin.js'
+import { appraisalClaims, compiledPolicy, loadAppraisalSets } from './release-policy.js'
 import type { Services } from './services.js'
 
 /**
@@ -50,6 +54,8 @@ export interface SealingKeyMetadata {
   readonly state: 'enabled' | 'disabled'
   readonly currentVersion: number
   readonly referenceValues: string[]
+  /** The release policy gating recovery; `null`: the default rule set. */
+  readonly policy: string | null
   readonly createdAt: string
   readonly updatedAt: string
   readonly versions: {
@@ -66,6 +72,13 @@ export interface CreateSealingKeyInput {
   readonly name: string
   readonly curve: SealingCurve
   readonly referenceValues: readonly string[]
+  /** A release policy's name; absent, `null` or `default`: the default rule set. */
+  readonly policy?: string | null | undefined
+}
+
+export interface UpdateSealingKeyInput {
+  readonly referenceValues?: readonly string[] | undefined
+  readonly policy?: string | null | undefined
 }
 
 /**
@@ -104,14 +117,17 @@ export async function createSealingKey(s: Services, input: CreateSealingKeyInput
   const db = s.database.db
   await requireReferenceValues(db, input.referenceValues)
   const at = s.now()
+  const policy = policyName(input.policy)
   const version = await newVersion(s, input.name, 1, input.curve, at)
   await db.transaction(async (tx) => {
-    await insertSealingKey(tx, { name: input.name, curve: input.curve, referenceValues: [...input.referenceValues], ...version })
+    if (policy !== null) await requirePolicy(tx, policy)
+    await insertSealingKey(tx, { name: input.name, curve: input.curve, referenceValues: [...input.referenceValues], policy, ...version })
     await auditAdminChange(tx, s, by, 'sealing-key.create', input.name, {
       version: 1,
       kid: version.kid,
       curve: input.curve,
       referenceValues: [...input.referenceValues],
+      policy,
     })
   })
   return getSealingKey(s, input.name)
@@ -127,18 +143,23 @@ export async function getSealingKey(s: Services, name: string): Promise<SealingK
   return toMetadata(meta)
 }
 
-/** Replaces the reference-value sets that gate recovery with `name`. */
-export async function setSealingKeyReferenceValues(
+/** Replaces the reference-value sets and/or the policy that gate recovery with `name`. */
+export async function updateSealingKeySettings(
   s: Services,
   name: string,
-  referenceValues: readonly string[],
+  input: UpdateSealingKeyInput,
   by: AdminPrincipal,
 ): Promise<SealingKeyMetadata> {
   const db = s.database.db
-  await requireReferenceValues(db, referenceValues)
+  if (input.referenceValues !== undefined) await requireReferenceValues(db, input.referenceValues)
+  const policy = input.policy === undefined ? undefined : policyName(input.policy)
   await db.transaction(async (tx) => {
-    await updateSealingKey(tx, name, { referenceValues }, s.now())
-    await auditAdminChange(tx, s, by, 'sealing-key.update', name, { referenceValues: [...referenceValues] })
+    if (policy !== undefined && policy !== null) await requirePolicy(tx, policy)
+    await updateSealingKey(tx, name, { referenceValues: input.referenceValues, policy }, s.now())
+    await auditAdminChange(tx, s, by, 'sealing-key.update', name, {
+      ...(input.referenceValues === undefined ? {} : { referenceValues: [...input.referenceValues] }),
+      ...(policy === undefined ? {} : { policy }),
+    })
   })
   return getSealingKey(s, name)
 }
@@ -255,10 +276,11 @@ export async function advertise(s: Services, name: string): Promise<Advertisemen
  * audit entry of the request must hold (action `recover`, subject the sealing key, the disk
  * identity, kid and version). A denial writes its own audit entry (with the failed rules) here.
  *
- * Rules, all evaluated so that a denial names each failed one: the release rules of
- * src/policy (with `secret-enabled` read as `sealing-key-enabled`) over the sealing key's
- * reference values, `exchange-key-active` (the version named by `kid` is not retired) and
- * `disk-not-denied`.
+ * Rules, all evaluated so that a denial names each failed one: the sealing key's release policy
+ * (its named CEL policy, or the default rule set) over the appraisal against its reference-value
+ * sets, exactly as for a secret (`secret-enabled` reads `sealing-key-enabled`; `request.secret`
+ * is the sealing key's name), then `exchange-key-active` (the version named by `kid` is not
+ * retired) and `disk-not-denied`.
  * @throws KeybrokerError `not-found` (unknown sealing key or kid), `key-unsupported` (X is not a
  *   point of the key's curve), `policy-denied` with `failedRules`.
  */
@@ -270,6 +292,8 @@ export async function recoverDiskKey(
     readonly key: RecipientKey
     readonly requestId: string
     readonly summary: Record<string, JsonValue>
+    /** For rules reading `request.clientIp`. */
+    readonly clientIp?: string | undefined
   },
 ): Promise<{ jwe: string; action: 'recover'; subject: string; audit: Record<string, JsonValue> }> {
   const { recover, requestId, summary } = input
@@ -283,10 +307,23 @@ export async function recoverDiskKey(
   const { meta, version } = found
   const point = parseExchangePoint(recover.x, meta.curve)
 
-  const sets = await getReferenceValueSets(db, meta.referenceValues)
-  const decision = evaluateReleasePolicy({
+  const now = s.now()
+  const claims = appraisalClaims(input.claims)
+  const [sets, policies] = await Promise.all([
+    loadAppraisalSets(s, db, meta.referenceValues),
+    getCurrentPolicies(db, meta.policy === null ? [] : [meta.policy]),
+  ])
+  const stored = meta.policy === null ? undefined : policies.get(meta.policy)
+  if (meta.policy !== null && stored === undefined) {
+    throw new KeybrokerError('internal', `sealing key ${meta.name} names policy ${meta.policy}, which does not exist`)
+  }
+  const decision = decideRelease({
     secretState: meta.state,
-    appraisal: appraise(input.claims, meta.referenceValues.flatMap((n) => sets.get(n) ?? [])),
+    policy: stored === undefined ? undefined : compiledPolicy(stored),
+    claims,
+    appraisal: appraise(claims, meta.referenceValues.flatMap((n) => sets.get(n) ?? []), { now }),
+    referenceValues: meta.referenceValues,
+    request: { evidenceType: input.claims.evidenceType, clientIp: input.clientIp ?? '', time: now, secret: meta.name, via: 'attest' },
   })
   const rules: RuleResult[] = [
     ...decision.rules.map((r) =>
@@ -307,7 +344,12 @@ export async function recoverDiskKey(
   ]
   const failed: FailedRecoveryRule[] = rules.filter((r) => !r.passed).map((r) => ({ sealingKey: meta.name, ...r }))
   if (failed.length > 0) {
-    await auditRecover(s, meta.name, 'denied', { ...identity, version: version.version, failedRules: failed.map((r) => r.rule) })
+    await auditRecover(s, meta.name, 'denied', {
+      ...identity,
+      version: version.version,
+      policy: stored === undefined ? 'default' : `${stored.name}@${stored.version}`,
+      failedRules: failed.map((r) => r.rule),
+    })
     throw new KeybrokerError('policy-denied', `recovery denied by ${failed.length} rule(s)`, { extensions: { failedRules: failed } })
   }
 
@@ -323,7 +365,17 @@ export async function recoverDiskKey(
   } finally {
     d.fill(0)
   }
-  return { jwe, action: 'recover', subject: meta.name, audit: { disk: recover.disk, kid: recover.kid, version: version.version } }
+  return {
+    jwe,
+    action: 'recover',
+    subject: meta.name,
+    audit: {
+      disk: recover.disk,
+      kid: recover.kid,
+      version: version.version,
+      policy: stored === undefined ? 'default' : `${stored.name}@${stored.version}`,
+    },
+  }
 }
 
 async function auditRecover(s: Services, subject: string, outcome: 'ok' | 'denied', detail: Record<string, JsonValue>): Promise<void> {
@@ -341,6 +393,16 @@ async function newVersion(s: Services, name: string, version: number, curve: Sea
   }
 }
 
+/** `default` (the built-in rule set) is stored as null, like a secret's. */
+function policyName(requested: string | null | undefined): string | null {
+  return requested === undefined || requested === null || requested === DEFAULT_POLICY_NAME ? null : requested
+}
+
+/** The policy must exist; its row stays share-locked so it cannot be deleted before we commit. */
+async function requirePolicy(ex: Executor, policy: string): Promise<void> {
+  if (!(await policyExists(ex, policy, true))) throw new KeybrokerError('bad-request', `unknown policy: ${policy}`)
+}
+
 async function requireReferenceValues(ex: Executor, names: readonly string[]): Promise<void> {
   if (names.length === 0) return
   const found = await getReferenceValueSets(ex, names)
@@ -355,6 +417,7 @@ function toMetadata(meta: SealingKeyMeta): SealingKeyMetadata {
     state: meta.state,
     currentVersion: meta.currentVersion,
     referenceValues: [...meta.referenceValues],
+    policy: meta.policy,
     createdAt: meta.createdAt.toISOString(),
     updatedAt: meta.updatedAt.toISOString(),
     versions: meta.versions.map((v) => ({

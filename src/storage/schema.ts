@@ -235,6 +235,8 @@ export const sealingKeys = pgTable(
     /** The version advertised for new bindings; older active versions still recover. */
     currentVersion: integer('current_version').notNull(),
     referenceValues: jsonb('reference_values').$type<string[]>().notNull(),
+    /** The release policy gating recovery (`policies.name`); null: the default rule set. */
+    policy: text('policy'),
     createdAt: tstz('created_at').notNull(),
     updatedAt: tstz('updated_at').notNull(),
   },

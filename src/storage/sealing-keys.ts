@@ -40,6 +40,8 @@ export interface SealingKeyMeta {
   readonly state: SecretState
   readonly currentVersion: number
   readonly referenceValues: readonly string[]
+  /** The release policy (`policies.name`) gating recovery; null: the default rule set. */
+  readonly policy: string | null
   readonly createdAt: Date
   readonly updatedAt: Date
   /** Ascending by version. */
@@ -65,6 +67,7 @@ export interface NewSealingKey extends NewSealingKeyVersion {
   readonly name: string
   readonly curve: SealingKeyCurve
   readonly referenceValues: readonly string[]
+  readonly policy: string | null
 }
 
 export interface DeniedDisk {
@@ -80,6 +83,7 @@ const metaColumns = {
   state: sealingKeys.state,
   currentVersion: sealingKeys.currentVersion,
   referenceValues: sealingKeys.referenceValues,
+  policy: sealingKeys.policy,
   createdAt: sealingKeys.createdAt,
   updatedAt: sealingKeys.updatedAt,
 }
@@ -110,6 +114,7 @@ export function createSealingKey(ex: Executor, input: NewSealingKey): Promise<Se
           state: 'enabled',
           currentVersion: 1,
           referenceValues: [...input.referenceValues],
+          policy: input.policy,
           createdAt: input.at,
           updatedAt: input.at,
         })
@@ -210,7 +215,7 @@ export function retireSealingKeyVersion(ex: Executor, name: string, version: num
 }
 
 /**
- * Sets the state and, when given, the reference-value sets of `name` (at `at`).
+ * Sets the state, the reference-value sets and the policy of `name`, those given (at `at`).
  *
  * @throws KeybrokerError `not-found` when the sealing key does not exist; `not-ready` /
  *   `internal` on database failure.
@@ -218,7 +223,12 @@ export function retireSealingKeyVersion(ex: Executor, name: string, version: num
 export function updateSealingKey(
   ex: Executor,
   name: string,
-  change: { readonly state?: SecretState | undefined; readonly referenceValues?: readonly string[] | undefined },
+  change: {
+    readonly state?: SecretState | undefined
+    readonly referenceValues?: readonly string[] | undefined
+    /** `null`: back to the default rule set; `undefined`: unchanged. */
+    readonly policy?: string | null | undefined
+  },
   at: Date,
 ): Promise<SealingKeyMeta> {
   return guard('updateSealingKey', async () => {
@@ -228,6 +238,7 @@ export function updateSealingKey(
         updatedAt: at,
         ...(change.state === undefined ? {} : { state: change.state }),
         ...(change.referenceValues === undefined ? {} : { referenceValues: [...change.referenceValues] }),
+        ...(change.policy === undefined ? {} : { policy: change.policy }),
       })
       .where(eq(sealingKeys.name, name))
       .returning({ name: sealingKeys.name })

@@ -87,7 +87,7 @@ describe.each(testDatabases())('sealing keys on %s', (engine) => {
 
   it('creates, lists, reads, updates, rotates, retires, disables and deletes sealing keys (admin API)', async () => {
     const created = await createKey('crud')
-    expect(created).toMatchObject({ name: 'crud', curve: 'P-256', state: 'enabled', currentVersion: 1, referenceValues: ['disk-v1'] })
+    expect(created).toMatchObject({ name: 'crud', curve: 'P-256', state: 'enabled', currentVersion: 1, referenceValues: ['disk-v1'], policy: null })
     expect(created.versions).toHaveLength(1)
     expect(created.versions[0]).toMatchObject({ version: 1, state: 'active', retiredAt: null, publicJwk: { kty: 'EC', crv: 'P-256' } })
     expect(created.versions[0].kid).toMatch(/^[A-Za-z0-9_-]{43}$/)
@@ -107,6 +107,9 @@ describe.each(testDatabases())('sealing keys on %s', (engine) => {
     const updated = await adminCall(kb, 'PUT', '/admin/v1/sealing-keys/crud', { referenceValues: [] })
     expect(updated.status).toBe(200)
     expect(updated.body.referenceValues).toEqual([])
+    expect((await adminCall(kb, 'PUT', '/admin/v1/sealing-keys/crud', {})).status).toBe(400)
+    expect((await adminCall(kb, 'PUT', '/admin/v1/sealing-keys/crud', { policy: 'no-such-policy' })).status).toBe(400)
+    expect((await adminCall(kb, 'PUT', '/admin/v1/sealing-keys/crud', { policy: 'default' })).body.policy).toBeNull()
 
     const rotated = await adminCall(kb, 'POST', '/admin/v1/sealing-keys/crud/rotate')
     expect(rotated.status).toBe(200)
@@ -130,6 +133,7 @@ describe.each(testDatabases())('sealing keys on %s', (engine) => {
     const actions = audit.body.entries.filter((e: { subject: string }) => e.subject === 'crud').map((e: { action: string }) => e.action)
     expect(actions).toEqual([
       'sealing-key.create',
+      'sealing-key.update',
       'sealing-key.update',
       'sealing-key.rotate',
       'sealing-key.retire',
@@ -190,6 +194,40 @@ describe.each(testDatabases())('sealing keys on %s', (engine) => {
     expect(r.status).toBe(200)
     expect(Object.keys(r.body.secrets)).toEqual(['combo-secret'])
     expect(r.body.recovered).toBeTypeOf('string')
+  })
+
+  it('gates recovery by a named release policy (CEL), as for secrets; request.secret is the sealing key', async () => {
+    const policy = await adminCall(kb, 'POST', '/admin/v1/policies', {
+      name: 'disk-unlock',
+      rules: [
+        { name: 'approved-image', expr: 'size(ear.matched) > 0 && size(ear.revoked) == 0' },
+        { name: 'only-this-key', expr: 'request.secret == "gated"' },
+        { name: 'no-sample-evidence', expr: 'claims.evidenceType != "sample"' },
+      ],
+    })
+    expect(policy.status).toBe(201)
+    expect((await adminCall(kb, 'POST', '/admin/v1/sealing-keys', { name: 'x', referenceValues: [], policy: 'nope' })).status).toBe(400)
+    const created = await adminCall(kb, 'POST', '/admin/v1/sealing-keys', { name: 'gated', referenceValues: ['disk-v1'], policy: 'disk-unlock' })
+    expect(created.status).toBe(201)
+    expect(created.body.policy).toBe('disk-unlock')
+    const adv = await advertisement('gated')
+    const disk = await newDisk('P-256')
+
+    const denied = await attemptRecovery('gated', adv, disk)
+    expect(denied.status).toBe(403)
+    expect(failedRules(denied.body)).toEqual(['no-sample-evidence'])
+    expect(await lastAudit('recover')).toMatchObject({ outcome: 'denied', detail: { policy: 'disk-unlock@1', failedRules: ['no-sample-evidence'] } })
+
+    // A new policy version without that rule: recovery works, and the audit names the version.
+    const v2 = await adminCall(kb, 'PUT', '/admin/v1/policies/disk-unlock', {
+      rules: [
+        { name: 'approved-image', expr: 'size(ear.matched) > 0 && size(ear.revoked) == 0' },
+        { name: 'only-this-key', expr: 'request.secret == "gated"' },
+      ],
+    })
+    expect(v2.status).toBe(200)
+    await expectRecovered('gated', adv, disk)
+    expect(await lastAudit('recover')).toMatchObject({ outcome: 'ok', detail: { policy: 'disk-unlock@2', disk: disk.id } })
   })
 
   it('refuses an unapproved measurement and a revoked one, naming the rule', async () => {

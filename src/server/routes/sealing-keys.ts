@@ -11,7 +11,7 @@ import {
   retireSealingKey,
   rotateSealingKey,
   setSealingKeyEnabled,
-  setSealingKeyReferenceValues,
+  updateSealingKeySettings,
 } from '../../services/sealing-keys.js'
 import type { App } from '../app.js'
 import type { AdminRole, AppDeps } from '../context.js'
@@ -32,6 +32,7 @@ const SealingKeyMeta = z
     state: z.enum(['enabled', 'disabled']),
     currentVersion: z.number().int().openapi({ description: 'the advertised version' }),
     referenceValues: z.array(z.string()),
+    policy: z.string().nullable().openapi({ description: 'release policy gating recovery; null: the default rule set' }),
     createdAt: TimestampSchema,
     updatedAt: TimestampSchema,
     versions: z.array(
@@ -52,11 +53,19 @@ const CreateSealingKey = z
     name: NameSchema,
     curve: CurveSchema.default('P-256'),
     referenceValues: z.array(NameSchema).max(64),
+    policy: NameSchema.optional().openapi({ description: 'a release policy (/admin/v1/policies); absent or "default": the default rule set' }),
   })
   .strict()
   .openapi('CreateSealingKey')
 
-const UpdateSealingKey = z.object({ referenceValues: z.array(NameSchema).max(64) }).strict().openapi('UpdateSealingKey')
+const UpdateSealingKey = z
+  .object({
+    referenceValues: z.array(NameSchema).max(64).optional(),
+    policy: NameSchema.nullable().optional().openapi({ description: 'a release policy; null or "default": the default rule set' }),
+  })
+  .strict()
+  .refine((b) => b.referenceValues !== undefined || b.policy !== undefined, { message: 'give referenceValues, policy or both' })
+  .openapi('UpdateSealingKey')
 
 const DenyDisk = z
   .object({
@@ -158,13 +167,12 @@ export function registerSealingKeyRoutes(app: App, deps: AppDeps): void {
       ...base,
       method: 'put',
       path: '/admin/v1/sealing-keys/{name}',
-      summary: 'Replace the reference-value sets that gate recovery',
+      summary: 'Replace the reference-value sets and/or the policy that gate recovery',
       middleware: [write] as const,
       request: { params: NameParam, body: { required: true, content: { 'application/json': { schema: UpdateSealingKey } } } },
       responses: { 200: json(SealingKeyMeta, 'updated'), ...ERRORS },
     }),
-    async (c) =>
-      c.json(await setSealingKeyReferenceValues(s, c.req.valid('param').name, c.req.valid('json').referenceValues, c.get('admin')), 200),
+    async (c) => c.json(await updateSealingKeySettings(s, c.req.valid('param').name, c.req.valid('json'), c.get('admin')), 200),
   )
 
   for (const action of ['rotate', 'disable', 'enable'] as const) {

@@ -1,0 +1,1 @@
+ALTER TABLE "sealing_keys" ADD COLUMN "policy" text;
