@@ -2,7 +2,7 @@
 import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm'
 import { KeybrokerError } from '../errors.js'
 import type { Executor } from './db.js'
-import { policies, policyVersions, secrets } from './schema.js'
+import { policies, policyVersions, sealingKeys, secrets } from './schema.js'
 import { guard } from './storage-error.js'
 
 export interface StoredRule {
@@ -147,7 +147,7 @@ export function getPolicyVersion(ex: Executor, name: string, version: number): P
 
 /**
  * Deletes policy `name` with its versions. Returns `false` when it did not exist.
- * @throws KeybrokerError `conflict` while a secret is guarded by it; `not-ready` / `internal`.
+ * @throws KeybrokerError `conflict` while a secret or a sealing key is guarded by it; `not-ready` / `internal`.
  */
 export function deletePolicy(ex: Executor, name: string): Promise<boolean> {
   return guard('deletePolicy', () =>
@@ -158,6 +158,10 @@ export function deletePolicy(ex: Executor, name: string): Promise<boolean> {
       const users = await tx.select({ name: secrets.name }).from(secrets).where(eq(secrets.policy, name)).limit(5)
       if (users.length > 0) {
         throw new KeybrokerError('conflict', `policy ${name} guards secret(s) ${users.map((u) => u.name).join(', ')}; detach it first`)
+      }
+      const keys = await tx.select({ name: sealingKeys.name }).from(sealingKeys).where(eq(sealingKeys.policy, name)).limit(5)
+      if (keys.length > 0) {
+        throw new KeybrokerError('conflict', `policy ${name} gates sealing key(s) ${keys.map((k) => k.name).join(', ')}; detach it first`)
       }
       await tx.delete(policies).where(eq(policies.name, name))
       return true

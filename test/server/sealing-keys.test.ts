@@ -228,6 +228,11 @@ describe.each(testDatabases())('sealing keys on %s', (engine) => {
     expect(v2.status).toBe(200)
     await expectRecovered('gated', adv, disk)
     expect(await lastAudit('recover')).toMatchObject({ outcome: 'ok', detail: { policy: 'disk-unlock@2', disk: disk.id } })
+
+    // The policy cannot be deleted while it gates the key; detached, it can.
+    expect((await adminCall(kb, 'DELETE', '/admin/v1/policies/disk-unlock')).status).toBe(409)
+    expect((await adminCall(kb, 'PUT', '/admin/v1/sealing-keys/gated', { policy: null })).body.policy).toBeNull()
+    expect((await adminCall(kb, 'DELETE', '/admin/v1/policies/disk-unlock')).status).toBe(204)
   })
 
   it('refuses an unapproved measurement and a revoked one, naming the rule', async () => {
