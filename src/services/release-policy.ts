@@ -1,8 +1,9 @@
 /**
  * Appraisal and release policy for the request flows (attest, token release, explain): loads a
  * secret's reference-value sets and policy, appraises the claims against the sets and runs the
- * policy's CEL rules. Compiled policies are cached per (name, version): versions are immutable.
+ * policy's CEL rules. Compiled policies are cached by their rules' content.
  */
+import { createHash } from 'node:crypto'
 import {
   appraise,
   parseExpectedClaims,
@@ -39,9 +40,13 @@ export interface FailedRule extends RuleResult {
 const MAX_CACHED_POLICIES = 256
 const compiled = new Map<string, CompiledPolicy>()
 
-/** The compiled form of a stored policy version (cached; versions never change). */
+/**
+ * The compiled form of a stored policy version, cached. The key is the rules' content, not only
+ * (name, version): a policy deleted and created again starts at version 1 with other rules, and
+ * one process may serve several databases (tests do).
+ */
 export function compiledPolicy(p: Pick<PolicyVersion, 'name' | 'version' | 'rules'>): CompiledPolicy {
-  const key = `${p.name}\u0000${p.version}`
+  const key = createHash('sha256').update(JSON.stringify(p.rules.map((r) => [r.name, r.expr, r.description ?? null]))).digest('base64url')
   const hit = compiled.get(key)
   if (hit !== undefined) {
     // Refresh its place: the map iterates oldest first, which is what gets evicted.

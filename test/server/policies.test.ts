@@ -157,6 +157,13 @@ describe.each(testDatabases())('release policies on %s', (engine) => {
     expect((await adminCall(kb, 'POST', '/admin/v1/secrets/s-attach/policy', { policy: 'nope' })).status).toBe(400)
     expect((await adminCall(kb, 'POST', '/admin/v1/secrets/nope/policy', { policy: null })).status).toBe(404)
     expect((await adminCall(kb, 'DELETE', '/admin/v1/policies/token-only-never')).status).toBe(204)
+
+    // Created again under the same name: version 1 again, with other rules, and those decide.
+    expect((await adminCall(kb, 'POST', '/admin/v1/policies', { name: 'token-only-never', rules: [{ name: 'reborn', expr: 'request.via == "nowhere"' }] })).body.version).toBe(1)
+    expect((await adminCall(kb, 'POST', '/admin/v1/secrets/s-attach/policy', { policy: 'token-only-never' })).status).toBe(200)
+    const reborn = await problemOf(kb.client.secret('s-attach', token))
+    expect(reborn.problem.failedRules).toEqual([expect.objectContaining({ rule: 'reborn' })])
+    expect((await adminCall(kb, 'POST', '/admin/v1/secrets/s-attach/policy', { policy: 'default' })).body.policy).toBeNull()
   })
 
   it('releases under a ten-rule policy, and the token carries the provenance of the matched value', async () => {
