@@ -13,6 +13,13 @@ import {
   type TrustVector,
 } from './trust-vector.js'
 
+/**
+ * The EAR `ear.appraisal-policy-id` of this appraisal: claims against the registered
+ * reference-value sets (catalogue, operators, windows, revocation) mapped to AR4SI as documented
+ * on {@link appraise}. Changes when that mapping changes.
+ */
+export const APPRAISAL_POLICY_ID = 'https://keybroker.dev/appraisal/reference-values/v1'
+
 /** Where a reference value came from (admin entry, signed bundle, Automata document); JSON. */
 export type Provenance = { readonly source: string } & { readonly [k: string]: JsonValue }
 

@@ -1,4 +1,4 @@
-import { appraise, isJsonArray, type Appraisal, type AppraisedClaims } from '../appraisal/index.js'
+import { APPRAISAL_POLICY_ID, appraise, isJsonArray, type Appraisal, type AppraisedClaims } from '../appraisal/index.js'
 import { KeybrokerError } from '../errors.js'
 import type { Claims, JsonValue } from '../evidence/index.js'
 import { openAtRest, parseRecipientKey, sealToKey, type RecipientKey } from '../secrets/index.js'
@@ -130,6 +130,7 @@ export async function attest(s: Services, input: AttestInput, requestId: string,
     hardwareBacked: claims.hardwareBacked,
     evidenceType: claims.evidenceType,
     claims: tokenClaims(claims, overall),
+    appraisalPolicyId: APPRAISAL_POLICY_ID,
   })
   // A recovery is audited in this one entry (action `recover`, subject the sealing key, the disk).
   await audit(s, recovery?.action ?? (release.length > 0 ? 'release' : 'attest'), recovery?.subject ?? (release.join(',') || '-'), 'ok', {

@@ -27,6 +27,7 @@ import { appraisalClaims, appraisalJson, claimsDocument, compiledPolicy, loadApp
 import { appraise } from '../appraisal/index.js'
 import { jsonRecord } from './json-value.js'
 import type { Services } from './services.js'
+import { withTpmTrust } from './tpm-trust.js'
 
 /** The built-in rule set's name: readable and explainable, never stored or replaced. */
 export const DEFAULT_POLICY_NAME = 'default'
@@ -242,7 +243,8 @@ async function verifiedClaims(s: Services, evidence: { readonly type: string }, 
   const verifier = s.verifiers.verifierFor(evidence.type)
   const parsed = verifier.schema.safeParse(evidence)
   if (!parsed.success) throw new KeybrokerError('evidence-malformed', describeZodError(parsed.error, 'evidence'))
-  return appraisalClaims(await verifier.verify(parsed.data, { now, collateral: s.collateral.lookup() }))
+  // The same collateral as /v1/attest: cache directory, admin store, registered TPM keys.
+  return appraisalClaims(await verifier.verify(parsed.data, { now, collateral: withTpmTrust(s.database.db, s.collateral.lookup()) }))
 }
 
 function claimsOf(c: ClaimsInput | undefined): AppraisalClaims {

@@ -44,6 +44,8 @@ export interface EarInput {
   readonly secrets?: readonly string[]
   /** `ear.verifier_id.build`; defaults to `keybroker`. */
   readonly verifierBuild?: string
+  /** `ear.appraisal-policy-id` of the submodule: which appraisal produced status and vector. */
+  readonly appraisalPolicyId?: string
 }
 
 export interface IssuedEar {
@@ -85,6 +87,7 @@ const submodSchema = z.object({
   'ear.status': statusSchema,
   'ear.trustworthiness-vector': trustVectorSchema,
   'ear.veraison.annotated-evidence': z.record(z.string(), jsonValueSchema),
+  'ear.appraisal-policy-id': z.string().optional(),
   'kb.hardware_backed': z.boolean(),
 })
 
@@ -154,6 +157,7 @@ export async function issueEar(signer: TokenSigner, input: EarInput): Promise<Is
         'ear.status': input.status,
         'ear.trustworthiness-vector': { ...input.trustVector },
         'ear.veraison.annotated-evidence': { ...input.claims },
+        ...(input.appraisalPolicyId === undefined ? {} : { 'ear.appraisal-policy-id': input.appraisalPolicyId }),
         'kb.hardware_backed': input.hardwareBacked,
       },
     },

@@ -172,7 +172,8 @@ describe.each(testDatabases())('release policies on %s', (engine) => {
     const { token, secrets } = await kb.client.attestAndOpen(sample(GOOD), ['s-ten'])
     expect(secrets['s-ten']?.byteLength).toBe(16)
     expect((await kb.client.secret('s-ten', token)).name).toBe('s-ten')
-    const claims = decodeJwt(token) as { submods: Record<string, { 'ear.veraison.annotated-evidence': { referenceValueProvenance: unknown[] } }> }
+    const claims = decodeJwt(token) as { submods: Record<string, { 'ear.appraisal-policy-id': string; 'ear.veraison.annotated-evidence': { referenceValueProvenance: unknown[] } }> }
+    expect(claims.submods['sample']?.['ear.appraisal-policy-id']).toBe('https://keybroker.dev/appraisal/reference-values/v1')
     expect(claims.submods['sample']?.['ear.veraison.annotated-evidence'].referenceValueProvenance).toEqual([
       expect.objectContaining({ set: 'img-a', version: 1, source: 'admin', by: expect.any(String) }),
     ])
