@@ -104,7 +104,8 @@ export interface AppraiseOptions {
  * - configuration: unsafe when debug is on and not allowed by every matching set, or when no set
  *   matched and a `configuration` claim failed; otherwise approved;
  * - hardware: no claim for unsigned evidence; unsafe when no set matched and a `hardware` claim
- *   (TCB, TCB status) failed; otherwise genuine;
+ *   (TCB, TCB status) failed; lowered further by an Intel TCB status that is not up to date
+ *   ({@link hardwareFromTcbStatus}); otherwise genuine;
  * - file-system (only when a set expects IMA files): approved, unrecognized (unknown files with
  *   `warn`), or contraindicated (a digest mismatch, or unknown files with `deny`).
  *
@@ -134,7 +135,9 @@ export function appraise(claims: AppraisedClaims, sets: readonly ReferenceValueS
     executables,
     configuration: isDebugAcceptable && !failed('configuration') ? CONFIGURATION.APPROVED : CONFIGURATION.UNSAFE,
     // Unsigned development evidence says nothing about hardware: "no claim", not "genuine".
-    hardware: !claims.hardwareBacked ? TRUST_NONE.NO_CLAIM : failed('hardware') ? HARDWARE.UNSAFE : HARDWARE.GENUINE,
+    hardware: !claims.hardwareBacked
+      ? TRUST_NONE.NO_CLAIM
+      : Math.max(failed('hardware') ? HARDWARE.UNSAFE : HARDWARE.GENUINE, hardwareFromTcbStatus(claims.tcb?.['status'])),
   }
   const fileSystem = fileSystemClaim(matched.length > 0 ? results.filter((r) => r.matched) : candidates)
   if (fileSystem !== undefined) trustVector['file-system'] = fileSystem
@@ -143,6 +146,32 @@ export function appraise(claims: AppraisedClaims, sets: readonly ReferenceValueS
     .filter((r) => r.matched)
     .map((r) => ({ set: r.set, version: r.version, measurement: r.value.measurement, provenance: r.value.provenance }))
   return { status: worstStatus(trustVector), trustVector, matched, revokedIn, isDebugAcceptable, sets: results, matchedValues }
+}
+
+/**
+ * The AR4SI hardware claim of an Intel TCB status (TDX TCB evaluation, Intel's "TCB status"
+ * values). UpToDate and SWHardeningNeeded (up to date; software mitigations apply, advisory
+ * ids stay in the claims) are genuine; a platform that needs configuration or an update is
+ * genuine but with known vulnerabilities (warning); Revoked is contraindicated. Evidence without
+ * a TCB status (SNP: TCB floors are checked by the verifier) is genuine here.
+ */
+export function hardwareFromTcbStatus(status: number | string | undefined): number {
+  switch (status) {
+    case undefined:
+    case 'UpToDate':
+    case 'SWHardeningNeeded':
+      return HARDWARE.GENUINE
+    case 'ConfigurationNeeded':
+    case 'ConfigurationAndSWHardeningNeeded':
+    case 'OutOfDate':
+    case 'OutOfDateConfigurationNeeded':
+      return HARDWARE.UNSAFE
+    case 'Revoked':
+      return HARDWARE.CONTRAINDICATED
+    default:
+      // An unknown status is not a reason to trust: treat it as unrecognized (contraindicated tier).
+      return HARDWARE.UNRECOGNIZED
+  }
 }
 
 function setNamed(sets: readonly ReferenceValueSet[], name: string): ReferenceValueSet | undefined {

@@ -42,3 +42,22 @@ describe('appraise', () => {
     expect(a.status).toBe('affirming')
   })
 })
+
+describe('Intel TCB status → AR4SI hardware claim', () => {
+  const tdx = (status: string) => ({ measurement: M, debug: false, hardwareBacked: true, tcb: { status } })
+  const sets = [set('a', [{ value: M }])]
+  it.each([
+    ['UpToDate', HARDWARE.GENUINE, 'affirming'],
+    ['SWHardeningNeeded', HARDWARE.GENUINE, 'affirming'],
+    ['ConfigurationNeeded', HARDWARE.UNSAFE, 'warning'],
+    ['ConfigurationAndSWHardeningNeeded', HARDWARE.UNSAFE, 'warning'],
+    ['OutOfDate', HARDWARE.UNSAFE, 'warning'],
+    ['OutOfDateConfigurationNeeded', HARDWARE.UNSAFE, 'warning'],
+    ['Revoked', HARDWARE.CONTRAINDICATED, 'contraindicated'],
+    ['SomethingNew', HARDWARE.UNRECOGNIZED, 'contraindicated'],
+  ] as const)('%s → hardware %i, status %s', (status, hardware, ear) => {
+    const a = appraise(tdx(status), sets)
+    expect(a.trustVector.hardware).toBe(hardware)
+    expect(a.status).toBe(ear)
+  })
+})
