@@ -1,5 +1,5 @@
 /** Named, versioned reference value sets, their (revocable) values, and every version's snapshot. */
-import { and, asc, desc, eq, inArray, isNull, notInArray, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, inArray, isNull, notInArray, sql, SQL } from 'drizzle-orm'
 import { KeybrokerError } from '../errors.js'
 import type { JsonValue } from '../evidence/types.js'
 import type { Executor } from './db.js'
@@ -359,7 +359,7 @@ export function snapshotOf(set: ReferenceValueSet): { [k: string]: JsonValue } {
 }
 
 /** One LEFT JOIN query for the sets named (all sets when `names` is undefined), grouped in order. */
-async function selectSets(ex: Executor, names: readonly string[] | undefined): Promise<ReferenceValueSet[]> {
+async function selectSets(ex: Executor, names: readonly string[] | SQL | undefined): Promise<ReferenceValueSet[]> {
   const rows = await ex
     .select({
       name: referenceValueSets.name,
@@ -381,7 +381,7 @@ async function selectSets(ex: Executor, names: readonly string[] | undefined): P
     })
     .from(referenceValueSets)
     .leftJoin(referenceMeasurements, eq(referenceMeasurements.setName, referenceValueSets.name))
-    .where(names === undefined ? undefined : inArray(referenceValueSets.name, [...names]))
+    .where(names === undefined ? undefined : names instanceof SQL ? names : inArray(referenceValueSets.name, [...names]))
     // COLLATE "C": byte order, the same on PGlite and on a PostgreSQL with any default locale.
     .orderBy(asc(sql`${referenceValueSets.name} collate "C"`), asc(referenceMeasurements.measurement))
   const sets: ReferenceValueSet[] = []
@@ -429,10 +429,11 @@ async function selectSets(ex: Executor, names: readonly string[] | undefined): P
  */
 export function findReferenceValueSetsByMeasurement(ex: Executor, measurement: string): Promise<ReferenceValueSet[]> {
   return guard('findReferenceValueSetsByMeasurement', async () => {
-    const rows = await ex
+    // One round trip: the sets are selected by a sub-query on the indexed measurement.
+    const holding = ex
       .select({ name: referenceMeasurements.setName })
       .from(referenceMeasurements)
       .where(eq(referenceMeasurements.measurement, measurement.toLowerCase()))
-    return rows.length === 0 ? [] : selectSets(ex, rows.map((r) => r.name))
+    return selectSets(ex, inArray(referenceValueSets.name, holding))
   })
 }
