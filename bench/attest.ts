@@ -8,13 +8,8 @@
  *   DATABASE_URL=postgres://… npm run bench
  *   BENCH_REQUESTS=2000 BENCH_CONCURRENCY=8 npm run bench
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { call, percentile, startService, type BenchService } from './support/service.js'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { Agent, request } from 'node:https'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { generateAttestationKey, reportDataFor, type AttestationKey } from '../src/clients/index.js'
 import { toBase64Url } from '../src/evidence/reader.js'
 import { createKekRing, kekFromBytes, openAtRest, parseRecipientKey, sealAtRest, sealToKey } from '../src/secrets/index.js'
@@ -26,12 +21,11 @@ const FLOOR_ITERATIONS = Number(process.env.BENCH_FLOOR_ITERATIONS ?? 1500)
 const MEASUREMENT = 'ab'.repeat(48)
 /** Unique per run, so repeated runs against one PostgreSQL database do not collide. */
 const RUN = randomBytes(4).toString('hex')
-const SERVER_START_TIMEOUT_MS = 60_000
 
 async function main(): Promise<void> {
   const keys = await Promise.all(Array.from({ length: 16 }, () => generateAttestationKey('P-256')))
   const floor = await measureFloor(keys)
-  const server = await startServer()
+  const server = await startService({ concurrency: CONCURRENCY })
   try {
     const result = await measureService(server, keys)
     const ratio = result.throughput / floor.throughput
@@ -93,95 +87,7 @@ async function measureFloor(keys: readonly AttestationKey[]): Promise<{ throughp
   return { throughput: FLOOR_ITERATIONS / ((performance.now() - started) / 1000) }
 }
 
-interface Server {
-  readonly port: number
-  readonly adminToken: string
-  readonly agent: Agent
-  stop(): Promise<void>
-}
-
-async function startServer(): Promise<Server> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'keybroker-bench-'))
-  const adminToken = randomBytes(32).toString('base64url')
-  const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url))
-  const child: ChildProcess = spawn(process.execPath, [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []), cli, 'serve'], {
-    env: {
-      PATH: process.env.PATH,
-      KEYBROKER_LISTEN: '127.0.0.1:0',
-      KEYBROKER_DATA_DIR: dataDir,
-      KEYBROKER_ALLOW_SAMPLE_EVIDENCE: '1',
-      KEYBROKER_BOOTSTRAP_ADMIN_TOKEN: adminToken,
-      KEYBROKER_LOG_LEVEL: 'info',
-      ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
-  const stop = async () => {
-    if (child.exitCode === null && child.pid !== undefined) {
-      process.kill(child.pid, 'SIGTERM')
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(() => {
-          if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL')
-          resolve()
-        }, 15_000)
-        child.once('exit', () => {
-          clearTimeout(t)
-          resolve()
-        })
-      })
-    }
-    await rm(dataDir, { recursive: true, force: true })
-  }
-  // The port comes from the service's own 'listening' log line (it listens on port 0).
-  const port = await new Promise<number>((resolve, reject) => {
-    let buffered = ''
-    const timer = setTimeout(() => reject(new Error('server did not start in time')), SERVER_START_TIMEOUT_MS)
-    child.stderr?.on('data', (chunk: Buffer) => {
-      if (buffered.length > 1_000_000) return
-      buffered += chunk.toString()
-      const m = /"url":"https:\/\/127\.0\.0\.1:(\d+)"/.exec(buffered)
-      if (m?.[1] !== undefined) {
-        clearTimeout(timer)
-        resolve(Number(m[1]))
-      }
-    })
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${buffered.slice(-2000)}`)))
-  }).catch(async (err: unknown) => {
-    await stop()
-    throw err
-  })
-  return { port, adminToken, agent: new Agent({ keepAlive: true, maxSockets: CONCURRENCY, rejectUnauthorized: false }), stop }
-}
-
-function call(server: Server, method: string, path: string, body: unknown, token?: string): Promise<{ status: number; body: string }> {
-  const text = body === undefined ? undefined : JSON.stringify(body)
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port: server.port,
-        method,
-        path,
-        agent: server.agent,
-        headers: {
-          ...(text === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) }),
-          ...(token === undefined ? {} : { Authorization: `Bearer ${token}` }),
-        },
-        timeout: 30_000,
-      },
-      (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }))
-      },
-    )
-    req.on('timeout', () => req.destroy(new Error('timeout')))
-    req.on('error', reject)
-    req.end(text)
-  })
-}
-
-async function measureService(server: Server, keys: readonly AttestationKey[]) {
+async function measureService(server: BenchService, keys: readonly AttestationKey[]) {
   const setup = [
     await call(server, 'POST', '/admin/v1/reference-values', { name: `bench-${RUN}`, measurements: [MEASUREMENT] }, server.adminToken),
     await call(server, 'POST', '/admin/v1/secrets', { name: `bench-secret-${RUN}`, generate: { bytes: 64 }, referenceValues: [`bench-${RUN}`] }, server.adminToken),
@@ -225,10 +131,6 @@ async function measureService(server: Server, keys: readonly AttestationKey[]) {
   }
 }
 
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN
-}
 
 main().catch((err: unknown) => {
   process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`)

@@ -17,11 +17,11 @@
  *
  * Tang and clevis are Debian packages (tang, socat, clevis, jose); a missing one skips its rows.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { call, percentile, startService, stopChild, type BenchService } from './support/service.js'
+import { spawn, spawnSync } from 'node:child_process'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { Agent as HttpAgent, request as httpRequest } from 'node:http'
-import { Agent, request } from 'node:https'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -36,7 +36,6 @@ const DECRYPTS = Number(process.env.BENCH_DECRYPTS ?? 15)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const MEASUREMENT = 'ab'.repeat(48)
 const RUN = randomBytes(4).toString('hex')
-const SERVER_START_TIMEOUT_MS = 60_000
 const REPO = fileURLToPath(new URL('../..', import.meta.url))
 const PIN_DIR = join(REPO, 'src/clients/clevis')
 const ATTESTER = join(REPO, 'test/clients/clevis/fixtures/sample-attester')
@@ -59,7 +58,7 @@ async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'keybroker-bench-unlock-'))
   const stops: (() => Promise<void>)[] = []
   try {
-    const kb = await startKeybroker(work)
+    const kb = await startService({ concurrency: CONCURRENCY, dataDir: join(work, 'keybroker') })
     stops.push(kb.stop)
     const tang = hasCommand(TANGD) && hasCommand('socat') && hasCommand('jose') ? await startTang(work) : undefined
     if (tang !== undefined) stops.push(tang.stop)
@@ -146,10 +145,6 @@ function spread(rounds: readonly Throughput[]): string {
   return `${percentile(rates, 0.5).toFixed(0)} (${Math.min(...rates).toFixed(0)}–${Math.max(...rates).toFixed(0)})`
 }
 
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN
-}
 
 /** Random points of `curve`: what blinded exchange keys X = C + E look like to a server. */
 function randomPoints(curve: Curve, n: number): { kty: string; crv: string; x: string; y: string }[] {
@@ -161,15 +156,6 @@ function randomPoints(curve: Curve, n: number): { kty: string; crv: string; x: s
 
 // ---------------------------------------------------------------- keybroker
 
-interface Keybroker {
-  readonly port: number
-  readonly url: string
-  readonly adminToken: string
-  readonly agent: Agent
-  readonly caPem: string
-  stop(): Promise<void>
-}
-
 interface SealingKey {
   readonly name: string
   readonly kid: string
@@ -177,99 +163,10 @@ interface SealingKey {
   readonly disks: string[]
 }
 
-async function startKeybroker(work: string): Promise<Keybroker> {
-  const dataDir = join(work, 'keybroker')
-  const adminToken = randomBytes(32).toString('base64url')
-  const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url))
-  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
-  const child: ChildProcess = spawn(process.execPath, [...profile, cli, 'serve'], {
-    env: {
-      PATH: process.env.PATH,
-      KEYBROKER_LISTEN: '127.0.0.1:0',
-      KEYBROKER_DATA_DIR: dataDir,
-      KEYBROKER_ALLOW_SAMPLE_EVIDENCE: '1',
-      KEYBROKER_BOOTSTRAP_ADMIN_TOKEN: adminToken,
-      KEYBROKER_LOG_LEVEL: 'info',
-      ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
-  const stop = () => stopChild(child)
-  const port = await new Promise<number>((resolve, reject) => {
-    let buffered = ''
-    const timer = setTimeout(() => reject(new Error('keybroker did not start in time')), SERVER_START_TIMEOUT_MS)
-    child.stderr?.on('data', (chunk: Buffer) => {
-      if (buffered.length > 1_000_000) return
-      buffered += chunk.toString()
-      const m = /"url":"https:\/\/127\.0\.0\.1:(\d+)"/.exec(buffered)
-      if (m?.[1] !== undefined) {
-        clearTimeout(timer)
-        resolve(Number(m[1]))
-      }
-    })
-    child.once('exit', (code) => reject(new Error(`keybroker exited with ${code}: ${buffered.slice(-2000)}`)))
-  }).catch(async (err: unknown) => {
-    await stop()
-    throw err
-  })
-  const caPem = await readFile(join(dataDir, 'tls', 'dev-cert.pem'), 'utf8')
-  return {
-    port,
-    url: `https://127.0.0.1:${port}`,
-    adminToken,
-    agent: new Agent({ keepAlive: true, maxSockets: CONCURRENCY, rejectUnauthorized: false }),
-    caPem,
-    stop,
-  }
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.pid === undefined) return
-  process.kill(child.pid, 'SIGTERM')
-  await new Promise<void>((resolve) => {
-    const t = setTimeout(() => {
-      if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL')
-      resolve()
-    }, 15_000)
-    child.once('exit', () => {
-      clearTimeout(t)
-      resolve()
-    })
-  })
-}
-
-function call(kb: Keybroker, method: string, path: string, body: unknown, token?: string): Promise<{ status: number; body: string }> {
-  const text = body === undefined ? undefined : JSON.stringify(body)
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port: kb.port,
-        method,
-        path,
-        agent: kb.agent,
-        headers: {
-          ...(text === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) }),
-          ...(token === undefined ? {} : { Authorization: `Bearer ${token}` }),
-        },
-        timeout: 30_000,
-      },
-      (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }))
-      },
-    )
-    req.on('timeout', () => req.destroy(new Error('timeout')))
-    req.on('error', reject)
-    req.end(text)
-  })
-}
-
 let referenceValuesCreated = false
 let sealingKeys = 0
 
-async function createSealingKey(kb: Keybroker, curve: Curve): Promise<SealingKey> {
+async function createSealingKey(kb: BenchService, curve: Curve): Promise<SealingKey> {
   const name = `bench-${curve.toLowerCase()}-${RUN}-${sealingKeys++}`
   if (!referenceValuesCreated) {
     const rv = await call(kb, 'POST', '/admin/v1/reference-values', { name: `bench-${RUN}`, measurements: [MEASUREMENT] }, kb.adminToken)
@@ -285,7 +182,7 @@ async function createSealingKey(kb: Keybroker, curve: Curve): Promise<SealingKey
 }
 
 let round = 0
-async function keybrokerRecovery(kb: Keybroker, key: SealingKey, keys: readonly AttestationKey[]): Promise<boolean> {
+async function keybrokerRecovery(kb: BenchService, key: SealingKey, keys: readonly AttestationKey[]): Promise<boolean> {
   const i = round++
   const attestationKey = keys[i % keys.length] as AttestationKey
   const challenge = await call(kb, 'POST', '/v1/challenge', {})
@@ -393,7 +290,7 @@ function freePort(): Promise<number> {
 
 // ---------------------------------------------------------------- clevis decrypt
 
-async function clevisDecryptLatency(kb: Keybroker, tang: Tang | undefined, work: string): Promise<{ keybroker: number; tang?: number }> {
+async function clevisDecryptLatency(kb: BenchService, tang: Tang | undefined, work: string): Promise<{ keybroker: number; tang?: number }> {
   const env = { ...process.env, PATH: `${PIN_DIR}:${process.env.PATH ?? ''}`, KB_TEST_MEASUREMENT: MEASUREMENT }
   const ca = join(work, 'ca.pem')
   await writeFile(ca, kb.caPem)

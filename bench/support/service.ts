@@ -1,0 +1,139 @@
+/**
+ * Shared by the benchmarks: a real `keybroker serve` child process on 127.0.0.1 (ephemeral
+ * port, own data directory, sample evidence on, a bootstrap admin token), stopped by its PID,
+ * and a keep-alive HTTPS JSON call. Not a test helper: tests use test/support/keybroker.ts.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { Agent, request } from 'node:https'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const START_TIMEOUT_MS = 60_000
+const STOP_TIMEOUT_MS = 15_000
+
+export interface BenchService {
+  readonly port: number
+  readonly url: string
+  readonly adminToken: string
+  readonly agent: Agent
+  /** The service's self-signed certificate (PEM). */
+  readonly caPem: string
+  stop(): Promise<void>
+}
+
+export interface StartOptions {
+  /** Keep-alive sockets for `call`. */
+  readonly concurrency: number
+  /** Data directory; a temporary one (removed on stop) when absent. */
+  readonly dataDir?: string
+}
+
+/** Starts the compiled CLI's `serve`; `BENCH_CPU_PROF=dir` writes its CPU profile there. */
+export async function startService(options: StartOptions): Promise<BenchService> {
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'keybroker-bench-')))
+  const adminToken = randomBytes(32).toString('base64url')
+  const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
+  const child: ChildProcess = spawn(process.execPath, [...profile, cli, 'serve'], {
+    env: {
+      PATH: process.env.PATH,
+      KEYBROKER_LISTEN: '127.0.0.1:0',
+      KEYBROKER_DATA_DIR: dataDir,
+      KEYBROKER_ALLOW_SAMPLE_EVIDENCE: '1',
+      KEYBROKER_BOOTSTRAP_ADMIN_TOKEN: adminToken,
+      KEYBROKER_LOG_LEVEL: 'info',
+      ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  const stop = async () => {
+    await stopChild(child)
+    if (options.dataDir === undefined) await rm(dataDir, { recursive: true, force: true })
+  }
+  // The port comes from the service's own 'listening' log line (it listens on port 0).
+  const port = await new Promise<number>((resolve, reject) => {
+    let buffered = ''
+    const timer = setTimeout(() => reject(new Error('keybroker did not start in time')), START_TIMEOUT_MS)
+    child.stderr?.on('data', (chunk: Buffer) => {
+      if (buffered.length > 1_000_000) return
+      buffered += chunk.toString()
+      const m = /"url":"https:\/\/127\.0\.0\.1:(\d+)"/.exec(buffered)
+      if (m?.[1] !== undefined) {
+        clearTimeout(timer)
+        resolve(Number(m[1]))
+      }
+    })
+    child.once('exit', (code) => reject(new Error(`keybroker exited with ${code}: ${buffered.slice(-2000)}`)))
+  }).catch(async (err: unknown) => {
+    await stop()
+    throw err
+  })
+  return {
+    port,
+    url: `https://127.0.0.1:${port}`,
+    adminToken,
+    agent: new Agent({ keepAlive: true, maxSockets: options.concurrency, rejectUnauthorized: false }),
+    caPem: await readFile(join(dataDir, 'tls', 'dev-cert.pem'), 'utf8'),
+    stop,
+  }
+}
+
+/** SIGTERM by PID, SIGKILL after a bounded wait. */
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.pid === undefined) return
+  process.kill(child.pid, 'SIGTERM')
+  await new Promise<void>((resolve) => {
+    const t = setTimeout(() => {
+      if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL')
+      resolve()
+    }, STOP_TIMEOUT_MS)
+    child.once('exit', () => {
+      clearTimeout(t)
+      resolve()
+    })
+  })
+}
+
+/** One JSON request over the service's keep-alive agent. */
+export function call(
+  service: Pick<BenchService, 'port' | 'agent'>,
+  method: string,
+  path: string,
+  body: unknown,
+  token?: string,
+): Promise<{ status: number; body: string }> {
+  const text = body === undefined ? undefined : JSON.stringify(body)
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: service.port,
+        method,
+        path,
+        agent: service.agent,
+        headers: {
+          ...(text === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) }),
+          ...(token === undefined ? {} : { Authorization: `Bearer ${token}` }),
+        },
+        timeout: 30_000,
+      },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }))
+      },
+    )
+    req.on('timeout', () => req.destroy(new Error('timeout')))
+    req.on('error', reject)
+    req.end(text)
+  })
+}
+
+/** The p-quantile (0..1) of `values`, NaN for none. */
+export function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN
+}
