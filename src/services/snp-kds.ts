@@ -32,6 +32,7 @@ import {
 import { toHex } from '../evidence/reader.js'
 import { parseCertificate } from '../evidence/x509-chain.js'
 import { describeError, type Logger } from '../log/logger.js'
+import { Backoff, downloadBounded, FetchFailure, FetchNotFound, rememberBounded } from './collateral-http.js'
 import type { CollateralFetcher, DirectoryEntry, DirectoryLayout } from './collateral.js'
 
 interface VcekKey {
@@ -105,16 +106,6 @@ export const KDS_NOT_FOUND_TTL_MS = 10 * 60_000
 export const KDS_MAX_RESPONSE_BYTES = 16 * 1024
 const MAX_NOT_FOUND_ENTRIES = 1024
 
-class KdsFailure extends Error {
-  constructor(
-    readonly reason: string,
-    readonly retryAfterMs?: number,
-    options?: { cause?: unknown },
-  ) {
-    super(reason, options)
-    this.name = 'KdsFailure'
-  }
-}
 
 /**
  * Fetches missing VCEKs from AMD KDS (only when `KEYBROKER_SNP_KDS_FETCH=1`). Bounded: one
@@ -127,43 +118,37 @@ class KdsFailure extends Error {
  */
 export function createKdsFetcher(options: KdsFetcherOptions): CollateralFetcher {
   const { log } = options
-  let failures = 0
-  let retryAtMs = 0
+  const backoff = new Backoff(KDS_BACKOFF_BASE_MS, KDS_BACKOFF_MAX_MS, options.now)
   const notFoundUntil = new Map<string, number>()
   const inFlight = new Map<string, Promise<Uint8Array | undefined>>()
 
   const fetchVcek = async (k: VcekKey): Promise<Uint8Array | undefined> => {
     const path = kdsVcekPathFor(k)
     const now = options.now().getTime()
-    if (now < retryAtMs) {
-      log.debug('kds: backing off', { product: k.product, retryInSeconds: Math.ceil((retryAtMs - now) / 1000) })
+    const waitMs = backoff.remainingMs()
+    if (waitMs > 0) {
+      log.debug('kds: backing off', { product: k.product, retryInSeconds: Math.ceil(waitMs / 1000) })
       return undefined
     }
     const negative = notFoundUntil.get(path)
     if (negative !== undefined && now < negative) return undefined
     try {
-      const der = await download(`${options.baseUrl}${path}`, options.timeoutMs)
+      const { body: der } = await downloadBounded(`${options.baseUrl}${path}`, {
+        timeoutMs: options.timeoutMs,
+        maxBytes: KDS_MAX_RESPONSE_BYTES,
+        accept: 'application/pkix-cert, application/octet-stream',
+      })
       checkIsRequestedVcek(der, k)
-      failures = 0
-      retryAtMs = 0
+      backoff.succeeded()
       log.info('kds: VCEK fetched', { product: k.product, bootloader: k.tcb.bootloader, snp: k.tcb.snp, microcode: k.tcb.microcode })
       return der
     } catch (err) {
-      if (err instanceof KdsNotFound) {
-        notFoundUntil.delete(path)
-        notFoundUntil.set(path, now + KDS_NOT_FOUND_TTL_MS)
-        while (notFoundUntil.size > MAX_NOT_FOUND_ENTRIES) {
-          const oldest = notFoundUntil.keys().next()
-          if (oldest.done === true) break
-          notFoundUntil.delete(oldest.value)
-        }
+      if (err instanceof FetchNotFound) {
+        rememberBounded(notFoundUntil, path, now + KDS_NOT_FOUND_TTL_MS, MAX_NOT_FOUND_ENTRIES)
         log.info('kds: no such VCEK', { product: k.product, status: err.status })
         return undefined
       }
-      failures += 1
-      const backoff = Math.min(KDS_BACKOFF_BASE_MS * 2 ** Math.min(failures - 1, 20), KDS_BACKOFF_MAX_MS)
-      const wait = Math.min(Math.max(backoff, err instanceof KdsFailure ? (err.retryAfterMs ?? 0) : 0), KDS_BACKOFF_MAX_MS)
-      retryAtMs = options.now().getTime() + wait
+      const wait = backoff.failed(err)
       log.warn('kds: VCEK fetch failed', { product: k.product, error: describeError(err), retryInSeconds: Math.ceil(wait / 1000) })
       return undefined
     }
@@ -184,61 +169,6 @@ export function createKdsFetcher(options: KdsFetcherOptions): CollateralFetcher 
   }
 }
 
-class KdsNotFound extends Error {
-  constructor(readonly status: number) {
-    super(`KDS answered ${status}`)
-    this.name = 'KdsNotFound'
-  }
-}
-
-async function download(url: string, timeoutMs: number): Promise<Uint8Array> {
-  const signal = AbortSignal.timeout(timeoutMs)
-  let res: Response
-  try {
-    res = await fetch(url, { signal, headers: { Accept: 'application/pkix-cert, application/octet-stream' } })
-  } catch (cause) {
-    throw new KdsFailure(signal.aborted ? 'timeout' : 'network error', undefined, { cause })
-  }
-  if (res.status === 404 || res.status === 400) {
-    await res.body?.cancel()
-    throw new KdsNotFound(res.status)
-  }
-  if (res.status !== 200) {
-    await res.body?.cancel()
-    const retryAfter = Number(res.headers.get('retry-after'))
-    throw new KdsFailure(`HTTP ${res.status}`, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined)
-  }
-  const declared = Number(res.headers.get('content-length') ?? '0')
-  if (declared > KDS_MAX_RESPONSE_BYTES) {
-    await res.body?.cancel()
-    throw new KdsFailure('response too large')
-  }
-  const chunks: Uint8Array[] = []
-  let total = 0
-  const reader = res.body?.getReader()
-  try {
-    for (;;) {
-      const next = reader === undefined ? { done: true as const, value: undefined } : await reader.read()
-      if (next.done) break
-      total += next.value.byteLength
-      if (total > KDS_MAX_RESPONSE_BYTES) throw new KdsFailure('response too large')
-      chunks.push(next.value)
-    }
-  } catch (cause) {
-    // Releasing the connection is best effort; the failure itself is what gets reported.
-    await reader?.cancel().catch(() => undefined)
-    if (cause instanceof KdsFailure) throw cause
-    throw new KdsFailure(signal.aborted ? 'timeout' : 'response interrupted', undefined, { cause })
-  }
-  const out = new Uint8Array(total)
-  let at = 0
-  for (const c of chunks) {
-    out.set(c, at)
-    at += c.byteLength
-  }
-  return out
-}
-
 /** The KDS must answer with the VCEK of exactly this chip and TCB; anything else is a failure. */
 function checkIsRequestedVcek(der: Uint8Array, k: VcekKey): void {
   let ok = false
@@ -255,7 +185,7 @@ function checkIsRequestedVcek(der: Uint8Array, k: VcekKey): void {
       ext.microcode === k.tcb.microcode &&
       (k.product !== 'Turin' || ext.fmc === k.tcb.fmc)
   } catch (cause) {
-    throw new KdsFailure('response is not a VCEK', undefined, { cause })
+    throw new FetchFailure('response is not a VCEK', undefined, { cause })
   }
-  if (!ok) throw new KdsFailure('response is not the requested VCEK')
+  if (!ok) throw new FetchFailure('response is not the requested VCEK')
 }

@@ -17,6 +17,7 @@
  */
 import { TDX_COLLATERAL_KINDS } from '../evidence/tdx/index.js'
 import { describeError, type Logger } from '../log/logger.js'
+import { Backoff, downloadBounded, FetchFailure, FetchNotFound, rememberBounded } from './collateral-http.js'
 import type { CollateralFetcher, DirectoryEntry, DirectoryLayout } from './collateral.js'
 
 const FMSPC = /^[0-9a-f]{12}$/
@@ -67,23 +68,7 @@ export const PCS_NOT_FOUND_TTL_MS = 10 * 60_000
 export const PCS_MAX_RESPONSE_BYTES = 1024 * 1024
 const MAX_REMEMBERED = 256
 
-class PcsFailure extends Error {
-  constructor(
-    readonly reason: string,
-    readonly retryAfterMs?: number,
-    options?: { cause?: unknown },
-  ) {
-    super(reason, options)
-    this.name = 'PcsFailure'
-  }
-}
 
-class PcsNotFound extends Error {
-  constructor(readonly status: number) {
-    super(`PCS answered ${status}`)
-    this.name = 'PcsNotFound'
-  }
-}
 
 interface Fetched {
   readonly body: Uint8Array
@@ -121,60 +106,52 @@ function pcsRequest(kind: string, key: string): { path: string; chainHeader: str
  */
 export function createPcsFetcher(options: PcsFetcherOptions): CollateralFetcher {
   const { log } = options
-  let failures = 0
-  let retryAtMs = 0
+  const backoff = new Backoff(PCS_BACKOFF_BASE_MS, PCS_BACKOFF_MAX_MS, options.now)
   const cache = new Map<string, { value: Fetched; untilMs: number }>()
   const notFoundUntil = new Map<string, number>()
   const inFlight = new Map<string, Promise<Fetched | undefined>>()
 
-  const remember = <V>(map: Map<string, V>, key: string, value: V): void => {
-    map.delete(key)
-    map.set(key, value)
-    while (map.size > MAX_REMEMBERED) {
-      const oldest = map.keys().next()
-      if (oldest.done === true) break
-      map.delete(oldest.value)
-    }
-  }
+  const remember = <V>(map: Map<string, V>, key: string, value: V): void => rememberBounded(map, key, value, MAX_REMEMBERED)
 
   const get = async (path: string, chainHeader: string | undefined): Promise<Fetched | undefined> => {
     const now = options.now().getTime()
     const cached = cache.get(path)
     if (cached !== undefined && now < cached.untilMs) return cached.value
-    if (now < retryAtMs) {
-      log.debug('pcs: backing off', { retryInSeconds: Math.ceil((retryAtMs - now) / 1000) })
+    const waitMs = backoff.remainingMs()
+    if (waitMs > 0) {
+      log.debug('pcs: backing off', { retryInSeconds: Math.ceil(waitMs / 1000) })
       return undefined
     }
     const negative = notFoundUntil.get(path)
     if (negative !== undefined && now < negative) return undefined
     try {
-      const { body, headers } = await downloadPcs(`${options.baseUrl}${path}`, options.timeoutMs)
+      const { body, headers } = await downloadBounded(`${options.baseUrl}${path}`, {
+        timeoutMs: options.timeoutMs,
+        maxBytes: PCS_MAX_RESPONSE_BYTES,
+        accept: 'application/json, application/pkix-crl, application/octet-stream',
+      })
       let issuerChain: string | undefined
       if (chainHeader !== undefined) {
         const header = headers.get(chainHeader)
-        if (header === null) throw new PcsFailure(`response lacks the ${chainHeader} header`)
+        if (header === null) throw new FetchFailure(`response lacks the ${chainHeader} header`)
         try {
           issuerChain = decodeURIComponent(header)
         } catch (cause) {
-          throw new PcsFailure(`${chainHeader} is not URL-encoded`, undefined, { cause })
+          throw new FetchFailure(`${chainHeader} is not URL-encoded`, undefined, { cause })
         }
       }
-      failures = 0
-      retryAtMs = 0
+      backoff.succeeded()
       const value = { body, issuerChain }
       remember(cache, path, { value, untilMs: options.now().getTime() + PCS_CACHE_TTL_MS })
       log.info('pcs: collateral fetched', { path: path.split('?')[0], bytes: body.byteLength })
       return value
     } catch (err) {
-      if (err instanceof PcsNotFound) {
+      if (err instanceof FetchNotFound) {
         remember(notFoundUntil, path, now + PCS_NOT_FOUND_TTL_MS)
         log.info('pcs: not found', { path: path.split('?')[0], status: err.status })
         return undefined
       }
-      failures += 1
-      const backoff = Math.min(PCS_BACKOFF_BASE_MS * 2 ** Math.min(failures - 1, 20), PCS_BACKOFF_MAX_MS)
-      const wait = Math.min(Math.max(backoff, err instanceof PcsFailure ? (err.retryAfterMs ?? 0) : 0), PCS_BACKOFF_MAX_MS)
-      retryAtMs = options.now().getTime() + wait
+      const wait = backoff.failed(err)
       log.warn('pcs: fetch failed', { path: path.split('?')[0], error: describeError(err), retryInSeconds: Math.ceil(wait / 1000) })
       return undefined
     }
@@ -198,49 +175,3 @@ export function createPcsFetcher(options: PcsFetcherOptions): CollateralFetcher 
   }
 }
 
-async function downloadPcs(url: string, timeoutMs: number): Promise<{ body: Uint8Array; headers: Headers }> {
-  const signal = AbortSignal.timeout(timeoutMs)
-  let res: Response
-  try {
-    res = await fetch(url, { signal, headers: { Accept: 'application/json, application/pkix-crl, application/octet-stream' } })
-  } catch (cause) {
-    throw new PcsFailure(signal.aborted ? 'timeout' : 'network error', undefined, { cause })
-  }
-  if (res.status === 404 || res.status === 400) {
-    await res.body?.cancel()
-    throw new PcsNotFound(res.status)
-  }
-  if (res.status !== 200) {
-    await res.body?.cancel()
-    const retryAfter = Number(res.headers.get('retry-after'))
-    throw new PcsFailure(`HTTP ${res.status}`, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined)
-  }
-  if (Number(res.headers.get('content-length') ?? '0') > PCS_MAX_RESPONSE_BYTES) {
-    await res.body?.cancel()
-    throw new PcsFailure('response too large')
-  }
-  const chunks: Uint8Array[] = []
-  let total = 0
-  const reader = res.body?.getReader()
-  try {
-    for (;;) {
-      const next = reader === undefined ? { done: true as const, value: undefined } : await reader.read()
-      if (next.done) break
-      total += next.value.byteLength
-      if (total > PCS_MAX_RESPONSE_BYTES) throw new PcsFailure('response too large')
-      chunks.push(next.value)
-    }
-  } catch (cause) {
-    // Releasing the connection is best effort; the failure itself is what gets reported.
-    await reader?.cancel().catch(() => undefined)
-    if (cause instanceof PcsFailure) throw cause
-    throw new PcsFailure(signal.aborted ? 'timeout' : 'response interrupted', undefined, { cause })
-  }
-  const body = new Uint8Array(total)
-  let at = 0
-  for (const c of chunks) {
-    body.set(c, at)
-    at += c.byteLength
-  }
-  return { body, headers: res.headers }
-}
