@@ -12,11 +12,12 @@
  * the service's record of earlier imports and is checked at import.
  */
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
-import { readFile, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { parseAutomataDocument, parseSignerKey, signBundle, verifyAutomataDocument, verifyBundle } from '../bundles/index.js'
 import { KeybrokerError } from '../errors.js'
 import { problemFor } from '../server/problem.js'
+import { readInputFile, UsageError, type CliOutput } from './io.js'
 
 export const BUNDLE_USAGE = `bundle sign --key PRIVATE.pem [--out FILE] BUNDLE.json
   bundle verify [--format keybroker|automata] --pub SIGNER.pem [--at TIME] FILE
@@ -24,22 +25,8 @@ export const BUNDLE_USAGE = `bundle sign --key PRIVATE.pem [--out FILE] BUNDLE.j
 
 const MAX_FILE_BYTES = 1024 * 1024
 
-export interface CliOutput {
-  readonly stdout: (text: string) => void
-  readonly stderr: (text: string) => void
-}
-
-class UsageError extends Error {}
-
 async function readText(path: string): Promise<string> {
-  let bytes: Buffer
-  try {
-    bytes = await readFile(path)
-  } catch (err) {
-    throw new UsageError(`cannot read ${path} (${err instanceof Error ? err.message : String(err)})`)
-  }
-  if (bytes.byteLength > MAX_FILE_BYTES) throw new UsageError(`${path} is larger than ${MAX_FILE_BYTES} bytes`)
-  return bytes.toString('utf8')
+  return Buffer.from(await readInputFile(path, MAX_FILE_BYTES)).toString('utf8')
 }
 
 function one(positionals: readonly string[], what: string): string {

@@ -7,7 +7,6 @@
  * evidence and the cache directory (`--collateral`, default KEYBROKER_COLLATERAL_DIR); the admin
  * store and the network are not consulted.
  */
-import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import type { Config } from '../config/config.js'
 import { KeybrokerError } from '../errors.js'
@@ -21,6 +20,7 @@ import { SNP_KDS_LAYOUT } from '../services/snp-kds.js'
 import { TDX_PCS_LAYOUT } from '../services/tdx-pcs.js'
 import { TPM_DIRECTORY_LAYOUT } from '../services/tpm-trust.js'
 import { createVerifiers } from '../services/verifiers.js'
+import { readInputFile, UsageError, type CliOutput } from './io.js'
 
 export const EVIDENCE_VERIFY_USAGE = 'evidence verify --type TYPE FILE [--at ISO-TIME] [--collateral DIR] [--certs FILE]…'
 
@@ -28,23 +28,7 @@ export const EVIDENCE_VERIFY_USAGE = 'evidence verify --type TYPE FILE [--at ISO
 const MAX_FILE_BYTES = 16 * 1024 * 1024
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2}))?$/
 
-export interface CliOutput {
-  readonly stdout: (text: string) => void
-  readonly stderr: (text: string) => void
-}
-
-class UsageError extends Error {}
-
-async function readInput(path: string): Promise<Uint8Array> {
-  let bytes: Buffer
-  try {
-    bytes = await readFile(path)
-  } catch (err) {
-    throw new UsageError(`cannot read ${path} (${err instanceof Error ? err.message : String(err)})`)
-  }
-  if (bytes.byteLength > MAX_FILE_BYTES) throw new UsageError(`${path} is larger than ${MAX_FILE_BYTES} bytes`)
-  return new Uint8Array(bytes)
-}
+const readInput = (path: string): Promise<Uint8Array> => readInputFile(path, MAX_FILE_BYTES)
 
 /** A JSON evidence object (or an attest request body holding one), or `undefined` for binary input. */
 function jsonEvidence(bytes: Uint8Array): Record<string, unknown> | undefined {
