@@ -25,6 +25,7 @@ import {
   SIGNED_SIZE,
   verifySnpEvidence,
 } from '../src/evidence/snp/index.js'
+import { median, rate } from './support/rates.js'
 
 const ITERATIONS = Number(process.env.BENCH_SNP_ITERATIONS ?? 3000)
 const COLD_ITERATIONS = Number(process.env.BENCH_SNP_COLD_ITERATIONS ?? 300)
@@ -43,14 +44,6 @@ const ASK = amd('milan/ask-milan.pem')
 const ARK = amd('milan/ark-milan.pem')
 
 /** Operations per second of `n` sequential calls. */
-async function rate(n: number, op: () => unknown): Promise<number> {
-  const started = performance.now()
-  for (let i = 0; i < n; i++) await op()
-  return n / ((performance.now() - started) / 1000)
-}
-
-const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0
-
 async function main(): Promise<void> {
   const parsed = parseReport(REPORT)
   const signature = new Uint8Array([...parsed.signatureR, ...parsed.signatureS])

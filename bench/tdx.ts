@@ -30,6 +30,7 @@ import {
   verifyTdxEvidence,
   type TdxVerifyOptions,
 } from '../src/evidence/tdx/index.js'
+import { median, rate } from './support/rates.js'
 
 const ITERATIONS = Number(process.env.BENCH_TDX_ITERATIONS ?? 3000)
 const COLD_ITERATIONS = Number(process.env.BENCH_TDX_COLD_ITERATIONS ?? 300)
@@ -55,14 +56,6 @@ const STORE = new Map<string, Uint8Array>([
   [`${TDX_COLLATERAL_KINDS.tcbSigningChain}/${TCB_SIGNING_CHAIN_KEY}`, SIGNING],
 ])
 const LOOKUP: CollateralLookup = { get: async (kind, key) => STORE.get(`${kind}/${key}`) }
-
-async function rate(n: number, op: () => unknown): Promise<number> {
-  const started = performance.now()
-  for (let i = 0; i < n; i++) await op()
-  return n / ((performance.now() - started) / 1000)
-}
-
-const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0
 
 async function main(): Promise<void> {
   const q = parseQuote(QUOTE)

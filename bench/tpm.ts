@@ -16,6 +16,7 @@ import { describeEvent, parseTcgEventLog, replayTcgEventLog, TPM_ALG } from '../
 import { hashByName, parseSignature } from '../src/evidence/tpm/index.js'
 import { parseImaAscii, parseImaBinary } from '../src/evidence/tpm/ima/parse.js'
 import { replayIma } from '../src/evidence/tpm/ima/replay.js'
+import { median, rate } from './support/rates.js'
 
 const ITERATIONS = Number(process.env.BENCH_TPM_ITERATIONS ?? 3000)
 const ROUNDS = 5
@@ -31,16 +32,9 @@ const REGISTRY: CollateralLookup = {
   get: async (kind, key) => (kind === 'tpm-ak' && key === AK_ID ? new Uint8Array(Buffer.from('{"source":"registered","name":"bench"}')) : undefined),
 }
 
-async function rate(n: number, op: () => unknown): Promise<number> {
-  const started = performance.now()
-  for (let i = 0; i < n; i++) await op()
-  return n / ((performance.now() - started) / 1000)
-}
 async function msPer(n: number, op: () => unknown): Promise<number> {
   return 1000 / (await rate(n, op))
 }
-const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0
-
 async function main(): Promise<void> {
   const registry = createVerifierRegistry({ allowSample: false })
   const tpm = registry.verifierFor('tpm')
