@@ -73,8 +73,9 @@ export class KeybrokerClient {
     this.#options = options
   }
 
-  async challenge(): Promise<{ nonce: string; expiresAt: string }> {
-    return this.#json('POST', '/v1/challenge', {})
+  /** A challenge; with `publicKey`, also the agent nonce of that key (README, "Binding profiles"). */
+  async challenge(publicKey?: JWK): Promise<{ nonce: string; expiresAt: string; agentNonce?: string }> {
+    return this.#json('POST', '/v1/challenge', publicKey === undefined ? {} : { publicKey })
   }
 
   async attest(body: {

@@ -1,4 +1,5 @@
 import type { z } from 'zod'
+import type { BindingProfile } from './binding.js'
 
 /** A JSON value, for the raw claims that policy authors read and tokens carry. */
 export type JsonValue = string | number | boolean | null | readonly JsonValue[] | { readonly [k: string]: JsonValue }
@@ -27,6 +28,12 @@ export interface Claims {
   /** Chip / instance identity, hex or an opaque string. */
   readonly instanceId?: string
   readonly raw: Readonly<Record<string, JsonValue>>
+  /**
+   * Verified bytes the type's binding profile reads besides `reportData`, by name (e.g. an
+   * agent's `magic` and `nonce`, the TEE report data, an AK public area). Never appraised and
+   * never put in tokens; only the profile (`EvidenceVerifier.binding`) reads them.
+   */
+  readonly binding?: Readonly<Record<string, Uint8Array>>
 }
 
 /**
@@ -53,6 +60,8 @@ export interface EvidenceVerifier<E = unknown> {
   readonly type: string
   readonly schema: z.ZodType<E>
   verify(evidence: E, ctx: VerifyContext): Promise<Claims>
+  /** How the evidence carries the binding value B (src/evidence/binding.ts); checked by the service after `verify`. */
+  readonly binding: BindingProfile
   /**
    * Optional, for `keybroker evidence verify --type T FILE`: the wire-form evidence object (to be
    * validated by `schema`) for a file holding the type's main binary field as the hardware gives

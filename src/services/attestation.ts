@@ -1,6 +1,6 @@
 import { APPRAISAL_POLICY_ID, appraise, isJsonArray, type Appraisal, type AppraisedClaims } from '../appraisal/index.js'
 import { KeybrokerError } from '../errors.js'
-import type { Claims, JsonValue } from '../evidence/index.js'
+import { agentNonceOf, type Claims, type JsonValue } from '../evidence/index.js'
 import { openAtRest, parseRecipientKey, sealToKey, type RecipientKey } from '../secrets/index.js'
 import { describeZodError } from '../server/validation.js'
 import {
@@ -9,7 +9,7 @@ import {
   getCurrentSecretVersion,
   getCurrentSecretVersions,
 } from '../storage/index.js'
-import { checkBinding, computeBinding, issueEar, verifyEar, type IssuedNonce } from '../tokens/index.js'
+import { checkEvidenceBinding, computeBinding, issueEar, verifyEar, type IssuedNonce } from '../tokens/index.js'
 import { secretAad } from './secret-aad.js'
 import { recoverDiskKey, type RecoverInput } from './sealing-keys.js'
 import {
@@ -44,11 +44,29 @@ export interface AttestResult {
 /** Facts about the request that release rules may read (`request.clientIp`). */
 export interface RequestContext {
   readonly clientIp?: string | undefined
+  /**
+   * DER certificate of the agent's TLS endpoint when a service flow pulled the evidence from an
+   * agent itself (never taken from a request body); binding profiles may read it.
+   */
+  readonly agentCertificate?: Uint8Array | undefined
 }
 
-/** Issues a challenge nonce: MAC'd and expiring, no server-side state. */
-export function issueChallenge(s: Services): IssuedNonce {
-  return s.nonces.issue(s.now())
+export interface Challenge extends IssuedNonce {
+  /** With a public key: `base64url(B[0:32])` for agents that take a nonce of their own (README, "Binding profiles"). */
+  readonly agentNonce?: string
+}
+
+/**
+ * Issues a challenge nonce: MAC'd and expiring, no server-side state. With the client's
+ * `publicKey`, also the agent nonce of the binding B of that nonce and key, so that a client
+ * that cannot hash (a shell script next to an agent) need not compute it.
+ * @throws KeybrokerError `key-unsupported` for a key `/v1/attest` would refuse
+ */
+export async function issueChallenge(s: Services, publicKey?: unknown): Promise<Challenge> {
+  const key = publicKey === undefined ? undefined : parseRecipientKey(publicKey)
+  const issued = s.nonces.issue(s.now())
+  if (key === undefined) return issued
+  return { ...issued, agentNonce: agentNonceOf(await computeBinding(issued.nonce, key.publicJwk)) }
 }
 
 /**
@@ -73,12 +91,12 @@ export async function attest(s: Services, input: AttestInput, requestId: string,
   }
 
   const claims = await verifier.verify(parsed.data, { now, collateral: withTpmTrust(s.database.db, s.collateral.lookup()) })
-  checkBinding(claims.reportData, await computeBinding(input.nonce, key.publicJwk))
+  const bindingRule = checkEvidenceBinding(verifier.binding, claims, await computeBinding(input.nonce, key.publicJwk), { agentCertificate: context.agentCertificate })
 
   const db = s.database.db
   const appraised = appraisalClaims(claims)
   const overall = appraise(appraised, (await findReferenceValueSetsByMeasurement(db, claims.measurement)).map((set) => appraisalSet(s, set)), { now })
-  const summary = evidenceSummary(claims)
+  const summary = { ...evidenceSummary(claims), binding: bindingRule }
   const released: Record<string, string> = {}
   const versions: Record<string, number> = {}
   const policies: Record<string, string> = {}
@@ -129,7 +147,7 @@ export async function attest(s: Services, input: AttestInput, requestId: string,
     trustVector: overall.trustVector,
     hardwareBacked: claims.hardwareBacked,
     evidenceType: claims.evidenceType,
-    claims: tokenClaims(claims, overall),
+    claims: { ...tokenClaims(claims, overall), binding: bindingRule },
     appraisalPolicyId: APPRAISAL_POLICY_ID,
   })
   // A recovery is audited in this one entry (action `recover`, subject the sealing key, the disk).

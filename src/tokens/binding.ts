@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto'
 import { calculateJwkThumbprint, type JWK } from 'jose'
 import { KeybrokerError } from '../errors.js'
-import { equalBytes } from '../evidence/reader.js'
+import { bindingInput, checkReportData, type BindingProfile } from '../evidence/binding.js'
+import type { Claims } from '../evidence/types.js'
 
 /** Domain-separation prefix of the binding (DESIGN.md, "Binding"); versioned so v2 cannot collide. */
 export const BINDING_PREFIX = 'keybroker-v1:'
 /** SHA-512 output: the full SNP/TDX REPORT_DATA. */
 export const BINDING_BYTES = 64
-/** TPM2_Quote extraData carries the first 32 bytes (a TPM2B_DATA bounded by the hash size). */
+/** TPM2_Quote extraData carries the first 32 bytes (a TPM2B_DATA bounded by the hash size); the agent nonce encodes them. */
 export const BINDING_TPM_BYTES = 32
 const NONCE_TEXT = /^[A-Za-z0-9_-]{1,512}$/
 
@@ -36,23 +37,33 @@ export async function computeBinding(nonce: string, publicJwk: JWK): Promise<Uin
 }
 
 /**
- * Checks the report data carried by the evidence against the expected binding, in constant time.
- * 64-byte report data (SEV-SNP, TDX) must equal all 64 bytes; 32-byte report data (TPM
- * `extraData`) must equal the first 32.
+ * Checks the report data carried by the evidence against the expected binding, in constant time
+ * (the native `report-data` profile). 64-byte report data (SEV-SNP, TDX) must equal all 64
+ * bytes; 32-byte report data (TPM `extraData`) must equal the first 32.
  * @throws KeybrokerError `binding-mismatch` for any other length or any differing byte;
  *   `internal` if `expected` is not a 64-byte binding (a caller bug).
  */
 export function checkBinding(reportData: Uint8Array, expected: Uint8Array): void {
-  if (expected.byteLength !== BINDING_BYTES) {
-    throw new KeybrokerError('internal', 'expected binding must be 64 bytes')
-  }
-  let ok: boolean
-  if (reportData.byteLength === BINDING_BYTES) {
-    ok = equalBytes(reportData, expected)
-  } else if (reportData.byteLength === BINDING_TPM_BYTES) {
-    ok = equalBytes(reportData, expected.subarray(0, BINDING_TPM_BYTES))
-  } else {
-    throw new KeybrokerError('binding-mismatch', `report data must be ${BINDING_BYTES} or ${BINDING_TPM_BYTES} bytes`)
-  }
-  if (!ok) throw new KeybrokerError('binding-mismatch', 'report data does not bind the nonce and public key')
+  if (expected.byteLength !== BINDING_BYTES) throw new KeybrokerError('internal', 'expected binding must be 64 bytes')
+  const result = checkReportData(reportData, expected)
+  if (!result.ok) throw new KeybrokerError('binding-mismatch', result.reason)
+}
+
+/**
+ * Applies the binding profile of the evidence's type (src/evidence/binding.ts) to verified
+ * claims: B and the agent nonce derived from it, plus the request facts only the service knows.
+ * @returns the rule that held (`report-data`, `automata-v2`, …), for the EAR and the audit.
+ * @throws KeybrokerError `binding-mismatch` with the profile's reason; `internal` if `binding`
+ *   is not 64 bytes (a caller bug).
+ */
+export function checkEvidenceBinding(
+  profile: BindingProfile,
+  claims: Claims,
+  binding: Uint8Array,
+  facts: { readonly agentCertificate?: Uint8Array | undefined } = {},
+): string {
+  if (binding.byteLength !== BINDING_BYTES) throw new KeybrokerError('internal', 'expected binding must be 64 bytes')
+  const result = profile.check(claims, bindingInput(binding, facts))
+  if (!result.ok) throw new KeybrokerError('binding-mismatch', result.reason)
+  return result.rule
 }

@@ -128,6 +128,25 @@ describe.each(testDatabases())('attest → release on %s', (engine) => {
     }
   })
 
+  it('answers the agent nonce of a challenge with publicKey: base64url(B[0:32]) of that nonce and key', async () => {
+    const key = await generateAttestationKey()
+    const plain = await kb.client.challenge()
+    expect(plain.agentNonce).toBeUndefined()
+    const { nonce, agentNonce } = await kb.client.challenge(key.publicJwk)
+    expect(agentNonce).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    expect(agentNonce).toBe(toBase64Url((await reportDataFor(nonce, key)).subarray(0, 32)))
+    // The nonce is an ordinary challenge nonce: native evidence binds B as before.
+    const { token } = await kb.client.attest({ nonce, evidence: sample(GOOD)(await reportDataFor(nonce, key)), publicKey: key.publicJwk })
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as { submods: Record<string, Record<string, Record<string, unknown>>> }
+    expect(payload.submods['sample']?.['ear.veraison.annotated-evidence']?.['binding']).toBe('report-data')
+  })
+
+  it('refuses a challenge whose publicKey /v1/attest would refuse', async () => {
+    const res = await kb.client.raw('POST', '/v1/challenge', JSON.stringify({ publicKey: { kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA', d: 'AA' } }), { 'Content-Type': 'application/json' })
+    expect(res.status).toBe(400)
+    expect((JSON.parse(res.body) as { type: string }).type).toMatch(/\/key-unsupported$/)
+  })
+
   it('refuses evidence whose report data binds another key', async () => {
     const key = await generateAttestationKey()
     const attacker = await generateAttestationKey()

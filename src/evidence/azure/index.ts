@@ -8,6 +8,7 @@ import type { Claims, EvidenceFiles, EvidenceVerifier, VerifyContext } from '../
 import type { TdxEvidenceCollateral, TdxVerifyOptions } from '../tdx/index.js'
 import { verifyAzSnpVtpm } from './snp-vtpm.js'
 import { verifyAzTdxVtpm } from './tdx-vtpm.js'
+import { REPORT_DATA_BINDING } from '../binding.js'
 
 const b64 = (max: number) => z.string().min(1).max(max)
 const Pcrs = z.record(z.string().max(16), z.record(z.string().max(2), z.string().max(128)))
@@ -114,6 +115,7 @@ export function createAzSnpVtpmVerifier(snpOptions?: Partial<SnpVerifyOptions>):
     type: 'az-snp-vtpm',
     schema: azSnpVtpmEvidenceSchema,
     verify: (evidence, ctx) => verifyAzSnpVtpmWireEvidence(evidence, ctx, snpOptions),
+    binding: REPORT_DATA_BINDING,
     fromFile: azSnpVtpmEvidenceFromFile,
   }
 }
@@ -223,6 +225,7 @@ export function createAzTdxVtpmVerifier(tdxOptions?: Partial<TdxVerifyOptions>):
     type: 'az-tdx-vtpm',
     schema: azTdxVtpmEvidenceSchema,
     verify: (evidence, ctx) => verifyAzTdxVtpmWireEvidence(evidence, ctx, tdxOptions),
+    binding: REPORT_DATA_BINDING,
     fromFile: azTdxVtpmEvidenceFromFile,
   }
 }

@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { EvidenceError } from '../../errors.js'
 import { fromBase64, fromHex, toHex } from '../reader.js'
 import type { Claims, EvidenceVerifier } from '../types.js'
+import { REPORT_DATA_BINDING } from '../binding.js'
 
 /** Development-only evidence (DESIGN.md, "Wire details"): unsigned, so never hardware-backed. */
 export const sampleEvidenceSchema = z.object({
@@ -38,4 +39,5 @@ export const sampleVerifier: EvidenceVerifier<SampleEvidence> = {
   type: 'sample',
   schema: sampleEvidenceSchema,
   verify: (evidence) => verifySampleEvidence(evidence),
+  binding: REPORT_DATA_BINDING,
 }

@@ -5,6 +5,7 @@ import { decodeEvidenceCertificates } from './cert-table.js'
 import { snpEvidenceFromFiles } from './from-file.js'
 import type { SnpVerifyOptions } from './options.js'
 import { verifySnpEvidence } from './verify.js'
+import { REPORT_DATA_BINDING } from '../binding.js'
 
 /**
  * `evidence` of type `snp` on the wire (DESIGN.md, "Wire details"): `report` is the 1184-byte
@@ -43,6 +44,7 @@ export function createSnpVerifier(options?: Partial<SnpVerifyOptions>): Evidence
     type: 'snp',
     schema: snpEvidenceSchema,
     verify: (evidence, ctx) => verifySnpWireEvidence(evidence, ctx, options),
+    binding: REPORT_DATA_BINDING,
     fromFile: snpEvidenceFromFiles,
   }
 }

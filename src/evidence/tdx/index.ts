@@ -4,6 +4,7 @@ import type { Claims, EvidenceVerifier, VerifyContext } from '../types.js'
 import { tdxEvidenceFromFiles } from './from-file.js'
 import type { TdxVerifyOptions } from './options.js'
 import { verifyTdxEvidence, type TdxEvidenceCollateral } from './verify.js'
+import { REPORT_DATA_BINDING } from '../binding.js'
 
 const text = (max: number) => z.string().min(1).max(max)
 
@@ -63,6 +64,7 @@ export function createTdxVerifier(options?: Partial<TdxVerifyOptions>): Evidence
     type: 'tdx',
     schema: tdxEvidenceSchema,
     verify: (evidence, ctx) => verifyTdxWireEvidence(evidence, ctx, options),
+    binding: REPORT_DATA_BINDING,
     fromFile: tdxEvidenceFromFiles,
   }
 }

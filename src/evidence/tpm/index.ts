@@ -5,6 +5,7 @@ import type { Claims, EvidenceFiles, EvidenceVerifier, VerifyContext } from '../
 import type { TpmVerifyOptions } from './options.js'
 import { decodePcrValues } from './pcrs.js'
 import { verifyTpmEvidence } from './verify.js'
+import { REPORT_DATA_BINDING } from '../binding.js'
 
 const B64 = (max: number) => z.string().min(1).max(max)
 
@@ -72,6 +73,7 @@ export function createTpmVerifier(options?: Partial<TpmVerifyOptions>): Evidence
     type: 'tpm',
     schema: tpmEvidenceSchema,
     verify: (evidence, ctx) => verifyTpmWireEvidence(evidence, ctx, options),
+    binding: REPORT_DATA_BINDING,
     fromFile: tpmEvidenceFromFile,
   }
 }

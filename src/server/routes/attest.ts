@@ -12,11 +12,20 @@ import { clientIp } from '../client-ip.js'
 import { COMMON_ERRORS, JwkSchema, NameSchema, problemResponse, TimestampSchema } from '../schemas/common.js'
 import { ThumbprintSchema } from '../schemas/sealing.js'
 
-const ChallengeRequest = z.object({}).strict().openapi('ChallengeRequest')
+const ChallengeRequest = z
+  .object({
+    publicKey: JwkSchema.optional(),
+  })
+  .strict()
+  .openapi('ChallengeRequest', { description: 'optional publicKey: the key the evidence will bind; the answer then carries agentNonce' })
 const ChallengeResponse = z
   .object({
     nonce: z.string().openapi({ description: 'opaque, MAC-protected, single use; base64url' }),
     expiresAt: TimestampSchema,
+    agentNonce: z
+      .string()
+      .optional()
+      .openapi({ description: 'with publicKey: base64url of the first 32 bytes of the binding, the nonce to give an agent that binds its own (README, "Binding profiles")' }),
   })
   .openapi('Challenge')
 
@@ -126,9 +135,10 @@ export function registerAttestRoutes(app: App, deps: AppDeps): void {
     app.openAPIRegistry.registerComponent('schemas', name, doc as SchemaObject)
   }
 
-  app.openapi(challenge, (c) => {
-    const { nonce, expiresAt } = issueChallenge(deps.services)
-    return c.json({ nonce, expiresAt: expiresAt.toISOString() }, 200)
+  app.openapi(challenge, async (c) => {
+    const body = c.req.valid('json')
+    const { nonce, expiresAt, agentNonce } = await issueChallenge(deps.services, body?.publicKey)
+    return c.json({ nonce, expiresAt: expiresAt.toISOString(), ...(agentNonce === undefined ? {} : { agentNonce }) }, 200)
   })
 
   app.openapi(attestRoute, async (c) => {
