@@ -16,13 +16,12 @@
  * development certificate) from --ca or KEYBROKER_CA. Usage errors exit 2.
  */
 import { createPrivateKey, type KeyObject } from 'node:crypto'
-import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { KeybrokerClient, KeybrokerClientError } from '../clients/client.js'
 import { AlephCrnClient, AlephCrnError } from '../clients/aleph/crn-client.js'
 import { launchAlephVm } from '../clients/aleph/launch.js'
 import { delegationHeader, delegationPayloadHex, parseDelegation } from '../clients/aleph/operator-auth.js'
 import { KeybrokerError } from '../errors.js'
-import { readInputFile, UsageError, type CliOutput } from './io.js'
+import { integerFlag, parseFlags, readInputFile, requiredFlag, UsageError, type CliOutput } from './io.js'
 
 export const ALEPH_USAGE = `aleph launch --crn URL --vm REF --secret NAME --key ES256.pem --delegation FILE [--policy N] [--format aleph|sevctl] [--keybroker URL] [--ca FILE]
   aleph delegation --key ES256.pem --address ADDR --domain HOST [--chain ETH|SOL] [--hours N]
@@ -59,26 +58,6 @@ export async function alephCommand(sub: string | undefined, args: readonly strin
   }
 }
 
-function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: readonly string[], options: T) {
-  try {
-    return parseArgs({ args: [...args], options, allowPositionals: false, strict: true })
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err))
-  }
-}
-
-function required(value: string | undefined, flag: string): string {
-  if (value === undefined || value === '') throw new UsageError(`${flag} is required`)
-  return value
-}
-
-function integer(value: string | undefined, flag: string, fallback: number, max: number): number {
-  if (value === undefined) return fallback
-  const n = /^0x[0-9a-f]+$/i.test(value) ? Number.parseInt(value.slice(2), 16) : /^\d+$/.test(value) ? Number(value) : NaN
-  if (!Number.isSafeInteger(n) || n < 0 || n > max) throw new UsageError(`${flag}: an integer from 0 to ${max}`)
-  return n
-}
-
 async function readKey(path: string): Promise<KeyObject> {
   const text = Buffer.from(await readInputFile(path, 64 * 1024)).toString('utf8')
   try {
@@ -89,7 +68,7 @@ async function readKey(path: string): Promise<KeyObject> {
 }
 
 async function launch(args: readonly string[], out: CliOutput, env: Readonly<Record<string, string | undefined>>): Promise<number> {
-  const { values } = parse(args, {
+  const { values } = parseFlags(args, {
     crn: { type: 'string' },
     vm: { type: 'string' },
     secret: { type: 'string' },
@@ -109,12 +88,12 @@ async function launch(args: readonly string[], out: CliOutput, env: Readonly<Rec
   if (keybrokerUrl === undefined || keybrokerUrl === '') throw new UsageError('--keybroker URL (or KEYBROKER_URL) is required')
   const caPath = values.ca ?? env['KEYBROKER_CA']
   const ca = caPath === undefined || caPath === '' ? undefined : Buffer.from(await readInputFile(caPath, 256 * 1024)).toString('utf8')
-  const key = await readKey(required(values.key, '--key'))
-  const delegation = parseDelegation(Buffer.from(await readInputFile(required(values.delegation, '--delegation'), 64 * 1024)).toString('utf8'), key, new Date())
-  const timeoutMs = integer(values['timeout-seconds'], '--timeout-seconds', 30, 600) * 1000
+  const key = await readKey(requiredFlag(values.key, '--key'))
+  const delegation = parseDelegation(Buffer.from(await readInputFile(requiredFlag(values.delegation, '--delegation'), 64 * 1024)).toString('utf8'), key, new Date())
+  const timeoutMs = integerFlag(values['timeout-seconds'], '--timeout-seconds', 600, 30) * 1000
   let crn: AlephCrnClient
   try {
-    crn = new AlephCrnClient({ url: required(values.crn, '--crn'), key, delegation, timeoutMs })
+    crn = new AlephCrnClient({ url: requiredFlag(values.crn, '--crn'), key, delegation, timeoutMs })
   } catch (err) {
     if (err instanceof TypeError || err instanceof AlephCrnError) throw new UsageError(`--crn: ${err.message}`)
     throw err
@@ -122,12 +101,12 @@ async function launch(args: readonly string[], out: CliOutput, env: Readonly<Rec
   const result = await launchAlephVm({
     crn,
     keybroker: new KeybrokerClient({ baseUrl: keybrokerUrl, ...(ca === undefined ? {} : { ca }), timeoutMs }),
-    vm: required(values.vm, '--vm'),
-    secret: required(values.secret, '--secret'),
-    policy: integer(values.policy, '--policy', 1, 0xffff_ffff),
+    vm: requiredFlag(values.vm, '--vm'),
+    secret: requiredFlag(values.secret, '--secret'),
+    policy: integerFlag(values.policy, '--policy', 0xffff_ffff, 1),
     format,
-    measurementAttempts: integer(values['measurement-attempts'], '--measurement-attempts', 30, 1000),
-    measurementIntervalMs: integer(values['measurement-interval-ms'], '--measurement-interval-ms', 2000, 60_000),
+    measurementAttempts: integerFlag(values['measurement-attempts'], '--measurement-attempts', 1000, 30),
+    measurementIntervalMs: integerFlag(values['measurement-interval-ms'], '--measurement-interval-ms', 60_000, 2000),
     log: (line) => out.stderr(`keybroker: ${line}\n`),
   })
   out.stdout(`${JSON.stringify(result)}\n`)
@@ -135,7 +114,7 @@ async function launch(args: readonly string[], out: CliOutput, env: Readonly<Rec
 }
 
 async function delegation(args: readonly string[], out: CliOutput): Promise<number> {
-  const { values } = parse(args, {
+  const { values } = parseFlags(args, {
     key: { type: 'string' },
     address: { type: 'string' },
     domain: { type: 'string' },
@@ -145,16 +124,16 @@ async function delegation(args: readonly string[], out: CliOutput): Promise<numb
     signature: { type: 'string' },
   })
   if (values.payload !== undefined || values.signature !== undefined) {
-    out.stdout(`${delegationHeader(required(values.payload, '--payload'), required(values.signature, '--signature'))}\n`)
+    out.stdout(`${delegationHeader(requiredFlag(values.payload, '--payload'), requiredFlag(values.signature, '--signature'))}\n`)
     return 0
   }
   const chain = values.chain
   if (chain !== 'ETH' && chain !== 'SOL') throw new UsageError('--chain: ETH or SOL')
-  const hours = integer(values.hours, '--hours', 24, 24 * 365)
+  const hours = integerFlag(values.hours, '--hours', 24 * 365, 24)
   const payload = delegationPayloadHex({
-    key: await readKey(required(values.key, '--key')),
-    address: required(values.address, '--address'),
-    domain: required(values.domain, '--domain'),
+    key: await readKey(requiredFlag(values.key, '--key')),
+    address: requiredFlag(values.address, '--address'),
+    domain: requiredFlag(values.domain, '--domain'),
     chain,
     expires: new Date(Date.now() + hours * 3600_000),
   })

@@ -20,7 +20,6 @@
  * Usage errors exit 2.
  */
 import { randomBytes } from 'node:crypto'
-import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { KeybrokerError } from '../errors.js'
 import { fromBase64 } from '../evidence/reader.js'
 import {
@@ -39,7 +38,7 @@ import {
   type LaunchDigestInput,
   type SevProduct,
 } from '../sev/index.js'
-import { readInputFile, UsageError, type CliOutput } from './io.js'
+import { integerFlag, parseFlags, readInputFile, requiredFlag, UsageError, type CliOutput } from './io.js'
 
 export const SEV_USAGE = `sev verify-chain FILE [--products naples,rome,milan,genoa,turin]
   sev measure --tik HEX --api MAJOR.MINOR --build N --policy N (--firmware-digest HEX | --firmware FILE […]) (--mnonce B64 | --launch-measure B64)
@@ -76,23 +75,10 @@ export async function sevCommand(sub: string | undefined, args: readonly string[
   }
 }
 
-function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: readonly string[], options: T, positionals = false) {
-  try {
-    return parseArgs({ args: [...args], options, allowPositionals: positionals, strict: true })
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err))
-  }
-}
-
-function required(value: string | undefined, flag: string): string {
-  if (value === undefined) throw new UsageError(`${flag} is required`)
-  return value
-}
-
 const HEX = /^(?:[0-9a-fA-F]{2})+$/
 
 function hexArg(value: string | undefined, flag: string, bytes: number): Uint8Array {
-  const text = required(value, flag).replace(/^0x/i, '')
+  const text = requiredFlag(value, flag).replace(/^0x/i, '')
   if (!HEX.test(text) || text.length !== 2 * bytes) throw new UsageError(`${flag}: ${bytes} bytes in hex expected`)
   return new Uint8Array(Buffer.from(text, 'hex'))
 }
@@ -100,7 +86,7 @@ function hexArg(value: string | undefined, flag: string, bytes: number): Uint8Ar
 function base64Arg(value: string | undefined, flag: string, bytes: number): Uint8Array {
   let decoded: Uint8Array
   try {
-    decoded = fromBase64(required(value, flag), flag)
+    decoded = fromBase64(requiredFlag(value, flag), flag)
   } catch (err) {
     if (err instanceof KeybrokerError) throw new UsageError(`${flag}: not base64`)
     throw err
@@ -109,16 +95,8 @@ function base64Arg(value: string | undefined, flag: string, bytes: number): Uint
   return decoded
 }
 
-/** An integer in decimal or 0x-hex, as sevctl's `parse_hex_or_int`. */
-function intArg(value: string | undefined, flag: string, max: number): number {
-  const text = required(value, flag)
-  const n = /^0x[0-9a-f]+$/i.test(text) ? Number.parseInt(text.slice(2), 16) : /^\d+$/.test(text) ? Number(text) : NaN
-  if (!Number.isSafeInteger(n) || n < 0 || n > max) throw new UsageError(`${flag}: an integer from 0 to ${max} (decimal or 0x-hex)`)
-  return n
-}
-
 async function verifyChain(args: readonly string[], out: CliOutput): Promise<number> {
-  const { values, positionals } = parse(args, { products: { type: 'string' } }, true)
+  const { values, positionals } = parseFlags(args, { products: { type: 'string' } }, true)
   const [path, ...more] = positionals
   if (path === undefined || more.length > 0) throw new UsageError('give exactly one FILE')
   const names = (values.products ?? SEV_PRODUCTS.join(',')).split(',').map((s) => s.trim().toLowerCase())
@@ -148,7 +126,7 @@ type DigestValues = { [K in keyof typeof DIGEST_OPTIONS]?: string | undefined }
 /** GCTX.LD from the files, as sevctl `measurement build --firmware … [--kernel …] [--vmsa-cpu0 …]`. */
 async function launchDigestOf(v: DigestValues): Promise<Uint8Array> {
   const read = (p: string) => readInputFile(p, MAX_IMAGE_BYTES)
-  const input: { -readonly [K in keyof LaunchDigestInput]: LaunchDigestInput[K] } = { firmware: await read(required(v.firmware, '--firmware')) }
+  const input: { -readonly [K in keyof LaunchDigestInput]: LaunchDigestInput[K] } = { firmware: await read(requiredFlag(v.firmware, '--firmware')) }
   const kernel = [v.kernel, v.initrd, v.cmdline]
   if (kernel.some((x) => x !== undefined)) {
     if (kernel.some((x) => x === undefined)) throw new UsageError('--kernel, --initrd and --cmdline go together')
@@ -157,19 +135,19 @@ async function launchDigestOf(v: DigestValues): Promise<Uint8Array> {
   const vmsa = [v['vmsa-cpu0'], v['vmsa-cpu1'], v['num-cpus']]
   if (vmsa.some((x) => x !== undefined)) {
     if (vmsa.some((x) => x === undefined)) throw new UsageError('--vmsa-cpu0, --vmsa-cpu1 and --num-cpus go together (SEV-ES)')
-    input.vmsa = { cpu0: await read(v['vmsa-cpu0']!), cpu1: await read(v['vmsa-cpu1']!), cpus: intArg(v['num-cpus'], '--num-cpus', 4096) }
+    input.vmsa = { cpu0: await read(v['vmsa-cpu0']!), cpu1: await read(v['vmsa-cpu1']!), cpus: integerFlag(v['num-cpus'], '--num-cpus', 4096) }
   }
   return launchDigest(input)
 }
 
 async function digest(args: readonly string[], out: CliOutput): Promise<number> {
-  const { values } = parse(args, DIGEST_OPTIONS)
+  const { values } = parseFlags(args, DIGEST_OPTIONS)
   out.stdout(`${Buffer.from(await launchDigestOf(values)).toString('hex')}\n`)
   return 0
 }
 
 async function measure(args: readonly string[], out: CliOutput): Promise<number> {
-  const { values } = parse(args, {
+  const { values } = parseFlags(args, {
     tik: { type: 'string' },
     api: { type: 'string' },
     build: { type: 'string' },
@@ -180,9 +158,9 @@ async function measure(args: readonly string[], out: CliOutput): Promise<number>
     ...DIGEST_OPTIONS,
   })
   const tik = hexArg(values.tik, '--tik', 16)
-  const api = /^(\d{1,3})\.(\d{1,3})$/.exec(required(values.api, '--api'))
+  const api = /^(\d{1,3})\.(\d{1,3})$/.exec(requiredFlag(values.api, '--api'))
   if (api === null || Number(api[1]) > 255 || Number(api[2]) > 255) throw new UsageError('--api: MAJOR.MINOR, e.g. 1.55')
-  const info = { apiMajor: Number(api[1]), apiMinor: Number(api[2]), build: intArg(values.build, '--build', 255), policy: intArg(values.policy, '--policy', 0xffff_ffff) }
+  const info = { apiMajor: Number(api[1]), apiMinor: Number(api[2]), build: integerFlag(values.build, '--build', 255), policy: integerFlag(values.policy, '--policy', 0xffff_ffff) }
   if ((values['firmware-digest'] === undefined) === (values.firmware === undefined)) throw new UsageError('give --firmware-digest HEX or --firmware FILE')
   const ld = values['firmware-digest'] !== undefined ? hexArg(values['firmware-digest'], '--firmware-digest', 32) : await launchDigestOf(values)
   if ((values.mnonce === undefined) === (values['launch-measure'] === undefined)) throw new UsageError('give --mnonce B64 or --launch-measure B64')
@@ -200,7 +178,7 @@ async function measure(args: readonly string[], out: CliOutput): Promise<number>
 }
 
 async function packageSecret(args: readonly string[], out: CliOutput): Promise<number> {
-  const { values } = parse(args, {
+  const { values } = parseFlags(args, {
     tik: { type: 'string' },
     tek: { type: 'string' },
     'launch-measure': { type: 'string' },
