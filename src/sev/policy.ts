@@ -39,7 +39,12 @@ export function parseGuestPolicy(value: number, what = 'policy'): GuestPolicy {
   return { value, debug: !flags.noDebug, flags, minApiMajor: (value >>> 16) & 0xff, minApiMinor: (value >>> 24) & 0xff }
 }
 
-/** The policy as the PSP reads it: u32 little-endian (what POLICY_MAC and MEASURE cover). */
+/**
+ * The policy as the PSP reads it: u32 little-endian (what POLICY_MAC and MEASURE cover). sevctl
+ * builds POLICY_MAC from virtee/sev's `Policy::from(u32)`, which keeps only the known flag bits and
+ * re-packs API_MAJOR/MINOR from nibbles; for the policies aleph uses (no reserved bits, no minimum
+ * API) both give these bytes, and QEMU hands the PSP the integer as configured.
+ */
 export function policyBytes(value: number): Uint8Array {
   const out = new Uint8Array(4)
   new DataView(out.buffer).setUint32(0, value >>> 0, true)

@@ -6,6 +6,7 @@
  * step on a real platform.
  */
 import { readFileSync } from 'node:fs'
+import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { KeybrokerClientError, type SevSessionAnswer } from '../../src/clients/index.js'
 import { toBase64Url } from '../../src/evidence/reader.js'
@@ -216,6 +217,26 @@ describe.each(testDatabases())('SEV guest owner on %s', (engine) => {
     expect(await problemOf(session({ platformCertificates: 'not base64!' }))).toMatchObject({ status: 400 })
     expect(await problemOf(session({ secret: 'no-such-secret' }))).toMatchObject({ status: 404, code: 'not-found' })
     expect(await problemOf(session({ policy: 0x40 }))).toMatchObject({ status: 400, code: 'bad-request' })
+  })
+
+  it('arbitrary platform chains and measurements get only named 4xx answers', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 12_000 }), fc.uint8Array({ minLength: 8336, maxLength: 8336 })), async (bytes) => {
+        const r = await problemOf(session({ platformCertificates: Buffer.from(bytes).toString('base64') }))
+        expect([400, 403]).toContain(r.status)
+        expect(['evidence-malformed', 'evidence-unsupported', 'chain-untrusted', 'bad-request']).toContain(r.code)
+      }),
+      { numRuns: 25 },
+    )
+    const s = await session()
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 60 }), fc.nat(0xffff_ffff), async (blob, policy) => {
+        const measurement = { sev_info: { api_major: 1, api_minor: 55, build_id: 24, policy }, launch_measure: Buffer.from(blob).toString('base64') }
+        const r = await problemOf(kb.client.sevLaunch({ state: s.state, measurement, vm: 'vm1' }))
+        expect([400, 403, 409]).toContain(r.status)
+      }),
+      { numRuns: 25 },
+    )
   })
 
   it('audits sessions and launches with the firmware digest and the outcome', async () => {
