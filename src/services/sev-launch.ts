@@ -196,6 +196,7 @@ export async function completeSevLaunch(s: Services, input: SevLaunchInput, requ
   // Single use across replicas, burnt before the check like a nonce: a host that started two VMs
   // with the same session blobs gets the secret into one of them at most.
   if (!(await consumeNonce(s.database.db, `sev:${state.id}`, new Date(state.exp * 1000), now))) {
+    await audit(s, 'sev.launch', state.secret, 'denied', { ...base, reason: 'state-reused' })
     throw new KeybrokerError('nonce-reused', 'this launch state has already been used; open a new session')
   }
 

@@ -246,6 +246,7 @@ describe.each(testDatabases())('SEV guest owner on %s', (engine) => {
     expect(launches.some((e) => e.outcome === 'ok' && e.detail['firmwareDigest'] === FIRMWARE && e.subject === 'vm-disk')).toBe(true)
     expect(launches.some((e) => e.outcome === 'denied' && e.detail['reason'] === 'measurement-unknown')).toBe(true)
     expect(launches.some((e) => e.outcome === 'denied' && e.detail['reason'] === 'policy-denied' && e.detail['firmwareDigest'] === FIRMWARE)).toBe(true)
+    expect(launches.some((e) => e.outcome === 'denied' && e.detail['reason'] === 'state-reused')).toBe(true)
     const sessions = entries.filter((e) => e.action === 'sev.session')
     expect(sessions.some((e) => e.outcome === 'ok' && e.detail['product'] === 'Naples')).toBe(true)
     expect(sessions.some((e) => e.outcome === 'denied' && e.detail['reason'] === 'chain-untrusted')).toBe(true)
