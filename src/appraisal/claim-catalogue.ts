@@ -240,6 +240,26 @@ function imaFiles(c: AppraisalClaims): JsonValue | undefined {
   })
 }
 
+/**
+ * AMD SEV (pre-SNP) launches with keybroker as the guest owner (src/services/sev-launch.ts): the
+ * launch digest GCTX.LD that the PSP's MEASURE was computed over (registered as the set's
+ * measurements), and the platform facts MEASURE authenticates (SEV API spec 55766, §6.5.2).
+ */
+const SEV: readonly ClaimSpec[] = [
+  hex('firmwareDigest', 32, [['measurements', 'firmwareDigest']], 'executables', 'GCTX.LD: SHA-256 of OVMF.fd (aleph: with GRUB), plus the kernel-hashes table and SEV-ES VMSAs when used'),
+  {
+    name: 'policy',
+    type: 'uint',
+    operators: ['equals', 'oneOf'],
+    paths: [['raw', 'policy']],
+    trust: 'configuration',
+    description: 'guest policy (u32: bit 0 NODBG, 1 NOKS, 2 ES, 3 NOSEND, 4 DOMAIN, 5 SEV, 16-31 minimum API)',
+  },
+  str('apiVersion', [['raw', 'apiVersion']], 'hardware', 'SEV firmware API version "major.minor" the PSP measured with (oneOf the accepted ones)'),
+  uint('build', [['raw', 'build']], 'hardware', 'SEV firmware build id the PSP measured with (minimum build: atLeast)'),
+  str('product', [['raw', 'product']], 'hardware', 'processor line whose AMD root signed the platform chain: Naples, Rome, Milan, Genoa, Turin'),
+]
+
 const CATALOGUE: ReadonlyMap<string, ReadonlyMap<string, ClaimSpec>> = new Map(
   (
     [
@@ -251,6 +271,7 @@ const CATALOGUE: ReadonlyMap<string, ReadonlyMap<string, ClaimSpec>> = new Map(
       ['az-tdx-vtpm', [...COMMON, ...TDX, ...TPM]],
       // Automata's cvm-agent collaterals: the TEE report and the TPM quote of one VM.
       ['automata', [...COMMON, ...SNP, ...TDX, ...TPM]],
+      ['sev', [...COMMON, ...SEV]],
     ] as const
   ).map(([type, specs]) => [type, new Map(specs.map((s) => [s.name, s]))]),
 )

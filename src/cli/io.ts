@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises'
+import { parseArgs, type ParseArgsConfig } from 'node:util'
 
 /** Where a CLI command writes; tests pass collectors, main.ts the process streams. */
 export interface CliOutput {
@@ -19,4 +20,28 @@ export async function readInputFile(path: string, maxBytes: number): Promise<Uin
   }
   if (bytes.byteLength > maxBytes) throw new UsageError(`${path} is larger than ${maxBytes} bytes`)
   return new Uint8Array(bytes)
+}
+
+/** `parseArgs` (strict), with its errors as usage errors (exit 2). */
+export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(args: readonly string[], options: T, allowPositionals = false) {
+  try {
+    return parseArgs({ args: [...args], options, allowPositionals, strict: true })
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err))
+  }
+}
+
+/** The value of a required flag. */
+export function requiredFlag(value: string | undefined, flag: string): string {
+  if (value === undefined || value === '') throw new UsageError(`${flag} is required`)
+  return value
+}
+
+/** An integer flag in decimal or 0x-hex (as sevctl's `parse_hex_or_int`), `fallback` when absent. */
+export function integerFlag(value: string | undefined, flag: string, max: number, fallback?: number): number {
+  if (value === undefined && fallback !== undefined) return fallback
+  const text = requiredFlag(value, flag)
+  const n = /^0x[0-9a-f]+$/i.test(text) ? Number.parseInt(text.slice(2), 16) : /^\d+$/.test(text) ? Number(text) : NaN
+  if (!Number.isSafeInteger(n) || n < 0 || n > max) throw new UsageError(`${flag}: an integer from 0 to ${max} (decimal or 0x-hex)`)
+  return n
 }

@@ -10,6 +10,8 @@ import { scheduleMaintenance } from '../services/maintenance.js'
 import { createServices } from '../services/services.js'
 import { EVIDENCE_VERIFY_USAGE, evidenceVerify } from './evidence-verify.js'
 import { BUNDLE_USAGE, bundleCommand } from './bundle.js'
+import { SEV_USAGE, sevCommand } from './sev.js'
+import { ALEPH_USAGE, alephCommand } from './aleph.js'
 import { ADMIN_ROLES, migrateDatabase, openDatabase, type AdminRole } from '../storage/index.js'
 import { join } from 'node:path'
 
@@ -24,13 +26,20 @@ const USAGE = `usage: keybroker <command>
                                           verify evidence offline (all but the nonce binding); print the claims
   ${BUNDLE_USAGE}
                                           sign and verify golden-measurement bundles offline (no configuration needed)
+  ${SEV_USAGE}
+                                          AMD SEV (pre-SNP) guest-owner tools offline, like sevctl (no configuration needed)
+  ${ALEPH_USAGE}
+                                          launch an aleph.im confidential VM with keybroker as its guest owner
 
 Configuration comes from environment variables (see README.md) and KEYBROKER_CONFIG.`
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, sub, ...rest] = argv
   // Publisher tools: offline, independent of any service configuration.
-  if (command === 'bundle') return bundleCommand(sub, rest, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) })
+  const out = { stdout: (t: string) => process.stdout.write(t), stderr: (t: string) => process.stderr.write(t) }
+  if (command === 'bundle') return bundleCommand(sub, rest, out)
+  if (command === 'sev') return sevCommand(sub, rest, out)
+  if (command === 'aleph') return alephCommand(sub, rest, out)
   const config = loadConfig()
   switch (command) {
     case 'serve':

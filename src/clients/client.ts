@@ -44,6 +44,15 @@ export interface AttestationKey {
 
 export type KeyAlgorithm = 'P-256' | 'P-384' | 'RSA'
 
+/** `POST /v1/sev/sessions`: the LAUNCH_START inputs for the host and the sealed state for the launch. */
+export interface SevSessionAnswer {
+  readonly godh: string
+  readonly session: string
+  readonly state: string
+  readonly expiresAt: string
+  readonly platform: { readonly product: string; readonly chipId: string; readonly pdhSha256: string }
+}
+
 /** A fresh ephemeral key pair for one attestation (ECDH-ES or RSA-OAEP-256 recipient). */
 export async function generateAttestationKey(alg: KeyAlgorithm = 'P-256'): Promise<AttestationKey> {
   const { publicKey, privateKey } =
@@ -89,6 +98,16 @@ export class KeybrokerClient {
 
   async secret(name: string, token: string): Promise<{ name: string; version: number; jwe: string }> {
     return this.#json('GET', `/v1/secrets/${encodeURIComponent(name)}`, undefined, { Authorization: `Bearer ${token}` })
+  }
+
+  /** AMD SEV guest owner, step 1: verify the platform chain and open a launch session. */
+  async sevSession(body: { platformCertificates: string; policy?: number; secret: string; vm?: string }): Promise<SevSessionAnswer> {
+    return this.#json('POST', '/v1/sev/sessions', body)
+  }
+
+  /** AMD SEV guest owner, step 3: check the launch measurement and get the inject_secret body. */
+  async sevLaunch(body: { state: string; measurement: unknown; vm?: string; format?: 'aleph' | 'sevctl' }): Promise<{ packet_header: string; secret: string }> {
+    return this.#json('POST', '/v1/sev/launches', body)
   }
 
   /**

@@ -2,10 +2,12 @@ import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { z } from 'zod'
 import { snpFirmwareSchema, snpMinTcbSchema, snpProductSchema, type SnpConfig } from './snp.js'
+import { sevProductsSchema, type SevConfig } from './sev.js'
 import { spkiPinsSchema, tdxTcbStatusesSchema, type TdxConfig } from './tdx.js'
 
 export type { SnpConfig, SnpFirmwareVersion, SnpProductName, SnpTcbFloor } from './snp.js'
 export type { TdxConfig, TdxTcbStatusName } from './tdx.js'
+export type { SevConfig, SevProductName } from './sev.js'
 
 /**
  * The one configuration loader. Settings come from an optional JSON config file
@@ -35,6 +37,7 @@ export interface Config {
   readonly collateralDir: string
   readonly snp: SnpConfig
   readonly tdx: TdxConfig
+  readonly sev: SevConfig
 }
 
 export class ConfigError extends Error {
@@ -95,6 +98,8 @@ export const SETTINGS = {
   tdxPcsUrl: { env: 'KEYBROKER_TDX_PCS_URL', file: 'tdxPcsUrl', schema: z.string().url().regex(/^https?:\/\//, 'must be an http(s) URL'), default: 'https://api.trustedservices.intel.com', doc: 'Intel PCS or PCCS base URL' },
   tdxPcsTimeoutMs: { env: 'KEYBROKER_TDX_PCS_TIMEOUT_MS', file: 'tdxPcsTimeoutMs', schema: int(100, 60_000), default: '5000', doc: 'timeout of one PCS request' },
   snpKdsTimeoutMs: { env: 'KEYBROKER_SNP_KDS_TIMEOUT_MS', file: 'snpKdsTimeoutMs', schema: int(100, 60_000), default: '5000', doc: 'timeout of one KDS request' },
+  sevProducts: { env: 'KEYBROKER_SEV_PRODUCTS', file: 'sevProducts', schema: sevProductsSchema, default: 'naples,rome,milan,genoa,turin', doc: 'AMD products whose SEV (pre-SNP) roots may sign a platform chain, comma-separated' },
+  sevStateTtlSeconds: { env: 'KEYBROKER_SEV_STATE_TTL_SECONDS', file: 'sevStateTtlSeconds', schema: int(60, 3_600), default: '600', doc: 'lifetime of a SEV launch session (its sealed state token), from session to secret injection' },
   logLevel: { env: 'KEYBROKER_LOG_LEVEL', file: 'logLevel', schema: z.enum(['debug', 'info', 'warn', 'error', 'silent']), default: 'info', doc: 'log level' },
 } as const satisfies Record<string, Setting>
 
@@ -200,6 +205,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       pcsFetch: v.tdxPcsFetch ?? false,
       pcsUrl: (v.tdxPcsUrl ?? 'https://api.trustedservices.intel.com').replace(/\/+$/, ''),
       pcsTimeoutMs: v.tdxPcsTimeoutMs ?? 5000,
+    },
+    sev: {
+      products: v.sevProducts ?? ['Naples', 'Rome', 'Milan', 'Genoa', 'Turin'],
+      stateTtlSeconds: v.sevStateTtlSeconds ?? 600,
     },
   }
 }

@@ -18,6 +18,7 @@ import { registerAdminSecretRoutes } from './routes/admin-secrets.js'
 import { registerAttestRoutes } from './routes/attest.js'
 import { registerHealthRoutes } from './routes/health.js'
 import { registerSealingKeyRoutes } from './routes/sealing-keys.js'
+import { registerSevRoutes } from './routes/sev.js'
 import { registerAdminTpmRoutes } from './routes/admin-tpm.js'
 import { registerTpmEnrollmentRoutes } from './routes/tpm-enrollment.js'
 import { registerWellKnownRoutes } from './routes/well-known.js'
@@ -68,6 +69,7 @@ export function createApp(deps: AppDeps): App {
   registerSealingKeyRoutes(app, deps)
   registerAdminTpmRoutes(app, deps)
   registerTpmEnrollmentRoutes(app, deps)
+  registerSevRoutes(app, deps)
   registerMethodNotAllowed(app)
 
   app.notFound((c) => problemResponse(c, new KeybrokerError('not-found', 'no such route'), deps))

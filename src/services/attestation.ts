@@ -16,11 +16,10 @@ import {
   appraisalClaims,
   appraisalSet,
   decideReleases,
-  decisionTrace,
+  denialTrace,
   failedRules,
   policyLabel,
-  type FailedRule,
-  type SecretDecision,
+  ruleText,
 } from './release-policy.js'
 import type { Services } from './services.js'
 import { withTpmTrust } from './tpm-trust.js'
@@ -116,7 +115,7 @@ export async function attest(s: Services, input: AttestInput, requestId: string,
     })
     const failed = failedRules(decisions)
     if (failed.length > 0) {
-      await audit(s, 'attest', release.join(','), 'denied', { requestId, ...summary, failedRules: failed.map(ruleText), trace: traceOf(decisions) })
+      await audit(s, 'attest', release.join(','), 'denied', { requestId, ...summary, failedRules: failed.map(ruleText), trace: denialTrace(decisions) })
       throw new KeybrokerError('policy-denied', `release denied by ${failed.length} rule(s)`, { extensions: { failedRules: failed } })
     }
     for (const d of decisions) policies[d.secret] = policyLabel(d)
@@ -191,7 +190,7 @@ export async function fetchSecret(
   })
   const failed = failedRules(decisions)
   if (failed.length > 0) {
-    await audit(s, 'release', name, 'denied', { requestId, tokenId: ear.jti, failedRules: failed.map(ruleText), trace: traceOf(decisions) })
+    await audit(s, 'release', name, 'denied', { requestId, tokenId: ear.jti, failedRules: failed.map(ruleText), trace: denialTrace(decisions) })
     throw new KeybrokerError('policy-denied', `release denied by ${failed.length} rule(s)`, { extensions: { failedRules: failed } })
   }
   const plaintext = openAtRest(s.keks, row.envelope, secretAad(name, row.version))
@@ -203,23 +202,6 @@ export async function fetchSecret(
   }
   await audit(s, 'release', name, 'ok', { requestId, tokenId: ear.jti, version: row.version, policy: decisions.map(policyLabel).join(',') })
   return { name, version: row.version, jwe }
-}
-
-function ruleText(r: FailedRule): string {
-  return `${r.secret}:${r.rule}`
-}
-
-/** The full trace of a denial for the audit entry: every rule with the values it read, the appraisal per claim. */
-function traceOf(decisions: readonly SecretDecision[]): JsonValue {
-  // A JSON round trip turns the typed trace into plain JSON values (dropping undefined members).
-  const json: unknown = JSON.parse(JSON.stringify(decisions.map(decisionTrace)))
-  return isJsonValue(json) ? json : null
-}
-
-function isJsonValue(v: unknown): v is JsonValue {
-  if (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return true
-  if (Array.isArray(v)) return v.every(isJsonValue)
-  return typeof v === 'object' && Object.values(v).every(isJsonValue)
 }
 
 /** What the audit log keeps of the evidence: its type and digests of identity, never the blob. */

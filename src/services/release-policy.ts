@@ -30,6 +30,7 @@ import {
   type PolicyVersion,
   type ReferenceValueSet as StoredSet,
 } from '../storage/index.js'
+import { isJsonValue } from './json-value.js'
 import type { Services } from './services.js'
 
 /** A failed rule of one requested secret, as a denial lists it (no reference values in it). */
@@ -178,6 +179,18 @@ export function decisionTrace(d: SecretDecision): DecisionTrace {
     rules: explained.rules,
     appraisal: appraisalJson(d.appraisal),
   }
+}
+
+/** `secret:rule`, as a denial's audit entry lists the failed rules. */
+export function ruleText(r: FailedRule): string {
+  return `${r.secret}:${r.rule}`
+}
+
+/** The full trace of a denial for the audit entry: every rule with the values it read, the appraisal per claim. */
+export function denialTrace(decisions: readonly SecretDecision[]): JsonValue {
+  // A JSON round trip turns the typed trace into plain JSON values (dropping undefined members).
+  const json: unknown = JSON.parse(JSON.stringify(decisions.map(decisionTrace)))
+  return isJsonValue(json) ? json : null
 }
 
 /** `name@version`, or `default`: which policy decided, for audit entries. */

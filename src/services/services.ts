@@ -13,6 +13,7 @@ import { createKdsFetcher, SNP_KDS_LAYOUT } from './snp-kds.js'
 import { createPcsFetcher, TDX_PCS_LAYOUT } from './tdx-pcs.js'
 import { TPM_DIRECTORY_LAYOUT } from './tpm-trust.js'
 import { createVerifiers, type TestTrustAnchors } from './verifiers.js'
+import { builtinSevRoots, type SevRoot } from '../sev/index.js'
 
 /**
  * What the HTTP layer and the CLI call into: configuration, the database, the keys. Built once
@@ -37,6 +38,8 @@ export interface Services {
   readonly snpExtraPinnedArks: readonly PinnedArk[]
   /** Intel SGX root CAs (SPKI SHA-256) pinned beside Intel's: empty except in tests (`testTrustAnchors.tdxRoots`). */
   readonly tdxExtraPinnedRoots: readonly string[]
+  /** The SEV (pre-SNP) roots of the configured products (ARKs pinned), plus test roots in tests. */
+  readonly sevRoots: readonly SevRoot[]
 }
 
 export interface CreateServicesOptions {
@@ -88,5 +91,6 @@ export async function createServices(config: Config, log: Logger, options: Creat
     collateral: createCollateralService({ directory: config.collateralDir, layouts: [SNP_KDS_LAYOUT, TDX_PCS_LAYOUT, TPM_DIRECTORY_LAYOUT], db: database.db, fetchers, log, now }),
     snpExtraPinnedArks: options.testTrustAnchors?.snpArks ?? [],
     tdxExtraPinnedRoots: options.testTrustAnchors?.tdxRoots ?? [],
+    sevRoots: [...builtinSevRoots(config.sev.products), ...(options.testTrustAnchors?.sevRoots ?? [])],
   }
 }

@@ -7,6 +7,7 @@ import type { Config } from '../config/config.js'
 import { createVerifierRegistry, type VerifierRegistry } from '../evidence/index.js'
 import type { PinnedArk, SnpVerifyOptions } from '../evidence/snp/index.js'
 import { isTdxTcbStatus, type TdxVerifyOptions } from '../evidence/tdx/index.js'
+import type { SevRoot } from '../sev/index.js'
 
 /**
  * Trust anchors added by tests only (synthetic roots of `test/generators/`). Deliberately not a
@@ -18,6 +19,8 @@ export interface TestTrustAnchors {
   readonly snpArks?: readonly PinnedArk[]
   /** Extra Intel SGX root CAs (SPKI SHA-256) for TDX quotes and collateral, beside Intel's. */
   readonly tdxRoots?: readonly string[]
+  /** Extra SEV (pre-SNP) roots (a pinned ARK and its ASK), beside AMD's built-in ones. */
+  readonly sevRoots?: readonly SevRoot[]
 }
 
 /** `SnpVerifyOptions` from the configuration (README, "SEV-SNP"). */

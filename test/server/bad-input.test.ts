@@ -9,6 +9,8 @@ import { startKeybroker, type TestKeybroker } from '../support/keybroker.js'
 const BODY_ROUTES = [
   ['POST', '/v1/challenge', false],
   ['POST', '/v1/attest', false],
+  ['POST', '/v1/sev/sessions', false],
+  ['POST', '/v1/sev/launches', false],
   ['POST', '/admin/v1/secrets', true],
   ['PUT', '/admin/v1/secrets/x', true],
   ['POST', '/admin/v1/reference-values', true],
