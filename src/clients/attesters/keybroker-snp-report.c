@@ -358,9 +358,9 @@ static int get_report(int fd, const uint8_t report_data[REPORT_DATA_SIZE], unsig
         if (want_certs && e == EIO && vmm_error == VMM_ERR_INVALID_LEN) {
             uint32_t need = ext.certs_len;
             if (grown || need <= out->certs_size || need > CERTS_MAX_SIZE || need % PAGE != 0) {
-                say("%s: the host's certificate table needs %u bytes, more than this driver accepts (%u); "
+                say("%s: the host's certificate table needs %u bytes, more than this attester accepts; "
                     "use --no-certs and give keybroker the VCEK another way",
-                    what, need, out->certs_size);
+                    what, need);
                 return -1;
             }
             uint8_t *bigger = realloc(out->certs, need);
@@ -372,6 +372,12 @@ static int get_report(int fd, const uint8_t report_data[REPORT_DATA_SIZE], unsig
             out->certs_size = need;
             grown = 1;
             continue;
+        }
+        if (grown && e == EINVAL) {
+            say("%s: the host's certificate table needs %u bytes, more than this driver accepts (EINVAL); "
+                "use --no-certs and give keybroker the VCEK another way",
+                what, out->certs_size);
+            return -1;
         }
         if (e == EAGAIN || (e == EIO && vmm_error == VMM_ERR_BUSY)) {
             if (++tries < ATTEMPTS) {
