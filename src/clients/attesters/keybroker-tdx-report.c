@@ -381,8 +381,9 @@ static int qgs_port_from_conf(unsigned *port)
         while (*end >= '0' && *end <= '9') end++;
         char *tail = end;
         while (*tail == ' ' || *tail == '\t' || *tail == '\n' || *tail == '\r') tail++;
+        int trailing = *tail != '\0';
         *end = '\0';
-        if (*tail != '\0' || parse_uint(p, 0xFFFFFFFFu, port) != 0 || *port == 0) {
+        if (trailing || parse_uint(p, 0xFFFFFFFFu, port) != 0 || *port == 0) {
             say("%s: 'port' is not a port number", path);
             rc = -1;
         }
