@@ -17,9 +17,11 @@
 import { spawnSync } from 'node:child_process'
 import { createServer, type Server, type Socket } from 'node:net'
 import { join, resolve } from 'node:path'
-import { makeReport, type ReportFields, type SnpPki } from '../../generators/snp.js'
+import { buildCertTable, CERT_TABLE_GUIDS } from '../../../src/evidence/snp/index.js'
+import { createSnpPki, issueEndorsement, makeReport, type ReportFields, type SnpPki } from '../../generators/snp.js'
 import { makeQuote, quoteFields, type TdxPki } from '../../generators/tdx.js'
-import { run } from '../clevis/tools.js'
+import { afterAll, beforeAll } from 'vitest'
+import { run, scratch } from '../clevis/tools.js'
 
 export const ATTESTER_SOURCES = resolve('src/clients/attesters')
 const SHIM_SOURCE = resolve('test/clients/attesters/fixtures/ioctl-shim.c')
@@ -124,50 +126,59 @@ function encodeShimAnswer(call: ShimCall, answer: ShimAnswer): Buffer {
   return Buffer.concat(chunks)
 }
 
-async function listenUnix(server: Server, path: string): Promise<void> {
-  await new Promise<void>((ok, fail) => {
-    server.once('error', fail)
-    server.listen(path, () => ok())
-  })
+/**
+ * A Unix-socket server for one request per connection: `answer` sees the bytes received so far
+ * and returns the reply once a whole request is there (undefined: wait for more). A throw is a
+ * bug of the test's emulator: the connection is dropped so that the client fails loudly.
+ */
+class OneShotServer {
+  readonly #server: Server
+  private constructor(server: Server) {
+    this.#server = server
+  }
+
+  static async listen(path: string, answer: (received: Buffer) => Uint8Array | undefined): Promise<OneShotServer> {
+    const server = createServer((socket: Socket) => {
+      let buf = Buffer.alloc(0)
+      socket.on('data', (chunk: Buffer) => {
+        buf = Buffer.concat([buf, chunk])
+        try {
+          const reply = answer(buf)
+          if (reply !== undefined) socket.end(reply)
+        } catch (e) {
+          console.error(e)
+          socket.destroy()
+        }
+      })
+      socket.on('error', () => undefined)
+    })
+    await new Promise<void>((ok, fail) => {
+      server.once('error', fail)
+      server.listen(path, () => ok())
+    })
+    return new OneShotServer(server)
+  }
+
+  close(): Promise<void> {
+    return new Promise((r) => this.#server.close(() => r()))
+  }
 }
 
 /** The driver side of the shim, on a Unix socket in `dir`. */
 export class DriverEmulator {
   readonly calls: ShimCall[] = []
   handler: ShimHandler = () => ({ errno: ERRNO.ENOENT })
-  #server: Server
-  private constructor(
-    readonly path: string,
-    server: Server,
-  ) {
-    this.#server = server
-  }
+  #server: OneShotServer | undefined
+  private constructor(readonly path: string) {}
 
   static async start(dir: string): Promise<DriverEmulator> {
-    const path = join(dir, 'driver.sock')
-    let self: DriverEmulator | undefined
-    const server = createServer((socket: Socket) => {
-      let buf = Buffer.alloc(0)
-      socket.on('data', (chunk: Buffer) => {
-        buf = Buffer.concat([buf, chunk])
-        const call = parseShimRequest(buf)
-        if (call === undefined || self === undefined) return
-        self.calls.push(call)
-        let answer: ShimAnswer
-        try {
-          answer = self.handler(call)
-        } catch (e) {
-          // A bug in the test's emulator: let the shim abort loudly.
-          console.error(e)
-          socket.destroy()
-          return
-        }
-        socket.end(encodeShimAnswer(call, answer))
-      })
-      socket.on('error', () => undefined)
+    const self = new DriverEmulator(join(dir, 'driver.sock'))
+    self.#server = await OneShotServer.listen(self.path, (buf) => {
+      const call = parseShimRequest(buf)
+      if (call === undefined) return undefined
+      self.calls.push(call)
+      return encodeShimAnswer(call, self.handler(call))
     })
-    await listenUnix(server, path)
-    self = new DriverEmulator(path, server)
     return self
   }
 
@@ -181,7 +192,7 @@ export class DriverEmulator {
   }
 
   close(): Promise<void> {
-    return new Promise((r) => this.#server.close(() => r()))
+    return this.#server?.close() ?? Promise.resolve()
   }
 }
 
@@ -465,39 +476,64 @@ export interface QgsExchange {
 export class QgsEmulator {
   readonly exchanges: QgsExchange[] = []
   respond: (req: QgsRequest) => Uint8Array = () => qgsResponse(undefined, 0x12001)
-  #server: Server
-  private constructor(
-    readonly path: string,
-    server: Server,
-  ) {
-    this.#server = server
-  }
+  #server: OneShotServer | undefined
+  private constructor(readonly path: string) {}
 
   static async start(dir: string): Promise<QgsEmulator> {
-    const path = join(dir, 'qgs.sock')
-    let self: QgsEmulator | undefined
-    const server = createServer((socket: Socket) => {
-      let buf = Buffer.alloc(0)
-      socket.on('data', (chunk: Buffer) => {
-        buf = Buffer.concat([buf, chunk])
-        if (buf.byteLength < 12 || self === undefined) return
-        const n = buf.readUInt32BE(8)
-        if (buf.byteLength < 12 + n) return
-        const message = parseQgsRequest(new Uint8Array(buf.subarray(12, 12 + n)))
-        self.exchanges.push({ cid: buf.readUInt32LE(0), port: buf.readUInt32LE(4), framedLength: n, message })
-        const resp = self.respond(message)
-        const len = Buffer.alloc(4)
-        len.writeUInt32BE(resp.byteLength)
-        socket.end(Buffer.concat([len, Buffer.from(resp)]))
-      })
-      socket.on('error', () => undefined)
+    const self = new QgsEmulator(join(dir, 'qgs.sock'))
+    // The shim's preamble (CID, port: u32 each), then the attester's length-prefixed message.
+    self.#server = await OneShotServer.listen(self.path, (buf) => {
+      if (buf.byteLength < 12 || buf.byteLength < 12 + buf.readUInt32BE(8)) return undefined
+      const n = buf.readUInt32BE(8)
+      const message = parseQgsRequest(new Uint8Array(buf.subarray(12, 12 + n)))
+      self.exchanges.push({ cid: buf.readUInt32LE(0), port: buf.readUInt32LE(4), framedLength: n, message })
+      const resp = self.respond(message)
+      const len = Buffer.alloc(4)
+      len.writeUInt32BE(resp.byteLength)
+      return Buffer.concat([len, Buffer.from(resp)])
     })
-    await listenUnix(server, path)
-    self = new QgsEmulator(path, server)
     return self
   }
 
   close(): Promise<void> {
-    return new Promise((r) => this.#server.close(() => r()))
+    return this.#server?.close() ?? Promise.resolve()
   }
+}
+
+/** A synthetic SEV-SNP host: its PKI (Milan) and the certificate table it gives guests. */
+export async function syntheticSnpHost(): Promise<{ pki: SnpPki; hostCerts: Uint8Array }> {
+  const pki = await createSnpPki('Milan')
+  const hostCerts = buildCertTable([
+    { guid: CERT_TABLE_GUIDS.vcek, data: await issueEndorsement(pki) },
+    { guid: CERT_TABLE_GUIDS.ask, data: pki.ask.der },
+    { guid: CERT_TABLE_GUIDS.ark, data: pki.ark.der },
+  ])
+  return { pki, hostCerts }
+}
+
+/** What `useSnpGuest` sets up for a test file. */
+export interface SnpGuest {
+  tmp: Awaited<ReturnType<typeof scratch>>
+  built: BuiltAttesters
+  driver: DriverEmulator
+  pki: SnpPki
+  hostCerts: Uint8Array
+}
+
+/**
+ * Registers the file's beforeAll/afterAll: a scratch directory, the attesters and the shim built
+ * in it, the driver emulator and a synthetic SEV-SNP host. The fields are set once beforeAll ran.
+ */
+export function useSnpGuest(prefix: string): SnpGuest {
+  const guest = {} as SnpGuest
+  beforeAll(async () => {
+    guest.tmp = await scratch(prefix)
+    const [built, driver, host] = await Promise.all([buildAttesters(guest.tmp.dir), DriverEmulator.start(guest.tmp.dir), syntheticSnpHost()])
+    Object.assign(guest, { built, driver, ...host })
+  })
+  afterAll(async () => {
+    await guest.driver?.close()
+    await guest.tmp?.remove()
+  })
+  return guest
 }

@@ -9,35 +9,24 @@
  */
 import type { JWK } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildCertTable, CERT_TABLE_GUIDS } from '../../../src/evidence/snp/index.js'
 import type { Database } from '../../../src/storage/index.js'
-import { createSnpPki, issueEndorsement, type SnpPki } from '../../generators/snp.js'
+import type { SnpPki } from '../../generators/snp.js'
 import { testDatabases } from '../../support/databases.js'
 import { adminCall, startKeybroker, type TestKeybroker } from '../../support/keybroker.js'
-import { CLEVIS_DIR, luksImage, run, scratch } from '../clevis/tools.js'
-import { buildAttesters, DriverEmulator, SNP_GET_EXT_REPORT, sevGuest, shimEnv, type BuiltAttesters } from './driver.js'
+import { CLEVIS_DIR, luksImage, run } from '../clevis/tools.js'
+import { DriverEmulator, SNP_GET_EXT_REPORT, sevGuest, shimEnv, useSnpGuest, type BuiltAttesters, type SnpGuest } from './driver.js'
 
 const MEASUREMENT = 'a1'.repeat(48) // the generator's default MEASUREMENT
 
-let tmp: Awaited<ReturnType<typeof scratch>>
+const guest = useSnpGuest('kb-pin-ioctl-')
+let tmp: SnpGuest['tmp']
 let built: BuiltAttesters
 let driver: DriverEmulator
 let pki: SnpPki
 let hostCerts: Uint8Array
 
 beforeAll(async () => {
-  tmp = await scratch('kb-pin-ioctl-')
-  ;[built, driver, pki] = await Promise.all([buildAttesters(tmp.dir), DriverEmulator.start(tmp.dir), createSnpPki('Milan')])
-  hostCerts = buildCertTable([
-    { guid: CERT_TABLE_GUIDS.vcek, data: await issueEndorsement(pki) },
-    { guid: CERT_TABLE_GUIDS.ask, data: pki.ask.der },
-    { guid: CERT_TABLE_GUIDS.ark, data: pki.ark.der },
-  ])
-})
-
-afterAll(async () => {
-  await driver?.close()
-  await tmp?.remove()
+  ;({ tmp, built, driver, pki, hostCerts } = guest)
 })
 
 /** The pin and keybroker-unlock find keybroker-snp-report on PATH; no configfs-tsm on this host. */

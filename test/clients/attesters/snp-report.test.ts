@@ -7,14 +7,13 @@
  * clear message with a non-zero exit for every failure.
  */
 import { createHash } from 'node:crypto'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { toHex } from '../../../src/evidence/reader.js'
-import { buildCertTable, CERT_TABLE_GUIDS, verifySnpWireEvidence } from '../../../src/evidence/snp/index.js'
-import { createSnpPki, GEN_NOW, issueEndorsement, type SnpPki } from '../../generators/snp.js'
+import { verifySnpWireEvidence } from '../../../src/evidence/snp/index.js'
+import { GEN_NOW, type SnpPki } from '../../generators/snp.js'
 import { asyncCodeOf } from '../../support/error-code.js'
-import { run, scratch } from '../clevis/tools.js'
+import { run } from '../clevis/tools.js'
 import {
-  buildAttesters,
   DriverEmulator,
   ERRNO,
   parseSnpCall,
@@ -22,14 +21,17 @@ import {
   shimEnv,
   SNP_GET_EXT_REPORT,
   SNP_GET_REPORT,
+  useSnpGuest,
   type BuiltAttesters,
+  type SnpGuest,
   type SevGuestScript,
 } from './driver.js'
 
 const REPORT_DATA = new Uint8Array(64).map((_, i) => (i * 29 + 7) & 0xff)
 const HEX = toHex(REPORT_DATA)
 
-let tmp: Awaited<ReturnType<typeof scratch>>
+const guest = useSnpGuest('kb-snp-report-')
+let tmp: SnpGuest['tmp']
 let built: BuiltAttesters
 let driver: DriverEmulator
 let pki: SnpPki
@@ -37,23 +39,8 @@ let hostCerts: Uint8Array
 let rdFile: string
 
 beforeAll(async () => {
-  tmp = await scratch('kb-snp-report-')
-  ;[built, driver, pki] = await Promise.all([buildAttesters(tmp.dir), DriverEmulator.start(tmp.dir), createSnpPki('Milan')])
-  const vcek = await issueEndorsement(pki)
-  hostCerts = buildCertTable(
-    [
-      { guid: CERT_TABLE_GUIDS.vcek, data: vcek },
-      { guid: CERT_TABLE_GUIDS.ask, data: pki.ask.der },
-      { guid: CERT_TABLE_GUIDS.ark, data: pki.ark.der },
-    ],
-    0,
-  )
+  ;({ tmp, built, driver, pki, hostCerts } = guest)
   rdFile = await tmp.file('report-data', REPORT_DATA)
-})
-
-afterAll(async () => {
-  await driver?.close()
-  await tmp?.remove()
 })
 
 async function attest(script: Partial<SevGuestScript>, args: string[] = [HEX, rdFile], env: Record<string, string> = {}) {

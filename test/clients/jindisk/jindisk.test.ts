@@ -10,13 +10,12 @@
 import { readFile, readdir, symlink, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildCertTable, CERT_TABLE_GUIDS } from '../../../src/evidence/snp/index.js'
 import type { Database } from '../../../src/storage/index.js'
-import { createSnpPki, issueEndorsement, type SnpPki } from '../../generators/snp.js'
+import type { SnpPki } from '../../generators/snp.js'
 import { testDatabases } from '../../support/databases.js'
 import { adminCall, startKeybroker, type TestKeybroker } from '../../support/keybroker.js'
-import { buildAttesters, DriverEmulator, sevGuest, shimEnv, type BuiltAttesters } from '../attesters/driver.js'
-import { CLEVIS_DIR, CLIENTS_DIR, run, SAMPLE_ATTESTER, scratch } from '../clevis/tools.js'
+import { DriverEmulator, sevGuest, shimEnv, useSnpGuest, type BuiltAttesters, type SnpGuest } from '../attesters/driver.js'
+import { CLEVIS_DIR, CLIENTS_DIR, run, SAMPLE_ATTESTER } from '../clevis/tools.js'
 
 const JINDISK_DIR = join(CLIENTS_DIR, 'jindisk')
 const FIXTURES = resolve('test/clients/jindisk/fixtures')
@@ -26,25 +25,15 @@ const SNP_MEASUREMENT = 'a1'.repeat(48)
 const IS_ROOT = process.getuid?.() === 0
 const HOOK_FUNCTIONS = '/usr/share/initramfs-tools/hook-functions'
 
-let tmp: Awaited<ReturnType<typeof scratch>>
+const guest = useSnpGuest('kb-jindisk-')
+let tmp: SnpGuest['tmp']
 let built: BuiltAttesters
 let driver: DriverEmulator
 let pki: SnpPki
 let hostCerts: Uint8Array
 
 beforeAll(async () => {
-  tmp = await scratch('kb-jindisk-')
-  ;[built, driver, pki] = await Promise.all([buildAttesters(tmp.dir), DriverEmulator.start(tmp.dir), createSnpPki('Milan')])
-  hostCerts = buildCertTable([
-    { guid: CERT_TABLE_GUIDS.vcek, data: await issueEndorsement(pki) },
-    { guid: CERT_TABLE_GUIDS.ask, data: pki.ask.der },
-    { guid: CERT_TABLE_GUIDS.ark, data: pki.ark.der },
-  ])
-})
-
-afterAll(async () => {
-  await driver?.close()
-  await tmp?.remove()
+  ;({ tmp, built, driver, pki, hostCerts } = guest)
 })
 
 describe.each(testDatabases())('JinDisk getting_key.sh with keybroker on %s', (engine) => {
