@@ -217,6 +217,8 @@ export interface SevGuestScript {
   readonly failure?: { readonly errno: number; readonly exitinfo2?: bigint }
   /** MSG_REPORT_RSP status (0 success). */
   readonly status?: number
+  /** MSG_REPORT_RSP REPORT_SIZE as answered (default: the report's size). */
+  readonly reportSize?: number
   /** The report answered does not match the request. */
   readonly tamper?: 'report-data' | 'vmpl'
   readonly report?: Partial<ReportFields>
@@ -303,7 +305,7 @@ export function sevGuest(script: SevGuestScript): ShimHandler {
     if (status === 0) {
       const reportData = script.tamper === 'report-data' ? new Uint8Array(64).fill(0xee) : userData
       const report = makeReport(script.pki, { reportData, vmpl: script.tamper === 'vmpl' ? vmpl + 1 : vmpl, ...script.report })
-      out.writeUInt32LE(report.byteLength, 4)
+      out.writeUInt32LE(script.reportSize ?? report.byteLength, 4)
       out.set(report, 0x20)
     }
     const parts: Uint8Array[] = [guest, req, new Uint8Array(out)]

@@ -63,7 +63,7 @@ describe.each(testDatabases())('the pin through /dev/sev-guest (kernels before 6
     const keyFile = await tmp.file(`initial-${engine.kind}.key`, 'initial passphrase')
     await luksImage(image, keyFile)
     const cfg = JSON.stringify({ url: kb.url, key: 'snp-root', thp, cacert: ca, evidence: 'snp' })
-    const bound = await run('clevis', ['luks', 'bind', '-y', '-d', image, '-k', keyFile, 'keybroker', cfg], { env: env() })
+    const bound = await run('clevis', ['luks', 'bind', '-y', '-d', image, '-k', keyFile, 'keybroker', cfg], { env: env(), timeoutMs: 120_000 })
     expect(bound.code, bound.stderr).toBe(0)
 
     const pass = await run('clevis', ['luks', 'pass', '-d', image, '-s', '1'], { env: env(), timeoutMs: 120_000 })
@@ -82,7 +82,7 @@ describe.each(testDatabases())('the pin through /dev/sev-guest (kernels before 6
     const refused = await run('clevis', ['luks', 'pass', '-d', image, '-s', '1'], { env: env(), timeoutMs: 120_000 })
     expect(refused.code).not.toBe(0)
     expect(refused.stdout.byteLength).toBe(0)
-  })
+  }, 600_000) // luksFormat, bind and two unlocks: minutes on a loaded machine
 
   it('keybroker-unlock with evidence auto chooses the ioctl attester and releases a luks secret; configfs-tsm, when present, wins', async () => {
     const key = Buffer.from('0123456789abcdef0123456789abcdef')
@@ -110,5 +110,5 @@ describe.each(testDatabases())('the pin through /dev/sev-guest (kernels before 6
     expect(tsm.code).toBe(1)
     expect(tsm.stderr).toMatch(/configfs-tsm did not produce a report/)
     expect(driver.calls).toHaveLength(0)
-  })
+  }, 600_000)
 })

@@ -54,8 +54,10 @@ describe.each(testDatabases())('initramfs-tools hook on %s', (engine) => {
         KEYBROKER_CONF: conf,
         KEYBROKER_KEYSCRIPT: join(root, 'lib/cryptsetup/scripts/keybroker'),
       },
+      // copy_exec resolves every library with ldd: tens of seconds on a loaded machine.
+      timeoutMs: 240_000,
     })
-  })
+  }, 600_000)
 
   afterAll(async () => {
     await kb?.close()
@@ -170,8 +172,9 @@ describe.each(testDatabases())('initramfs-tools hook on %s', (engine) => {
     const conf = await tmp.file('bad.conf', 'KEYBROKER_ATTESTERS="relative/attester"\n')
     const bad = await run('sh', [join(root, 'usr/share/initramfs-tools/hooks/keybroker')], {
       env: { PATH: `${root}/usr/bin:${process.env.PATH}`, DESTDIR: join(tmp.dir, 'other'), verbose: 'n', KEYBROKER_CONF: conf },
+      timeoutMs: 240_000,
     })
     expect(bad.code).toBe(1)
     expect(bad.stderr).toMatch(/not an absolute path/)
-  })
+  }, 300_000)
 })
