@@ -358,9 +358,9 @@ static int get_report(int fd, const uint8_t report_data[REPORT_DATA_SIZE], unsig
         if (want_certs && e == EIO && vmm_error == VMM_ERR_INVALID_LEN) {
             uint32_t need = ext.certs_len;
             if (grown || need <= out->certs_size || need > CERTS_MAX_SIZE || need % PAGE != 0) {
-                say("%s: the host's certificate table needs %u bytes, more than this attester accepts; "
-                    "use --no-certs and give keybroker the VCEK another way",
-                    what, need);
+                say("%s: the host refused a %u-byte certificate buffer (INVALID_LEN) and asks for %u bytes, "
+                    "which this attester cannot give; use --no-certs and give keybroker the VCEK another way",
+                    what, out->certs_size, need);
                 return -1;
             }
             uint8_t *bigger = realloc(out->certs, need);
