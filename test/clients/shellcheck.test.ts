@@ -28,6 +28,8 @@ describe('shellcheck', () => {
       'initramfs-tools/keyscript',
       'dracut/50clevis-pin-keybroker/module-setup.sh',
       'install.sh',
+      'jindisk/getting_key.sh',
+      'jindisk/hook',
     ]) {
       expect(names).toContain(expected)
     }

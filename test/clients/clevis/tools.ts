@@ -14,7 +14,7 @@ export const FIXTURES = resolve('test/clients/clevis/fixtures')
 export const SAMPLE_ATTESTER = join(FIXTURES, 'sample-attester')
 
 /** The Debian packages the client tests need (installed by .ci/run and the README's apt line). */
-export const REQUIRED_TOOLS = ['clevis', 'clevis-luks-bind', 'jose', 'cryptsetup', 'curl', 'openssl', 'shellcheck'] as const
+export const REQUIRED_TOOLS = ['clevis', 'clevis-luks-bind', 'jose', 'cryptsetup', 'curl', 'openssl', 'shellcheck', 'cc'] as const
 
 export function missingTools(tools: readonly string[] = REQUIRED_TOOLS): string[] {
   return tools.filter((t) => spawnSync('sh', ['-c', `command -v ${t}`], { encoding: 'utf8' }).status !== 0)

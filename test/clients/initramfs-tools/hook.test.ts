@@ -54,8 +54,10 @@ describe.each(testDatabases())('initramfs-tools hook on %s', (engine) => {
         KEYBROKER_CONF: conf,
         KEYBROKER_KEYSCRIPT: join(root, 'lib/cryptsetup/scripts/keybroker'),
       },
+      // copy_exec resolves every library with ldd: tens of seconds on a loaded machine.
+      timeoutMs: 240_000,
     })
-  })
+  }, 600_000)
 
   afterAll(async () => {
     await kb?.close()
@@ -69,6 +71,8 @@ describe.each(testDatabases())('initramfs-tools hook on %s', (engine) => {
       ['usr/bin/clevis-decrypt-keybroker', 0o755],
       ['usr/bin/keybroker-unlock', 0o755],
       ['usr/bin/keybroker-functions', 0o644],
+      ['usr/bin/keybroker-snp-report', 0o755],
+      ['usr/bin/keybroker-tdx-report', 0o755],
       ['usr/share/initramfs-tools/hooks/keybroker', 0o755],
       ['lib/cryptsetup/scripts/keybroker', 0o755],
       ['usr/lib/dracut/modules.d/50clevis-pin-keybroker/module-setup.sh', 0o755],
@@ -85,6 +89,8 @@ describe.each(testDatabases())('initramfs-tools hook on %s', (engine) => {
       `${root}/usr/bin/clevis-decrypt-keybroker`,
       `${root}/usr/bin/keybroker-unlock`,
       `${root}/usr/bin/keybroker-functions`,
+      `${root}/usr/bin/keybroker-snp-report`,
+      `${root}/usr/bin/keybroker-tdx-report`,
       'usr/lib/cryptsetup/scripts/keybroker',
       'usr/bin/jose',
       'usr/bin/curl',
@@ -166,8 +172,9 @@ describe.each(testDatabases())('initramfs-tools hook on %s', (engine) => {
     const conf = await tmp.file('bad.conf', 'KEYBROKER_ATTESTERS="relative/attester"\n')
     const bad = await run('sh', [join(root, 'usr/share/initramfs-tools/hooks/keybroker')], {
       env: { PATH: `${root}/usr/bin:${process.env.PATH}`, DESTDIR: join(tmp.dir, 'other'), verbose: 'n', KEYBROKER_CONF: conf },
+      timeoutMs: 240_000,
     })
     expect(bad.code).toBe(1)
     expect(bad.stderr).toMatch(/not an absolute path/)
-  })
+  }, 300_000)
 })

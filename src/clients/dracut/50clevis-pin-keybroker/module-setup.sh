@@ -16,7 +16,7 @@ depends() {
 }
 
 install() {
-    local KEYBROKER_ATTESTERS="" KEYBROKER_TPM=auto KEYBROKER_FILES="" kb_pin kb_dir kb_attester kb_file
+    local KEYBROKER_ATTESTERS="" KEYBROKER_TPM=auto KEYBROKER_FILES="" kb_pin kb_dir kb_attester kb_file kb_tee
     # shellcheck disable=SC1090
     [ -r "${KEYBROKER_CONF:-/etc/keybroker/initramfs.conf}" ] && . "${KEYBROKER_CONF:-/etc/keybroker/initramfs.conf}"
 
@@ -34,8 +34,14 @@ install() {
     # curl resolves host names through NSS.
     inst_libdir_file "libnss_dns.so.*" "libnss_files.so.*"
 
-    # SEV-SNP and TDX reports through configfs-tsm; TPM quotes through tpm2-tools.
-    instmods sev-guest tdx-guest configfs
+    # SEV-SNP and TDX reports through configfs-tsm, or on kernels before 6.7 through the guest
+    # drivers' ioctls (keybroker-snp-report, keybroker-tdx-report; vsock for a TDX quote
+    # generation service); TPM quotes through tpm2-tools.
+    instmods sev-guest sevguest tdx-guest configfs vmw_vsock_virtio_transport
+    for kb_tee in snp tdx; do
+        [ -x "$kb_dir/keybroker-$kb_tee-report" ] && inst_binary "$kb_dir/keybroker-$kb_tee-report"
+    done
+    [ -r /etc/tdx-attest.conf ] && inst_simple /etc/tdx-attest.conf
     if [ "$KEYBROKER_TPM" = y ] || { [ "$KEYBROKER_TPM" = auto ] && command -v tpm2_quote >/dev/null 2>&1; }; then
         inst_multiple tpm2_quote tpm2_readpublic tpm2_flushcontext
         inst_libdir_file "libtss2-tcti-device.so*"
