@@ -1,5 +1,6 @@
 import { KeybrokerError } from '../errors.js'
 import { azSnpVtpmVerifier, azTdxVtpmVerifier, createAzSnpVtpmVerifier, createAzTdxVtpmVerifier } from './azure/index.js'
+import { createGotpmVerifier, gotpmVerifier } from './gotpm/index.js'
 import { sampleVerifier } from './sample/verify.js'
 import { createSnpVerifier, snpVerifier, type SnpVerifyOptions } from './snp/index.js'
 import { tpmVerifier } from './tpm/index.js'
@@ -17,6 +18,7 @@ const VERIFIERS: ReadonlyMap<string, EvidenceVerifier<never>> = new Map<string, 
   [tdxVerifier.type, tdxVerifier as EvidenceVerifier<never>],
   [azSnpVtpmVerifier.type, azSnpVtpmVerifier as EvidenceVerifier<never>],
   [azTdxVtpmVerifier.type, azTdxVtpmVerifier as EvidenceVerifier<never>],
+  [gotpmVerifier.type, gotpmVerifier as EvidenceVerifier<never>],
 ])
 
 export const EVIDENCE_TYPES: readonly string[] = [...VERIFIERS.keys()]
@@ -47,6 +49,8 @@ export function createVerifierRegistry(options: RegistryOptions): VerifierRegist
   // The Azure vTPM types check their SNP report / TD quote with the same settings as `snp` / `tdx`.
   configured.set('az-snp-vtpm', createAzSnpVtpmVerifier(options.snp) as EvidenceVerifier<never>)
   configured.set('az-tdx-vtpm', createAzTdxVtpmVerifier(options.tdx) as EvidenceVerifier<never>)
+  // gotpm checks an embedded SNP report with the `snp` settings.
+  configured.set('gotpm', createGotpmVerifier(options.snp === undefined ? {} : { snp: options.snp }) as EvidenceVerifier<never>)
   return {
     types: [...configured.keys()],
     verifierFor: (type) => pick(configured, type, options),
