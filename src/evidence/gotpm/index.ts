@@ -55,11 +55,18 @@ export async function verifyGotpmWireEvidence(e: GotpmEvidence, ctx: VerifyConte
 }
 
 /**
- * For `keybroker evidence verify --type gotpm FILE`: FILE is the binary `Attestation` (a JSON
- * FILE is the evidence object and never reaches this). @throws `evidence-malformed`
+ * For `keybroker evidence verify --type gotpm FILE`: FILE is the binary `Attestation`, or its
+ * protojson (`gotpm attest --format textproto` is not read). @throws `evidence-malformed`
  */
 export function gotpmEvidenceFromFile(main: Uint8Array, _files: EvidenceFiles): { readonly type: string; readonly [k: string]: unknown } {
   if (main.byteLength === 0 || main.byteLength > MAX_ATTESTATION_BYTES) throw new EvidenceError('evidence-malformed', 'gotpm evidence file: empty or too large')
+  if (main[0] === 0x7b) {
+    try {
+      return { type: 'gotpm', attestation: JSON.parse(Buffer.from(main).toString('utf8')) as unknown }
+    } catch (cause) {
+      throw new EvidenceError('evidence-malformed', 'gotpm evidence file: starts with "{" but is not JSON', { cause })
+    }
+  }
   return { type: 'gotpm', attestation: Buffer.from(main).toString('base64') }
 }
 

@@ -1,0 +1,94 @@
+/**
+ * Synthetic go-tpm-tools attestations for tests: an `Attestation` whose vTPM part is real (the
+ * Cocos or GCE vector) or synthetic (`test/generators/tpm.ts`), with a synthetic SEV-SNP part from
+ * `test/generators/snp.ts` in go-sev-guest's proto form. No public go-tpm-tools attestation carries
+ * a real SNP part (see test/vectors/gotpm/README.md).
+ */
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
+import { AttestationSchema, type Attestation } from '../../src/proto-gen/attest_pb.js'
+import { AttestationSchema as SevSnpAttestationSchema, CertificateChainSchema, ReportSchema, SevProductSchema, SevProduct_SevProductName, type Attestation as SevSnpAttestation } from '../../src/proto-gen/sevsnp_pb.js'
+import { REPORT } from '../../src/evidence/snp/report-layout.js'
+import { cocosReportData, teeNonceOf } from '../../src/evidence/gotpm/tee-binding.js'
+import { encodeReport, issueEndorsement, reportFields, signReport, type ReportFields, type SnpPki } from './snp.js'
+import { SIGNER_INFO } from '../../src/evidence/snp/report-layout.js'
+
+/** go-sev-guest `FmsToCpuid1Eax`. */
+export function fmsToCpuid1Eax(family: number, model: number, stepping: number): number {
+  const extendedFamily = family >= 0xf ? family - 0xf : 0
+  const familyId = family >= 0xf ? 0xf : family
+  return (extendedFamily << 20) | ((model >> 4) << 16) | (familyId << 8) | ((model & 0xf) << 4) | (stepping & 0xf)
+}
+
+/** The proto `Report` of report fields, with the signature of the raw report `signed`. */
+export function reportProto(f: ReportFields, signed: Uint8Array) {
+  return create(ReportSchema, {
+    version: f.version,
+    guestSvn: f.guestSvn,
+    policy: f.policy,
+    familyId: f.familyId,
+    imageId: f.imageId,
+    vmpl: f.vmpl,
+    signatureAlgo: f.signatureAlgo,
+    currentTcb: f.currentTcb,
+    platformInfo: f.platformInfo,
+    signerInfo: (f.authorKeyEn ? 1 << SIGNER_INFO.authorKeyEnBit : 0) | (f.maskChipKey ? 1 << SIGNER_INFO.maskChipKeyBit : 0) | (f.signingKey << SIGNER_INFO.signingKeyShift),
+    reportData: f.reportData,
+    measurement: f.measurement,
+    hostData: f.hostData,
+    idKeyDigest: f.idKeyDigest,
+    authorKeyDigest: f.authorKeyDigest,
+    reportId: f.reportId,
+    reportIdMa: f.reportIdMa,
+    reportedTcb: f.reportedTcb,
+    chipId: f.chipId,
+    committedTcb: f.committedTcb,
+    currentBuild: f.currentVersion.build,
+    currentMinor: f.currentVersion.minor,
+    currentMajor: f.currentVersion.major,
+    committedBuild: f.committedVersion.build,
+    committedMinor: f.committedVersion.minor,
+    committedMajor: f.committedVersion.major,
+    launchTcb: f.launchTcb,
+    signature: signed.slice(REPORT.signature.at),
+    cpuid1eaxFms: f.cpuid === undefined ? 0 : fmsToCpuid1Eax(f.cpuid.family, f.cpuid.model, f.cpuid.stepping),
+    launchMitVector: f.launchMitVector ?? 0n,
+    currentMitVector: f.currentMitVector ?? 0n,
+  })
+}
+
+const PRODUCT = { Milan: SevProduct_SevProductName.SEV_PRODUCT_MILAN, Genoa: SevProduct_SevProductName.SEV_PRODUCT_GENOA, Turin: SevProduct_SevProductName.SEV_PRODUCT_TURIN } as const
+
+/** A signed synthetic report as go-sev-guest's `sevsnp.Attestation`, with the PKI's VCEK, ASK and ARK. */
+export async function sevSnpAttestation(pki: SnpPki, overrides: Partial<ReportFields>, vcek?: Uint8Array): Promise<{ proto: SevSnpAttestation; raw: Uint8Array }> {
+  const fields = reportFields(pki.product, overrides)
+  const raw = signReport(encodeReport(fields), pki.leafPrivateKey)
+  const proto = create(SevSnpAttestationSchema, {
+    report: reportProto(fields, raw),
+    certificateChain: create(CertificateChainSchema, { vcekCert: vcek ?? (await issueEndorsement(pki)), askCert: pki.ask.der, arkCert: pki.ark.der }),
+    product: create(SevProductSchema, { name: PRODUCT[pki.product] }),
+  })
+  return { proto, raw }
+}
+
+export type TieRule = 'cocos' | 'gotpm' | 'none'
+
+/** REPORT_DATA for `rule` over the vTPM part of `vtpm`. */
+export function tieReportData(vtpm: Attestation, rule: TieRule): Uint8Array {
+  const nonce = fromBinary(AttestationSchema, toBinary(AttestationSchema, vtpm)).quotes[0]!.quote
+  // extraData: TPMS_ATTEST magic(4) type(2) qualifiedSigner(TPM2B) extraData(TPM2B)
+  const view = Buffer.from(nonce)
+  const signerSize = view.readUInt16BE(6)
+  const at = 8 + signerSize
+  const extraData = new Uint8Array(view.subarray(at + 2, at + 2 + view.readUInt16BE(at)))
+  if (rule === 'cocos') return cocosReportData(teeNonceOf(extraData), vtpm.akPub)
+  if (rule === 'gotpm') return teeNonceOf(extraData)
+  return new Uint8Array(64).fill(0x77)
+}
+
+/** The vTPM attestation `pb` with a synthetic SNP part tied by `rule`. */
+export async function withSnp(pb: Uint8Array, pki: SnpPki, rule: TieRule, overrides: Partial<ReportFields> = {}): Promise<{ pb: Uint8Array; raw: Uint8Array }> {
+  const a = fromBinary(AttestationSchema, pb)
+  const { proto, raw } = await sevSnpAttestation(pki, { reportData: tieReportData(a, rule), ...overrides })
+  a.teeAttestation = { case: 'sevSnpAttestation', value: proto }
+  return { pb: toBinary(AttestationSchema, a), raw }
+}
