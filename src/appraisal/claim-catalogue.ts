@@ -176,6 +176,7 @@ const TDX: readonly ClaimSpec[] = [
   hex('qeVendorId', 16, [['raw', 'qeVendorId']], 'hardware', 'QE_VENDOR_ID of the quote header (Intel: 939a7233f79c4ca9940a0db3957f0607)'),
   hex('tdAttributes', 8, [['raw', 'tdAttributes']], 'configuration', 'TD_ATTRIBUTES as the quote holds them (little-endian bytes)'),
   hex('xfam', 8, [['raw', 'xfam']], 'configuration', 'XFAM as the quote holds it (little-endian bytes)'),
+  str('crl', [['raw', 'crl']], 'hardware', 'CRL state of the PCK chain (Root CA and PCK CRLs): checked, stale, absent'),
 ]
 
 const TPM_BANKS = ['sha1', 'sha256', 'sha384', 'sha512'] as const

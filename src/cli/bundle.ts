@@ -5,6 +5,8 @@
  *   bundle sign --key PRIVATE.pem [--out FILE] BUNDLE.json      compact JWS on stdout (or FILE)
  *   bundle verify --pub SIGNER.pem [--at TIME] FILE             keybroker JWS bundle
  *   bundle verify --format automata --pub SIGNER.pem FILE       Automata json_sig_tool document
+ *   bundle verify --format gosevguest|gotdxguest [--ignore PATH]… [--evidence-type T] FILE
+ *                                                               go-sev-guest / go-tdx-guest policy (unsigned): the set it maps to
  *   bundle fingerprint KEY.pem                                  the signer fingerprint (hex SHA-256 of the SPKI)
  *
  * `verify` prints what it verified as JSON and exits 0, or the problem (code, type, detail) as
@@ -14,13 +16,15 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
-import { parseAutomataDocument, parseSignerKey, signBundle, verifyAutomataDocument, verifyBundle } from '../bundles/index.js'
+import { parseExpectedClaims } from '../appraisal/index.js'
+import { mapGoSevGuestPolicy, mapGoTdxGuestPolicy, parseAutomataDocument, parseSignerKey, signBundle, verifyAutomataDocument, verifyBundle } from '../bundles/index.js'
 import { KeybrokerError } from '../errors.js'
 import { problemFor } from '../server/problem.js'
 import { readInputFile, UsageError, type CliOutput } from './io.js'
 
 export const BUNDLE_USAGE = `bundle sign --key PRIVATE.pem [--out FILE] BUNDLE.json
   bundle verify [--format keybroker|automata] --pub SIGNER.pem [--at TIME] FILE
+  bundle verify --format gosevguest|gotdxguest [--ignore PATH]… [--evidence-type TYPE] FILE
   bundle fingerprint KEY.pem`
 
 const MAX_FILE_BYTES = 1024 * 1024
@@ -89,13 +93,31 @@ async function sign(args: readonly string[], out: CliOutput): Promise<number> {
 async function verify(args: readonly string[], out: CliOutput): Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...args],
-    options: { pub: { type: 'string' }, at: { type: 'string' }, format: { type: 'string', default: 'keybroker' } },
+    options: {
+      pub: { type: 'string' },
+      at: { type: 'string' },
+      format: { type: 'string', default: 'keybroker' },
+      ignore: { type: 'string', multiple: true },
+      'evidence-type': { type: 'string' },
+    },
     allowPositionals: true,
     strict: true,
   })
-  if (values.pub === undefined) throw new UsageError('--pub SIGNER.pem is required')
   const format = values.format
-  if (format !== 'keybroker' && format !== 'automata') throw new UsageError('--format is keybroker or automata')
+  if (format === 'gosevguest' || format === 'gotdxguest') {
+    const text = await readText(one(positionals, 'FILE'))
+    const input = { text, name: 'policy', evidenceType: values['evidence-type'], ignore: values.ignore }
+    const mapping = format === 'gosevguest' ? mapGoSevGuestPolicy(input) : mapGoTdxGuestPolicy(input)
+    // The same catalogue check as an import: a claim the evidence type lacks is claim-unknown.
+    const type = mapping.set.evidenceType
+    parseExpectedClaims([...mapping.set.expect], type)
+    out.stdout(
+      `${JSON.stringify({ verified: true, format, signed: false, digest: mapping.digest, evidenceType: type ?? null, values: mapping.set.values.map((v) => v.measurement), expect: mapping.set.expect, fields: mapping.fields, ignored: mapping.ignored }, null, 2)}\n`,
+    )
+    return 0
+  }
+  if (values.pub === undefined) throw new UsageError('--pub SIGNER.pem is required')
+  if (format !== 'keybroker' && format !== 'automata') throw new UsageError('--format is keybroker, automata, gosevguest or gotdxguest')
   const now = values.at === undefined ? new Date() : new Date(Date.parse(values.at))
   if (!Number.isFinite(now.getTime())) throw new UsageError('--at takes an RFC 3339 time')
   const signer = parseSignerKey(await readText(values.pub), format)

@@ -33,6 +33,17 @@ const Signer = z
   })
   .openapi('Signer')
 
+/** Options of the unsigned policy documents (go-sev-guest, go-tdx-guest). */
+const GO_POLICY_OPTIONS = {
+  name: NameSchema.openapi({ description: 'the reference-value set to create or replace' }),
+  evidenceType: z.string().min(1).max(64).optional().openapi({ description: 'overrides the type (default: gotpm for a go-sev-guest policy with pcr_values, else snp; tdx)' }),
+  ignore: z
+    .array(z.string().min(1).max(256))
+    .max(64)
+    .optional()
+    .openapi({ description: 'dotted paths of fields to leave out (recorded in the provenance); any other field keybroker cannot map is a 400' }),
+}
+
 const ImportBundle = z
   .union([
     z.object({ bundle: z.string().min(1).max(512 * 1024).openapi({ description: 'a keybroker bundle: compact JWS (`keybroker bundle sign`)' }) }).strict(),
@@ -43,15 +54,29 @@ const ImportBundle = z
         evidenceType: z.string().min(1).max(64).optional().openapi({ description: 'overrides the type inferred from the document (snp, tdx, tpm, automata)' }),
       })
       .strict(),
+    z
+      .object({
+        gosevguest: z.string().min(1).max(256 * 1024).openapi({ description: 'the text of a go-sev-guest check.Config protojson document (Cocos attestation_policy.json, with its pcr_values)' }),
+        ...GO_POLICY_OPTIONS,
+      })
+      .strict(),
+    z
+      .object({
+        gotdxguest: z.string().min(1).max(256 * 1024).openapi({ description: 'the text of a go-tdx-guest checkconfig.Config protojson document' }),
+        ...GO_POLICY_OPTIONS,
+      })
+      .strict(),
   ])
   .openapi('ImportBundle')
 
 const ImportResult = z
   .object({
-    format: z.enum(['keybroker', 'automata']),
+    format: z.enum(['keybroker', 'automata', 'gosevguest', 'gotdxguest']),
     status: z.enum(['imported', 'unchanged']),
-    signer: z.string(),
+    signer: z.string().nullable().openapi({ description: 'fingerprint of the signer; null for unsigned documents' }),
     digest: z.string(),
+    fields: z.array(z.object({ field: z.string(), to: z.array(z.string()) })).optional().openapi({ description: 'what each field of an unsigned policy document became' }),
+    ignored: z.array(z.string()).optional(),
     bundle: z.object({ name: z.string(), version: z.number().int(), issuedAt: z.string(), expiresAt: z.string() }).optional(),
     referenceValues: z.array(z.record(z.string(), z.unknown())),
   })
@@ -139,7 +164,7 @@ export function registerAdminBundleRoutes(app: App, deps: AppDeps): void {
       tags: ['admin: reference values'],
       method: 'post',
       path: '/admin/v1/bundles',
-      summary: 'Import a signed golden-measurement bundle (keybroker JWS or Automata json_sig_tool)',
+      summary: 'Import reference values: a signed bundle (keybroker JWS, Automata json_sig_tool) or a go-sev-guest / go-tdx-guest policy',
       description:
         'Every check comes first (signer registered, signature, validity, rollback, claims), then all sets of the bundle are written in one transaction with provenance (signer fingerprint, bundle digest, signed-at). Importing the same bytes again answers `unchanged`.',
       middleware: [importer] as const,
