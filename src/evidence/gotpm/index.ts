@@ -6,6 +6,7 @@ import { fromBase64 } from '../reader.js'
 import type { SnpVerifyOptions } from '../snp/options.js'
 import type { TpmVerifyOptions } from '../tpm/options.js'
 import type { Claims, EvidenceFiles, EvidenceVerifier, JsonValue, VerifyContext } from '../types.js'
+import { GOTPM_BINDING } from './binding.js'
 import { decodeAttestationBinary, decodeAttestationJson, MAX_ATTESTATION_BYTES } from './decode.js'
 import { toClaims } from './to-claims.js'
 import { verifyGotpm } from './verify.js'
@@ -76,12 +77,14 @@ export function createGotpmVerifier(options: GotpmOptions = {}): EvidenceVerifie
     type: 'gotpm',
     schema: gotpmEvidenceSchema,
     verify: (evidence, ctx) => verifyGotpmWireEvidence(evidence, ctx, options),
+    binding: GOTPM_BINDING,
     fromFile: gotpmEvidenceFromFile,
   }
 }
 
 export const gotpmVerifier: EvidenceVerifier<GotpmEvidence> = createGotpmVerifier()
 
+export { GOTPM_BINDING, GOTPM_BINDING_FIELDS } from './binding.js'
 export { verifyGotpm, MAX_QUOTES } from './verify.js'
 export type { GotpmVerifyInput, GotpmVerification } from './verify.js'
 export { toClaims as gotpmClaims } from './to-claims.js'

@@ -1,4 +1,5 @@
 import { toHex } from '../reader.js'
+import { GOTPM_BINDING_FIELDS } from './binding.js'
 import { toClaims as snpToClaims } from '../snp/to-claims.js'
 import { measuredBootClaims, pcrMeasurements, quoteClaims } from '../tpm/to-claims.js'
 import type { Claims, JsonValue } from '../types.js'
@@ -67,5 +68,6 @@ export function toClaims(v: GotpmVerification): Claims {
     ...(snp.hostData === undefined ? {} : { hostData: snp.hostData }),
     ...(snp.instanceId === undefined ? {} : { instanceId: snp.instanceId }),
     raw: { ...snp.raw, tee: 'sev-snp', teeBinding: v.snp.binding, ...tpmRaw },
+    binding: { [GOTPM_BINDING_FIELDS.teeReportData]: v.snp.verification.report.reportData.slice(), [GOTPM_BINDING_FIELDS.akPub]: v.akPub.slice() },
   }
 }

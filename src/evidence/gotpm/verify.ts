@@ -55,6 +55,8 @@ export interface GotpmVerification {
   readonly pcrs: ReadonlyMap<TpmHashName, ReadonlyMap<number, string>>
   /** The nonce every quote carries (extraData). */
   readonly nonce: Uint8Array
+  /** The AK public area (TPMT_PUBLIC) as the attestation carries it. */
+  readonly akPub: Uint8Array
   readonly measuredBoot: MeasuredBoot | undefined
   readonly snp: { readonly verification: SnpVerification; readonly binding: TeeBinding } | undefined
   /** The TCG canonical event log is carried but not replayed (see README): its size only. */
@@ -128,5 +130,5 @@ export async function verifyGotpm(input: GotpmVerifyInput): Promise<GotpmVerific
     case 'tdxAttestation':
       throw new EvidenceError('evidence-unsupported', 'attestation.tdxAttestation: an embedded TDX quote is not supported yet')
   }
-  return { ak, quotes, pcrs, nonce, measuredBoot, snp, canonicalEventLogBytes: a.canonicalEventLog.byteLength }
+  return { ak, quotes, pcrs, nonce, akPub: a.akPub.slice(), measuredBoot, snp, canonicalEventLogBytes: a.canonicalEventLog.byteLength }
 }
