@@ -5,6 +5,7 @@
  *   bundle sign --key PRIVATE.pem [--out FILE] BUNDLE.json      compact JWS on stdout (or FILE)
  *   bundle verify --pub SIGNER.pem [--at TIME] FILE             keybroker JWS bundle
  *   bundle verify --format automata --pub SIGNER.pem FILE       Automata json_sig_tool document
+ *   bundle verify --format corim --pub KEY.pem [--at TIME] FILE  COSE_Sign1 CoRIM (signature, key, validity); unsigned: no --pub
  *   bundle verify --format gosevguest|gotdxguest [--ignore PATH]… [--evidence-type T] FILE
  *                                                               go-sev-guest / go-tdx-guest policy (unsigned): the set it maps to
  *   bundle fingerprint KEY.pem                                  the signer fingerprint (hex SHA-256 of the SPKI)
@@ -17,13 +18,14 @@ import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { parseExpectedClaims } from '../appraisal/index.js'
-import { mapGoSevGuestPolicy, mapGoTdxGuestPolicy, parseAutomataDocument, parseSignerKey, signBundle, verifyAutomataDocument, verifyBundle } from '../bundles/index.js'
+import { checkCorimValidity, mapCorim, parseCorim, verifyCorimSignature, mapGoSevGuestPolicy, mapGoTdxGuestPolicy, parseAutomataDocument, parseSignerKey, signBundle, verifyAutomataDocument, verifyBundle } from '../bundles/index.js'
 import { KeybrokerError } from '../errors.js'
 import { problemFor } from '../server/problem.js'
 import { readInputFile, UsageError, type CliOutput } from './io.js'
 
 export const BUNDLE_USAGE = `bundle sign --key PRIVATE.pem [--out FILE] BUNDLE.json
   bundle verify [--format keybroker|automata] --pub SIGNER.pem [--at TIME] FILE
+  bundle verify --format corim --pub KEY.pem [--at TIME] FILE      (an unsigned CoRIM without --pub)
   bundle verify --format gosevguest|gotdxguest [--ignore PATH]… [--evidence-type TYPE] FILE
   bundle fingerprint KEY.pem`
 
@@ -116,10 +118,11 @@ async function verify(args: readonly string[], out: CliOutput): Promise<number> 
     )
     return 0
   }
-  if (values.pub === undefined) throw new UsageError('--pub SIGNER.pem is required')
-  if (format !== 'keybroker' && format !== 'automata') throw new UsageError('--format is keybroker, automata, gosevguest or gotdxguest')
   const now = values.at === undefined ? new Date() : new Date(Date.parse(values.at))
   if (!Number.isFinite(now.getTime())) throw new UsageError('--at takes an RFC 3339 time')
+  if (format === 'corim') return verifyCorim(one(positionals, 'FILE'), values.pub, now, values['evidence-type'], out)
+  if (values.pub === undefined) throw new UsageError('--pub SIGNER.pem is required')
+  if (format !== 'keybroker' && format !== 'automata') throw new UsageError('--format is keybroker, automata, corim, gosevguest or gotdxguest')
   const signer = parseSignerKey(await readText(values.pub), format)
   const text = await readText(one(positionals, 'FILE'))
   if (format === 'automata') {
@@ -142,6 +145,53 @@ async function verify(args: readonly string[], out: CliOutput): Promise<number> 
         issuedAt: v.payload.issuedAt,
         expiresAt: v.payload.expiresAt,
         referenceValues: v.sets.map((s) => ({ name: s.name, evidenceType: s.evidenceType ?? null, values: s.values.length, expect: s.expect.length })),
+      },
+      null,
+      2,
+    )}\n`,
+  )
+  return 0
+}
+
+/**
+ * `bundle verify --format corim [--pub KEY.pem] [--at TIME] FILE`: a signed CoRIM must verify
+ * with KEY.pem (given) and be inside its validity windows at TIME; an unsigned one is only parsed.
+ * Prints what it found and the reference-value set keybroker would import (or why it would not).
+ */
+async function verifyCorim(path: string, pub: string | undefined, now: Date, evidenceType: string | undefined, out: CliOutput): Promise<number> {
+  const corim = parseCorim(await readInputFile(path, MAX_FILE_BYTES))
+  let signer: string | null = null
+  if (corim.signed) {
+    if (pub === undefined) throw new UsageError('the CoRIM is signed: --pub SIGNER.pem is required')
+    signer = verifyCorimSignature(corim, [parseSignerKey(await readText(pub), 'corim')]).fingerprint
+    checkCorimValidity(corim, now)
+  } else {
+    if (pub !== undefined) throw new KeybrokerError('bundle-signature-invalid', 'the CoRIM is not signed')
+    checkCorimValidity(corim, now)
+  }
+  let mapping: unknown
+  try {
+    const { set, fields } = mapCorim(corim, 'corim', evidenceType)
+    parseExpectedClaims([...set.expect], set.evidenceType)
+    mapping = { evidenceType: set.evidenceType ?? null, values: set.values.map((v) => v.measurement), expect: set.expect, fields }
+  } catch (err) {
+    if (!(err instanceof KeybrokerError)) throw err
+    mapping = { importable: false, code: err.code, detail: err.detail }
+  }
+  const window = (v: { notBefore?: Date; notAfter: Date } | undefined) => (v === undefined ? null : { notBefore: v.notBefore?.toISOString() ?? null, notAfter: v.notAfter.toISOString() })
+  out.stdout(
+    `${JSON.stringify(
+      {
+        verified: true,
+        format: 'corim',
+        signed: corim.signed,
+        signer,
+        ...(corim.cose === undefined ? {} : { signerName: corim.cose.signer ?? null, signatureValidity: window(corim.cose.validity) }),
+        rimValidity: window(corim.validity),
+        digest: corim.digest,
+        id: corim.id,
+        comids: corim.comids.map((c) => ({ tagId: c.tagId, referenceTriples: c.referenceTriples.length })),
+        mapping,
       },
       null,
       2,

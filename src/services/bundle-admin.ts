@@ -4,6 +4,11 @@
  * values carry the signer, the bundle digest and the signing time as provenance.
  */
 import {
+  checkCorimValidity,
+  corimNotAfter,
+  mapCorim,
+  parseCorim,
+  verifyCorimSignature,
   mapGoSevGuestPolicy,
   mapGoTdxGuestPolicy,
   mapGoldenMeasurement,
@@ -54,7 +59,12 @@ function signerView(row: BundleSignerRow): SignerView {
     fingerprint: row.fingerprint,
     label: row.label,
     format: row.format,
-    algorithm: row.format === 'keybroker' ? `${key.description} (${key.jwsAlg})` : `${key.description} (${key.key.asymmetricKeyType === 'rsa' ? 'RSA PKCS#1 v1.5' : 'ECDSA'} SHA-256)`,
+    algorithm:
+      row.format === 'keybroker'
+        ? `${key.description} (${key.jwsAlg})`
+        : row.format === 'corim'
+          ? `${key.description} (COSE_Sign1)`
+          : `${key.description} (${key.key.asymmetricKeyType === 'rsa' ? 'RSA PKCS#1 v1.5' : 'ECDSA'} SHA-256)`,
     publicKey: row.publicKey,
     createdAt: row.createdAt.toISOString(),
     createdBy: row.createdBy,
@@ -117,9 +127,10 @@ export type ImportInput =
   | { readonly automata: string; readonly name: string; readonly evidenceType?: string | undefined }
   | (GoPolicyImportInput & { readonly gosevguest: string })
   | (GoPolicyImportInput & { readonly gotdxguest: string })
+  | { readonly corim: string; readonly name: string; readonly evidenceType?: string | undefined }
 
 export interface ImportResult {
-  readonly format: SignerFormat | GoPolicyFormat
+  readonly format: SignerFormat | GoPolicyFormat | 'corim'
   /** `imported`, or `unchanged` when these exact bytes were imported before (idempotent). */
   readonly status: 'imported' | 'unchanged'
   /** The signer's fingerprint; null for unsigned formats (go-sev-guest, go-tdx-guest). */
@@ -143,7 +154,53 @@ export interface ImportResult {
 export async function importBundle(s: Services, input: ImportInput, by: AdminPrincipal): Promise<ImportResult> {
   if ('bundle' in input) return importKeybrokerBundle(s, input.bundle, by)
   if ('automata' in input) return importAutomata(s, input, by)
+  if ('corim' in input) return importCorim(s, input, by)
   return importGoPolicy(s, input, by)
+}
+
+/**
+ * A CoRIM: a signed one must verify with a registered `corim` signer and be inside its validity
+ * windows now, and its values take the earlier not-after as their own `notAfter` (so they stop
+ * matching when the CoRIM expires); an unsigned one comes over the authenticated admin API only.
+ * A CoRIM has no version to order: the same bytes again are `unchanged`, others replace the set
+ * as a new version (rollback cannot be detected).
+ */
+async function importCorim(s: Services, input: { readonly corim: string; readonly name: string; readonly evidenceType?: string | undefined }, by: AdminPrincipal): Promise<ImportResult> {
+  const db = s.database.db
+  const now = s.now()
+  const bytes = Buffer.from(input.corim, 'base64')
+  if (bytes.toString('base64').replace(/=+$/, '') !== input.corim.replace(/=+$/, '')) throw new KeybrokerError('bundle-malformed', 'corim: standard base64 expected')
+  const corim = parseCorim(new Uint8Array(bytes))
+  const signer = corim.signed ? verifyCorimSignature(corim, await signerKeys(db, 'corim')) : undefined
+  checkCorimValidity(corim, now)
+  const { set, fields } = mapCorim(corim, input.name, input.evidenceType)
+  const notAfter = corimNotAfter(corim)?.toISOString()
+  const windowed = { ...set, values: set.values.map((v) => ({ ...v, ...(notAfter === undefined ? {} : { notAfter }) })) }
+  const provenance: StoredProvenance = {
+    source: 'corim',
+    signed: corim.signed,
+    ...(signer === undefined ? {} : { signer: signer.fingerprint }),
+    documentDigest: corim.digest,
+    corimId: corim.id,
+    importedBy: by.id,
+    importedAt: now.toISOString(),
+  }
+  const v = validatedSetInput(windowed, provenance)
+  const status = await db.transaction(async (tx) => {
+    const existing = await getReferenceValueSet(tx, input.name)
+    if (existing?.provenance?.['documentDigest'] === corim.digest && existing.provenance['source'] === 'corim') return 'unchanged' as const
+    await writeSet(tx, s, windowed, v, provenance, by, 'reference-values.import')
+    await auditAdminChange(tx, s, by, 'bundle.import', input.name, { format: 'corim', digest: corim.digest, signer: signer?.fingerprint ?? null, sets: [input.name] })
+    return 'imported' as const
+  })
+  return {
+    format: 'corim',
+    status,
+    signer: signer?.fingerprint ?? null,
+    digest: corim.digest,
+    fields: fields.map((f) => ({ field: f.field, to: [...f.to] })),
+    referenceValues: [await getReferenceValues(s, input.name)],
+  }
 }
 
 /**

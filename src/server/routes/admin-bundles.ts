@@ -14,8 +14,9 @@ const CreateSigner = z
   .object({
     label: z.string().min(1).max(200),
     publicKey: z.string().min(1).max(16_384).openapi({ description: 'SPKI PEM ("-----BEGIN PUBLIC KEY-----")' }),
-    format: z.enum(['keybroker', 'automata']).default('keybroker').openapi({
-      description: '`keybroker`: JWS bundles (EC P-256/P-384, Ed25519, RSA ≥ 2048 → ES256/ES384/EdDSA/PS256); `automata`: json_sig_tool documents (EC P-256, RSA)',
+    format: z.enum(['keybroker', 'automata', 'corim']).default('keybroker').openapi({
+      description:
+        '`keybroker`: JWS bundles (EC P-256/P-384, Ed25519, RSA ≥ 2048 → ES256/ES384/EdDSA/PS256); `automata`: json_sig_tool documents (EC P-256, RSA); `corim`: COSE_Sign1 CoRIMs (EC P-256/P-384/P-521, RSA-PSS, Ed25519)',
     }),
   })
   .strict()
@@ -25,7 +26,7 @@ const Signer = z
   .object({
     fingerprint: z.string(),
     label: z.string(),
-    format: z.enum(['keybroker', 'automata']),
+    format: z.enum(['keybroker', 'automata', 'corim']),
     algorithm: z.string(),
     publicKey: z.string(),
     createdAt: TimestampSchema,
@@ -66,12 +67,19 @@ const ImportBundle = z
         ...GO_POLICY_OPTIONS,
       })
       .strict(),
+    z
+      .object({
+        corim: z.string().min(1).max(700 * 1024).openapi({ description: 'a CoRIM (CBOR; unsigned #6.501 or COSE_Sign1 #6.18) in standard base64' }),
+        name: NameSchema.openapi({ description: 'the reference-value set to create or replace' }),
+        evidenceType: z.string().min(1).max(64).optional().openapi({ description: 'overrides the type inferred from the triples (snp, tdx, tpm, gotpm)' }),
+      })
+      .strict(),
   ])
   .openapi('ImportBundle')
 
 const ImportResult = z
   .object({
-    format: z.enum(['keybroker', 'automata', 'gosevguest', 'gotdxguest']),
+    format: z.enum(['keybroker', 'automata', 'gosevguest', 'gotdxguest', 'corim']),
     status: z.enum(['imported', 'unchanged']),
     signer: z.string().nullable().openapi({ description: 'fingerprint of the signer; null for unsigned documents' }),
     digest: z.string(),
