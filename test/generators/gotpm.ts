@@ -11,6 +11,9 @@ import { REPORT } from '../../src/evidence/snp/report-layout.js'
 import { cocosReportData, teeNonceOf } from '../../src/evidence/gotpm/tee-binding.js'
 import { encodeReport, issueEndorsement, reportFields, signReport, type ReportFields, type SnpPki } from './snp.js'
 import { SIGNER_INFO } from '../../src/evidence/snp/report-layout.js'
+import type { KeyObject } from 'node:crypto'
+import { HashAlgo, PCRsSchema, QuoteSchema } from '../../src/proto-gen/tpm_pb.js'
+import { encodePublic, encodeQuote, quoteFields, signQuote, type PcrValueMap } from './tpm.js'
 
 /** go-sev-guest `FmsToCpuid1Eax`. */
 export function fmsToCpuid1Eax(family: number, model: number, stepping: number): number {
@@ -91,4 +94,39 @@ export async function withSnp(pb: Uint8Array, pki: SnpPki, rule: TieRule, overri
   const { proto, raw } = await sevSnpAttestation(pki, { reportData: tieReportData(a, rule), ...overrides })
   a.teeAttestation = { case: 'sevSnpAttestation', value: proto }
   return { pb: toBinary(AttestationSchema, a), raw }
+}
+
+// --- synthetic vTPM part -----------------------------------------------------------------------
+
+export interface VtpmInput {
+  readonly ak: { readonly privateKey: KeyObject; readonly publicKey: KeyObject }
+  readonly nonce: Uint8Array
+  /** PCR values (hex) per bank; every other PCR 0-23 is zero. */
+  readonly pcrs?: { readonly sha256?: Readonly<Record<string, string>>; readonly sha384?: Readonly<Record<string, string>> }
+}
+
+/** An `Attestation` with one quote per bank (SHA-256, SHA-384) of PCRs 0-23 over `nonce`, signed RSASSA-SHA256 by the AK. */
+export function syntheticVtpm(input: VtpmInput): Attestation {
+  const quotes = (['sha256', 'sha384'] as const).map((bank) => {
+    const size = bank === 'sha256' ? 32 : 48
+    const values: Record<number, Uint8Array> = {}
+    for (let i = 0; i < 24; i++) values[i] = new Uint8Array(Buffer.from(input.pcrs?.[bank]?.[String(i)] ?? '00'.repeat(size), 'hex'))
+    const banks = [{ bank, pcrs: [...Array(24).keys()] }]
+    const map: PcrValueMap = { [bank]: values }
+    const quote = encodeQuote(quoteFields({ extraData: input.nonce, banks }), map, 'sha256')
+    return create(QuoteSchema, {
+      quote,
+      rawSig: signQuote(quote, input.ak.privateKey, 'rsassa', 'sha256'),
+      pcrs: create(PCRsSchema, { hash: bank === 'sha256' ? HashAlgo.SHA256 : HashAlgo.SHA384, pcrs: values }),
+    })
+  })
+  return create(AttestationSchema, { akPub: encodePublic(input.ak.publicKey), quotes })
+}
+
+/** `syntheticVtpm` plus an SNP part whose REPORT_DATA is Cocos' SHA3-512(pad64(nonce) ‖ akPub). */
+export async function cocosAttestation(pki: SnpPki, vtpm: VtpmInput, fields: Partial<ReportFields>, vcek: Uint8Array): Promise<Uint8Array> {
+  const a = syntheticVtpm(vtpm)
+  const { proto } = await sevSnpAttestation(pki, { reportData: cocosReportData(teeNonceOf(vtpm.nonce), a.akPub), ...fields }, vcek)
+  a.teeAttestation = { case: 'sevSnpAttestation', value: proto }
+  return toBinary(AttestationSchema, a)
 }
