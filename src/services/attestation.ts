@@ -209,16 +209,17 @@ export async function fetchSecret(
 }
 
 /**
- * A report requested above the service's maximum VMPL (KEYBROKER_SNP_MAX_VMPL) is accepted only
- * when a reference-value set holding its measurement expects that VMPL itself and matches (an
- * SVSM guest at VMPL 2): the verifier left the VMPL to appraisal, and this keeps the global
- * setting the default for everything else.
+ * A report requested above the service's maximum VMPL (KEYBROKER_SNP_MAX_VMPL) goes on to the
+ * release policy only when a reference-value set holding its measurement (an active value)
+ * expects that VMPL itself (an SVSM guest at VMPL 2): the verifier left the VMPL to appraisal, and
+ * this keeps the global setting the default for everything else.
  * @throws KeybrokerError `policy-violation`
  */
 function checkVmpl(claims: Claims, appraisal: Appraisal, maxVmpl: number): void {
   const vmpl = claims.raw['vmpl']
   if (typeof vmpl !== 'number' || vmpl <= maxVmpl) return
-  const accepted = appraisal.sets.some((set) => set.matched && set.claims.some((c) => c.claim === 'vmpl' && c.implicit !== true && c.passed))
+  // The set's own vmpl expectation decides; its other claims are appraisal's (a mismatch there is a denial naming them).
+  const accepted = appraisal.sets.some((set) => set.value.state === 'active' && set.claims.some((c) => c.claim === 'vmpl' && c.implicit !== true && c.passed))
   if (!accepted) throw new KeybrokerError('policy-violation', `report requested at VMPL ${vmpl}; maximum is ${maxVmpl} and no matching reference-value set expects it`)
 }
 
