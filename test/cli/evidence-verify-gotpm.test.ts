@@ -33,7 +33,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-describe('keybroker evidence verify --type gotpm', () => {
+describe('keybroker evidence verify --type gotpm', { timeout: 240_000 }, () => {
   it('prints the claims of the real GCE attestation with Google root 1 and intermediate 2 as --certs (DER)', () => {
     const ok = kb(['--type', 'gotpm', GCE, '--certs', ROOT, '--certs', INTERMEDIATE, '--at', '2026-11-23T00:00:00Z', '--nonce', '9009'])
     expect(ok.stderr).toBe('')
