@@ -317,8 +317,8 @@ const CATALOGUE: ReadonlyMap<string, ReadonlyMap<string, ClaimSpec>> = new Map(
       // Automata's cvm-agent collaterals: the TEE report and the TPM quote of one VM.
       ['automata', [...COMMON, ...SNP, ...TDX, ...TPM]],
       ['sev', [...COMMON, ...SEV]],
-      // go-tpm-tools attestations: the vTPM quotes and, when embedded, the SEV-SNP report.
-      ['gotpm', [...COMMON, ...SNP, ...TPM]],
+      // go-tpm-tools attestations: the vTPM quotes and, when embedded, the SEV-SNP report or TD quote.
+      ['gotpm', [...COMMON, ...SNP, ...TDX, ...TPM]],
     ] as const
   ).map(([type, specs]) => [type, new Map(specs.map((s) => [s.name, s]))]),
 )

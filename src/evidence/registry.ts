@@ -55,8 +55,8 @@ export function createVerifierRegistry(options: RegistryOptions): VerifierRegist
   // The Azure vTPM types check their SNP report / TD quote with the same settings as `snp` / `tdx`.
   configured.set('az-snp-vtpm', createAzSnpVtpmVerifier(options.snp) as EvidenceVerifier<never>)
   configured.set('az-tdx-vtpm', createAzTdxVtpmVerifier(options.tdx) as EvidenceVerifier<never>)
-  // gotpm checks an embedded SNP report with the `snp` settings.
-  configured.set('gotpm', createGotpmVerifier(teeSnp === undefined ? {} : { snp: teeSnp }) as EvidenceVerifier<never>)
+  // gotpm checks an embedded SNP report / TD quote with the `snp` / `tdx` settings.
+  configured.set('gotpm', createGotpmVerifier({ ...(teeSnp === undefined ? {} : { snp: teeSnp }), ...(options.tdx === undefined ? {} : { tdx: options.tdx }) }) as EvidenceVerifier<never>)
   return {
     types: [...configured.keys()],
     verifierFor: (type) => pick(configured, type, options),

@@ -11,6 +11,18 @@ import { REPORT } from '../../src/evidence/snp/report-layout.js'
 import { cocosReportData, teeNonceOf } from '../../src/evidence/gotpm/tee-binding.js'
 import { encodeReport, issueEndorsement, reportFields, signReport, type ReportFields, type SnpPki } from './snp.js'
 import { SIGNER_INFO } from '../../src/evidence/snp/report-layout.js'
+import { HEADER, HEADER_SIZE, QE_REPORT_SIZE, TD_REPORT, TD_REPORT10_SIZE } from '../../src/evidence/tdx/quote/layout.js'
+import {
+  CertificationDataSchema,
+  Ecdsa256BitQuoteV4AuthDataSchema,
+  EnclaveReportSchema,
+  HeaderSchema,
+  PCKCertificateChainDataSchema,
+  QEReportCertificationDataSchema,
+  QeAuthDataSchema,
+  QuoteV4Schema,
+  TDQuoteBodySchema,
+} from '../../src/proto-gen/tdx_pb.js'
 import type { KeyObject } from 'node:crypto'
 import { HashAlgo, PCRsSchema, QuoteSchema } from '../../src/proto-gen/tpm_pb.js'
 import { encodePublic, encodeQuote, quoteFields, signQuote, type PcrValueMap } from './tpm.js'
@@ -129,4 +141,81 @@ export async function cocosAttestation(pki: SnpPki, vtpm: VtpmInput, fields: Par
   const { proto } = await sevSnpAttestation(pki, { reportData: cocosReportData(teeNonceOf(vtpm.nonce), a.akPub), ...fields }, vcek)
   a.teeAttestation = { case: 'sevSnpAttestation', value: proto }
   return toBinary(AttestationSchema, a)
+}
+
+// --- synthetic TDX part ------------------------------------------------------------------------
+
+/**
+ * A DCAP v4 quote (TDX 1.0 body, type-6 certification data) as go-tdx-guest's `QuoteV4` proto,
+ * sliced through the parser's layout tables (the inverse of `quoteBytesFromProto`).
+ */
+export function quoteV4Proto(quote: Uint8Array) {
+  const u16 = (at: number) => quote[at]! | (quote[at + 1]! << 8)
+  const u32 = (at: number) => new DataView(quote.buffer, quote.byteOffset).getUint32(at, true)
+  const cut = (at: number, size: number) => quote.slice(at, at + size)
+  const body = (f: { at: number; size: number }) => cut(HEADER_SIZE + f.at, f.size)
+  const sigAt = HEADER_SIZE + TD_REPORT10_SIZE
+  const signedDataSize = u32(sigAt)
+  const sd = sigAt + 4
+  const cdType = u16(sd + 128)
+  const cdSize = u32(sd + 130)
+  const qe = sd + 134
+  const rep = (at: number, size: number) => cut(qe + at, size)
+  const authSize = u16(qe + QE_REPORT_SIZE + 64)
+  const pckAt = qe + QE_REPORT_SIZE + 64 + 2 + authSize
+  const pckSize = u32(pckAt + 2)
+  return create(QuoteV4Schema, {
+    header: create(HeaderSchema, {
+      version: u16(HEADER.version.at),
+      attestationKeyType: u16(HEADER.attestationKeyType.at),
+      teeType: u32(HEADER.teeType.at),
+      qeSvn: cut(8, 2),
+      pceSvn: cut(10, 2),
+      qeVendorId: cut(HEADER.qeVendorId.at, 16),
+      userData: cut(HEADER.userData.at, 20),
+    }),
+    tdQuoteBody: create(TDQuoteBodySchema, {
+      teeTcbSvn: body(TD_REPORT.teeTcbSvn),
+      mrSeam: body(TD_REPORT.mrSeam),
+      mrSignerSeam: body(TD_REPORT.mrSignerSeam),
+      seamAttributes: body(TD_REPORT.seamAttributes),
+      tdAttributes: body(TD_REPORT.tdAttributes),
+      xfam: body(TD_REPORT.xfam),
+      mrTd: body(TD_REPORT.mrTd),
+      mrConfigId: body(TD_REPORT.mrConfigId),
+      mrOwner: body(TD_REPORT.mrOwner),
+      mrOwnerConfig: body(TD_REPORT.mrOwnerConfig),
+      rtmrs: [body(TD_REPORT.rtmr0), body(TD_REPORT.rtmr1), body(TD_REPORT.rtmr2), body(TD_REPORT.rtmr3)],
+      reportData: body(TD_REPORT.reportData),
+    }),
+    signedDataSize,
+    signedData: create(Ecdsa256BitQuoteV4AuthDataSchema, {
+      signature: cut(sd, 64),
+      ecdsaAttestationKey: cut(sd + 64, 64),
+      certificationData: create(CertificationDataSchema, {
+        certificateDataType: cdType,
+        size: cdSize,
+        qeReportCertificationData: create(QEReportCertificationDataSchema, {
+          qeReport: create(EnclaveReportSchema, {
+            cpuSvn: rep(0, 16),
+            miscSelect: u32(qe + 16),
+            reserved1: rep(20, 28),
+            attributes: rep(48, 16),
+            mrEnclave: rep(64, 32),
+            reserved2: rep(96, 32),
+            mrSigner: rep(128, 32),
+            reserved3: rep(160, 96),
+            isvProdId: u16(qe + 256),
+            isvSvn: u16(qe + 258),
+            reserved4: rep(260, 60),
+            reportData: rep(320, 64),
+          }),
+          qeReportSignature: cut(qe + QE_REPORT_SIZE, 64),
+          qeAuthData: create(QeAuthDataSchema, { parsedDataSize: authSize, data: cut(qe + QE_REPORT_SIZE + 66, authSize) }),
+          pckCertificateChainData: create(PCKCertificateChainDataSchema, { certificateDataType: u16(pckAt), size: pckSize, pckCertChain: cut(pckAt + 6, pckSize) }),
+        }),
+      }),
+    }),
+    extraBytes: quote.slice(sd + signedDataSize),
+  })
 }

@@ -5,7 +5,7 @@
  * agent nonce text:
  *
  * - every quote's extraData must be B[0:32] (rule `gotpm-vtpm` when there is no TEE part);
- * - with an SEV-SNP part, its REPORT_DATA must be `SHA3-512(pad64(B[0:32]) ‖ ak_pub)` (rule
+ * - with an SEV-SNP part (or a TDX quote), its REPORT_DATA must be `SHA3-512(pad64(B[0:32]) ‖ ak_pub)` (rule
  *   `gotpm-cocos`: Cocos, the TEE nonce being B[0:32] zero-padded to 64 bytes as the cocos CLI
  *   pads it) or `pad64(B[0:32])` (rule `gotpm-tee-nonce`: go-tpm-tools without `--tee-nonce`).
  *

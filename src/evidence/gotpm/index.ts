@@ -4,6 +4,7 @@ import { EvidenceError } from '../../errors.js'
 import type { Attestation } from '../../proto-gen/attest_pb.js'
 import { fromBase64 } from '../reader.js'
 import type { SnpVerifyOptions } from '../snp/options.js'
+import type { TdxVerifyOptions } from '../tdx/options.js'
 import type { TpmVerifyOptions } from '../tpm/options.js'
 import type { Claims, EvidenceFiles, EvidenceVerifier, JsonValue, VerifyContext } from '../types.js'
 import { GOTPM_BINDING } from './binding.js'
@@ -41,6 +42,7 @@ export function decodeGotpmEvidence(e: GotpmEvidence): Attestation {
 export interface GotpmOptions {
   readonly tpm?: Partial<TpmVerifyOptions>
   readonly snp?: Partial<SnpVerifyOptions>
+  readonly tdx?: Partial<TdxVerifyOptions>
 }
 
 export async function verifyGotpmWireEvidence(e: GotpmEvidence, ctx: VerifyContext, options: GotpmOptions = {}): Promise<Claims> {
@@ -51,6 +53,7 @@ export async function verifyGotpmWireEvidence(e: GotpmEvidence, ctx: VerifyConte
       collateral: ctx.collateral,
       ...(options.tpm === undefined ? {} : { tpmOptions: options.tpm }),
       ...(options.snp === undefined ? {} : { snpOptions: options.snp }),
+      ...(options.tdx === undefined ? {} : { tdxOptions: options.tdx }),
     }),
   )
 }
@@ -90,5 +93,6 @@ export type { GotpmVerifyInput, GotpmVerification } from './verify.js'
 export { toClaims as gotpmClaims } from './to-claims.js'
 export { decodeAttestationBinary, decodeAttestationJson, MAX_ATTESTATION_BYTES } from './decode.js'
 export { reportBytesFromProto, productFromProto, certificatesFromProto } from './snp-report.js'
+export { quoteBytesFromProto } from './tdx-quote.js'
 export { cocosReportData, teeBindingOf, teeNonceOf, TEE_NONCE_SIZE } from './tee-binding.js'
 export type { TeeBinding } from './tee-binding.js'

@@ -1,6 +1,7 @@
 import { toHex } from '../reader.js'
 import { GOTPM_BINDING_FIELDS } from './binding.js'
 import { toClaims as snpToClaims } from '../snp/to-claims.js'
+import { toClaims as tdxToClaims } from '../tdx/to-claims.js'
 import { measuredBootClaims, pcrMeasurements, quoteClaims } from '../tpm/to-claims.js'
 import type { Claims, JsonValue } from '../types.js'
 import type { GotpmVerification } from './verify.js'
@@ -14,6 +15,7 @@ type JsonObject = { [k: string]: JsonValue }
  *   go-sev-guest policies and Cocos pin); `tcb`, `debug`, `hostData`, `instanceId` (CHIP_ID) and
  *   every decoded report field at the top of `raw`, as for `snp`, so the SNP claims of the
  *   catalogue read them at the same paths; `raw.teeBinding` says which tie held;
+ * - with a TDX quote: platform `intel-tdx-vtpm`, `measurement` = MRTD, the `tdx` claims likewise;
  * - without: platform `vtpm`; `measurement` = the pcrDigest of the SHA-256 quote (else the first
  *   quote), as for `tpm`; `instanceId` = the AK id;
  * - always: `measurements` = every quoted PCR (`pcr<N>`, `<bank>-pcr<N>`), `reportData` = the
@@ -40,6 +42,23 @@ export function toClaims(v: GotpmVerification): Claims {
   if (v.measuredBoot !== undefined) tpmRaw['eventLog'] = measuredBootClaims(v.measuredBoot)
   if (v.canonicalEventLogBytes > 0) tpmRaw['canonicalEventLog'] = { bytes: v.canonicalEventLogBytes, replayed: false }
 
+  if (v.tdx !== undefined) {
+    const td = tdxToClaims(v.tdx.verification)
+    return {
+      evidenceType: 'gotpm',
+      platform: 'intel-tdx-vtpm',
+      hardwareBacked: true,
+      measurement: td.measurement,
+      measurements: { ...td.measurements, ...measurements },
+      reportData: v.nonce.slice(),
+      debug: td.debug,
+      tcb: td.tcb,
+      ...(td.hostData === undefined ? {} : { hostData: td.hostData }),
+      ...(td.instanceId === undefined ? {} : { instanceId: td.instanceId }),
+      raw: { ...td.raw, tee: 'tdx', teeBinding: v.tdx.binding, ...tpmRaw },
+      binding: { [GOTPM_BINDING_FIELDS.teeReportData]: v.tdx.verification.quote.body.reportData.slice(), [GOTPM_BINDING_FIELDS.akPub]: v.akPub.slice() },
+    }
+  }
   if (v.snp === undefined) {
     const main = v.quotes.find((q) => q.signature.hash.name === 'sha256' && q.attest.pcrSelect.some((b) => b.hash.name === 'sha256')) ?? v.quotes[0]!
     return {

@@ -10,7 +10,7 @@
  * 3. the TCG event log: `checkEventLog`, replayed against the PCRs of every quoted bank;
  * 4. an embedded SEV-SNP attestation: re-encoded to the signed bytes and verified by the `snp`
  *    verifier (VCEK/VLEK chain to AMD's pinned ARK, policy, TCB), then tied to the quote
- *    (`tee-binding.ts`).
+ *    (`tee-binding.ts`); an embedded TDX quote likewise with the `tdx` verifier.
  *
  * The nonce itself (the quote's extraData) is the caller's binding check, as for every type.
  */
@@ -19,6 +19,8 @@ import { HashAlgo } from '../../proto-gen/tpm_pb.js'
 import type { Attestation } from '../../proto-gen/attest_pb.js'
 import { equalBytes, toBase64Url } from '../reader.js'
 import { verifySnpReport, type SnpVerification, type SnpVerifyOptions } from '../snp/index.js'
+import { verifyTdxQuote, type TdxVerification, type TdxVerifyOptions } from '../tdx/index.js'
+import { quoteBytesFromProto } from './tdx-quote.js'
 import { resolveAk, type TrustedAk } from '../tpm/ak-trust.js'
 import type { TpmHashName } from '../tpm/algorithms.js'
 import { checkEventLog, type MeasuredBoot } from '../tpm/measured-boot.js'
@@ -45,6 +47,7 @@ export interface GotpmVerifyInput {
   readonly collateral?: CollateralLookup
   readonly tpmOptions?: Partial<TpmVerifyOptions>
   readonly snpOptions?: Partial<SnpVerifyOptions>
+  readonly tdxOptions?: Partial<TdxVerifyOptions>
 }
 
 export interface GotpmVerification {
@@ -59,13 +62,14 @@ export interface GotpmVerification {
   readonly akPub: Uint8Array
   readonly measuredBoot: MeasuredBoot | undefined
   readonly snp: { readonly verification: SnpVerification; readonly binding: TeeBinding } | undefined
+  readonly tdx: { readonly verification: TdxVerification; readonly binding: TeeBinding } | undefined
   /** The TCG canonical event log is carried but not replayed (see README): its size only. */
   readonly canonicalEventLogBytes: number
 }
 
 /**
  * @throws `evidence-malformed` (no AK or quote, a bank twice, differing nonces, a quote or
- *   report that does not decode), `evidence-unsupported` (an unknown bank, a TDX part),
+ *   report that does not decode), `evidence-unsupported` (an unknown bank),
  *   `chain-untrusted`, `signature-invalid`, `policy-violation`, `event-log-mismatch`, every
  *   error of `verifySnpReport`, and `binding-mismatch` when the TEE report is not tied to the quote
  */
@@ -110,6 +114,7 @@ export async function verifyGotpm(input: GotpmVerifyInput): Promise<GotpmVerific
   const measuredBoot = a.eventLog.byteLength === 0 ? undefined : checkEventLog(a.eventLog, pcrs, options.maxEventClaims)
 
   let snp: GotpmVerification['snp']
+  let tdx: GotpmVerification['tdx']
   switch (a.teeAttestation.case) {
     case undefined:
       break
@@ -127,8 +132,17 @@ export async function verifyGotpm(input: GotpmVerifyInput): Promise<GotpmVerific
       snp = { verification, binding: teeBindingOf(verification.report.reportData, nonce, a.akPub) }
       break
     }
-    case 'tdxAttestation':
-      throw new EvidenceError('evidence-unsupported', 'attestation.tdxAttestation: an embedded TDX quote is not supported yet')
+    case 'tdxAttestation': {
+      // go-tpm-tools on GCP TDX: the quote's collateral (TCB info, QE identity, CRLs) comes from the collateral store.
+      const verification = await verifyTdxQuote({
+        quote: quoteBytesFromProto(a.teeAttestation.value),
+        now: input.now,
+        ...(input.collateral === undefined ? {} : { lookup: input.collateral }),
+        ...(input.tdxOptions === undefined ? {} : { options: input.tdxOptions }),
+      })
+      tdx = { verification, binding: teeBindingOf(verification.quote.body.reportData, nonce, a.akPub) }
+      break
+    }
   }
-  return { ak, quotes, pcrs, nonce, akPub: a.akPub.slice(), measuredBoot, snp, canonicalEventLogBytes: a.canonicalEventLog.byteLength }
+  return { ak, quotes, pcrs, nonce, akPub: a.akPub.slice(), measuredBoot, snp, tdx, canonicalEventLogBytes: a.canonicalEventLog.byteLength }
 }

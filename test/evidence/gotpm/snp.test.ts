@@ -101,11 +101,42 @@ describe('go-tpm-tools (GCP): REPORT_DATA = the quote nonce, zero-padded', () =>
     expect(claims.raw['reportData']).toBe(`9009${'00'.repeat(62)}`)
   })
 
-  test('a TDX part is not supported yet: evidence-unsupported', async () => {
+})
+
+describe('go-tpm-tools on GCP TDX: real GCE vTPM part + synthetic TD quote (QuoteV4 proto), REPORTDATA = nonce ‖ zeros', () => {
+  test('the proto re-encodes to the quote bytes; the quote verifies with its collateral and ties to the vTPM nonce', async () => {
+    const { createTdxPki, makeQuote, quoteFields, defaultCollateral, GEN_NOW: TDX_NOW, GEN_FMSPC } = await import('../../generators/tdx.js')
+    const { quoteV4Proto } = await import('../../generators/gotpm.js')
+    const { quoteBytesFromProto } = await import('../../../src/evidence/gotpm/index.js')
+    const tdx = await createTdxPki()
+    const reportData = new Uint8Array(64)
+    reportData.set([0x90, 0x09])
+    const quote = makeQuote(tdx, quoteFields({ body: { reportData } }))
+    const proto = quoteV4Proto(quote)
+    expect(Buffer.from(quoteBytesFromProto(proto)).equals(Buffer.from(quote))).toBe(true)
+
     const a = fromBinary(AttestationSchema, GCE_PB())
-    const { create } = await import('@bufbuild/protobuf')
-    const { QuoteV4Schema } = await import('../../../src/proto-gen/tdx_pb.js')
-    a.teeAttestation = { case: 'tdxAttestation', value: create(QuoteV4Schema, {}) }
-    expect(await asyncCodeOf(() => verify(toBinary(AttestationSchema, a), gceTrust()))).toBe('evidence-unsupported')
+    a.teeAttestation = { case: 'tdxAttestation', value: proto }
+    const c = defaultCollateral(tdx)
+    const base = gceTrust()
+    const lookup = {
+      get: async (kind: string, key: string) =>
+        kind === 'tdx-tcb-info' && key === GEN_FMSPC ? c.tcbInfo : kind === 'tdx-qe-identity' ? c.qeIdentity : kind === 'tdx-tcb-signing-chain' ? c.tcbSigningChain : base.get(kind, key),
+    }
+    const v = createGotpmVerifier({ tdx: { extraPinnedRoots: [tdx.rootSpkiSha256] } })
+    const run = (pb: Uint8Array) => v.verify(v.schema.parse(evidence(pb)), { now: TDX_NOW, collateral: lookup })
+    const claims = await run(toBinary(AttestationSchema, a))
+    expect(claims.platform).toBe('intel-tdx-vtpm')
+    expect(claims.measurement).toBe('7d'.repeat(48))
+    expect(claims.raw).toMatchObject({ tee: 'tdx', teeBinding: 'gotpm-nonce', mrTd: '7d'.repeat(48) })
+
+    // One changed byte of the TD quote body: signature-invalid.
+    proto.tdQuoteBody!.mrTd[0]! ^= 1
+    expect(await asyncCodeOf(() => run(toBinary(AttestationSchema, a)))).toBe('signature-invalid')
+    proto.tdQuoteBody!.mrTd[0]! ^= 1
+    // REPORTDATA for another nonce: binding-mismatch.
+    const other = makeQuote(tdx, quoteFields({ body: { reportData: new Uint8Array(64).fill(1) } }))
+    a.teeAttestation = { case: 'tdxAttestation', value: quoteV4Proto(other) }
+    expect(await asyncCodeOf(() => run(toBinary(AttestationSchema, a)))).toBe('binding-mismatch')
   })
 })
