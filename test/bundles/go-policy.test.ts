@@ -15,7 +15,7 @@ import type { JsonValue } from '../../src/evidence/types.js'
 import { codeOf } from '../support/error-code.js'
 import { createSnpPki, GEN_NOW, issueCrl, issueEndorsement, type ReportFields, type SnpPki } from '../generators/snp.js'
 import { encodeTcb, type TcbParts } from '../../src/evidence/snp/tcb.js'
-import { cocosAttestation } from '../generators/gotpm.js'
+import { cocosAttestation, cocosPolicyFields, COCOS_TCB } from '../generators/gotpm.js'
 import { trustLookup } from '../evidence/tpm/vectors.js'
 
 const vector = (f: string): string => readFileSync(new URL(`../vectors/cocos/${f}`, import.meta.url), 'utf8')
@@ -125,7 +125,7 @@ describe('a gotpm attestation against the imported Cocos SEV-SNP policy (synthet
   const policy = JSON.parse(COCOS_SNP()).policy
   const PCRS = JSON.parse(COCOS_SNP()).pcr_values
   const CHIP = new Uint8Array(Buffer.from(policy.chipId, 'base64'))
-  const TCB: TcbParts = { bootloader: 3, tee: 0, snp: 14, microcode: 213 }
+  const TCB: TcbParts = COCOS_TCB
   let pki: SnpPki
   let vcek: Uint8Array
   let crl: Uint8Array
@@ -133,24 +133,7 @@ describe('a gotpm attestation against the imported Cocos SEV-SNP policy (synthet
   const nonce = new Uint8Array(32).fill(0x42)
   let set: ReferenceValueSet
 
-  const matching = (): Partial<ReportFields> => {
-    const tcb = encodeTcb(TCB, 'Milan')
-    return {
-      measurement: new Uint8Array(Buffer.from(policy.measurement, 'base64')),
-      chipId: CHIP,
-      familyId: new Uint8Array(16),
-      imageId: new Uint8Array(16),
-      hostData: new Uint8Array(32),
-      reportIdMa: new Uint8Array(32).fill(0xff),
-      vmpl: 2,
-      currentTcb: tcb,
-      reportedTcb: tcb,
-      committedTcb: tcb,
-      launchTcb: tcb,
-      currentVersion: { major: 1, minor: 55, build: 8 },
-      committedVersion: { major: 1, minor: 55, build: 8 },
-    }
-  }
+  const matching = (): Partial<ReportFields> => cocosPolicyFields(policy)
 
   beforeAll(async () => {
     pki = await createSnpPki('Milan')

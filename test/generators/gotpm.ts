@@ -11,6 +11,7 @@ import { REPORT } from '../../src/evidence/snp/report-layout.js'
 import { cocosReportData, teeNonceOf } from '../../src/evidence/gotpm/tee-binding.js'
 import { encodeReport, issueEndorsement, reportFields, signReport, type ReportFields, type SnpPki } from './snp.js'
 import { SIGNER_INFO } from '../../src/evidence/snp/report-layout.js'
+import { encodeTcb, type TcbParts } from '../../src/evidence/snp/tcb.js'
 import { HEADER, HEADER_SIZE, QE_REPORT_SIZE, TD_REPORT, TD_REPORT10_SIZE } from '../../src/evidence/tdx/quote/layout.js'
 import {
   CertificationDataSchema,
@@ -218,4 +219,29 @@ export function quoteV4Proto(quote: Uint8Array) {
     }),
     extraBytes: quote.slice(sd + signedDataSize),
   })
+}
+
+// --- report fields matching the Cocos SEV-SNP policy (test/vectors/cocos/attestation_policy.json) ---
+
+/** The TCB the Cocos policy's minimum_tcb and minimum_launch_tcb name (0xd50e000000000003, Milan). */
+export const COCOS_TCB: TcbParts = { bootloader: 3, tee: 0, snp: 14, microcode: 213 }
+
+/** Report fields that satisfy every expectation the Cocos policy maps to (its `policy` member, base64 bytes). */
+export function cocosPolicyFields(policy: { readonly measurement: string; readonly chipId: string }): Partial<ReportFields> {
+  const tcb = encodeTcb(COCOS_TCB, 'Milan')
+  return {
+    measurement: new Uint8Array(Buffer.from(policy.measurement, 'base64')),
+    chipId: new Uint8Array(Buffer.from(policy.chipId, 'base64')),
+    familyId: new Uint8Array(16),
+    imageId: new Uint8Array(16),
+    hostData: new Uint8Array(32),
+    reportIdMa: new Uint8Array(32).fill(0xff),
+    vmpl: 2,
+    currentTcb: tcb,
+    reportedTcb: tcb,
+    committedTcb: tcb,
+    launchTcb: tcb,
+    currentVersion: { major: 1, minor: 55, build: 8 },
+    committedVersion: { major: 1, minor: 55, build: 8 },
+  }
 }

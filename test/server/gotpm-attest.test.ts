@@ -11,10 +11,10 @@ import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { KeybrokerClientError } from '../../src/clients/index.js'
 import { toBase64Url } from '../../src/evidence/reader.js'
-import { encodeTcb, type TcbParts } from '../../src/evidence/snp/tcb.js'
+import type { TcbParts } from '../../src/evidence/snp/tcb.js'
 import type { Database } from '../../src/storage/index.js'
 import { createSnpPki, issueCrl as issueSnpCrl, issueEndorsement, type ReportFields, type SnpPki } from '../generators/snp.js'
-import { cocosAttestation } from '../generators/gotpm.js'
+import { cocosAttestation, cocosPolicyFields, COCOS_TCB } from '../generators/gotpm.js'
 import { encodePublic } from '../generators/tpm.js'
 import { createTdxPki, issueCrl as issueTdxCrl, makeQuote, pckChainPem, quoteFields, signedQeIdentity, signedTcbInfo, type TdxPki } from '../generators/tdx.js'
 import { cocosCorim, signCorim } from '../generators/corim.js'
@@ -30,7 +30,7 @@ const tdxPolicy = JSON.parse(TDX_POLICY).policy.tdQuoteBodyPolicy
 const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64')
 const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'))
 const CHIP = fromB64(policy.chipId)
-const TCB: TcbParts = { bootloader: 3, tee: 0, snp: 14, microcode: 213 }
+const TCB: TcbParts = COCOS_TCB
 
 let pki: SnpPki
 let vcek: Uint8Array
@@ -44,23 +44,7 @@ beforeAll(async () => {
 })
 
 function snpFields(overrides: Partial<ReportFields> = {}): Partial<ReportFields> {
-  const tcb = encodeTcb(TCB, 'Milan')
-  return {
-    measurement: fromB64(policy.measurement),
-    chipId: CHIP,
-    familyId: new Uint8Array(16),
-    imageId: new Uint8Array(16),
-    hostData: new Uint8Array(32),
-    reportIdMa: new Uint8Array(32).fill(0xff),
-    vmpl: 2,
-    currentTcb: tcb,
-    reportedTcb: tcb,
-    committedTcb: tcb,
-    launchTcb: tcb,
-    currentVersion: { major: 1, minor: 55, build: 8 },
-    committedVersion: { major: 1, minor: 55, build: 8 },
-    ...overrides,
-  }
+  return { ...cocosPolicyFields(policy), ...overrides }
 }
 
 /** The Cocos agent's evidence for B: vTPM nonce and TEE nonce are both B[0:32] (README, binding profile gotpm). */
