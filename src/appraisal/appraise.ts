@@ -92,6 +92,13 @@ export interface Appraisal {
 export interface AppraiseOptions {
   /** For validity windows; a value with a window never matches without it. */
   readonly now?: Date
+  /**
+   * The service's highest accepted SEV-SNP VMPL (KEYBROKER_SNP_MAX_VMPL). A set that expects no
+   * `vmpl` claim of its own gets it as an implicit expectation (`vmpl` oneOf 0…maxVmpl) for
+   * evidence whose claims carry a VMPL; a set that expects `vmpl` decides for itself (an SVSM
+   * guest runs at VMPL 2). Omitted: no implicit expectation.
+   */
+  readonly maxVmpl?: number
 }
 
 /**
@@ -113,7 +120,7 @@ export interface AppraiseOptions {
  */
 export function appraise(claims: AppraisedClaims, sets: readonly ReferenceValueSet[], options: AppraiseOptions = {}): Appraisal {
   const measurement = claims.measurement.toLowerCase()
-  const results = sets.map((set) => appraiseSet(claims, measurement, set, options.now))
+  const results = sets.map((set) => appraiseSet(claims, measurement, set, options))
   const matched = results.filter((r) => r.matched).map((r) => r.set)
   const revokedIn = results.filter((r) => r.value.state === 'revoked').map((r) => r.set)
   const isDebugAcceptable = !claims.debug || (matched.length > 0 && results.every((r) => !r.matched || setNamed(sets, r.set)?.allowDebug === true))
@@ -178,7 +185,8 @@ function setNamed(sets: readonly ReferenceValueSet[], name: string): ReferenceVa
   return sets.find((s) => s.name === name)
 }
 
-function appraiseSet(claims: AppraisedClaims, measurement: string, set: ReferenceValueSet, now: Date | undefined): SetAppraisal {
+function appraiseSet(claims: AppraisedClaims, measurement: string, set: ReferenceValueSet, options: AppraiseOptions): SetAppraisal {
+  const now = options.now
   const base = { set: set.name, version: set.version }
   if (set.evidenceType !== undefined && set.evidenceType !== null && set.evidenceType !== claims.evidenceType) {
     return { ...base, applicable: false, value: { measurement: null, state: 'absent', provenance: null }, claims: [], matched: false }
@@ -197,7 +205,13 @@ function appraiseSet(claims: AppraisedClaims, measurement: string, set: Referenc
     }
   }
   const judged = value.state === 'active' || value.state === 'unconstrained'
-  const results = judged ? [...setExpect, ...valueExpect].map((e) => evaluateExpectedClaim(e, claims)) : []
+  const expectations = [...setExpect, ...valueExpect]
+  const results = judged ? expectations.map((e) => evaluateExpectedClaim(e, claims)) : []
+  const vmpl = claims.raw?.['vmpl']
+  if (judged && options.maxVmpl !== undefined && typeof vmpl === 'number' && !expectations.some((e) => e.claim === 'vmpl')) {
+    const allowed = Array.from({ length: options.maxVmpl + 1 }, (_, i) => i)
+    results.push({ claim: 'vmpl', op: 'oneOf', expected: allowed, actual: vmpl, passed: allowed.includes(vmpl), trust: 'configuration', implicit: true })
+  }
   // A set that constrains neither a value nor a claim matches nothing.
   const constrains = value.state === 'active' || results.length > 0
   return { ...base, applicable: true, value, claims: results, matched: judged && constrains && results.every((r) => r.passed) }

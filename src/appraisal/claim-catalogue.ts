@@ -107,7 +107,48 @@ const SNP: readonly ClaimSpec[] = [
   ...SNP_TCB.map((c) => uint(`tcb.${c}`, [['tcb', c]], 'hardware', `REPORTED_TCB ${c} SPL (minimum TCB: atLeast)`)),
   str('product', [['raw', 'product']], 'hardware', 'processor line: Milan, Genoa, Turin'),
   str('signingKey', [['raw', 'signingKey']], 'hardware', 'endorsement key kind: vcek or vlek'),
+  hex('chipId', 64, [['raw', 'chipId']], 'hardware', 'CHIP_ID (zeros with MASK_CHIP_KEY or a VLEK)'),
+  hex('reportId', 32, [['raw', 'reportId']], 'configuration', 'REPORT_ID of the guest'),
+  hex('reportIdMa', 32, [['raw', 'reportIdMa']], 'configuration', 'REPORT_ID_MA: the migration agent (all ff: none)'),
+  flag('authorKeyEn', [['raw', 'authorKeyEn']], 'executables', 'AUTHOR_KEY_EN: the ID block is signed by an author key'),
+  ...SNP_TCB.map((c) => uint(`launchTcb.${c}`, [['raw', 'launchTcb', c]], 'hardware', `LAUNCH_TCB ${c} SPL (minimum launch TCB: atLeast)`)),
+  uint('firmware.build', [['raw', 'currentVersion', 'build']], 'hardware', 'CURRENT_BUILD of the SNP firmware (minimum build: atLeast)'),
+  {
+    ...uint('firmware.version', [], 'hardware', 'CURRENT_MAJOR * 256 + CURRENT_MINOR of the SNP firmware (minimum version 1.55 = 311: atLeast)'),
+    derive: (c) => versionNumber(childOf(c.raw, 'currentVersion')),
+  },
+  {
+    ...flag('firmware.provisional', [], 'hardware', 'committed TCB, version or build differ from the current ones (provisional firmware)'),
+    derive: (c) => provisional(c),
+  },
+  {
+    ...uint('policy.abiVersion', [], 'configuration', 'guest policy ABI_MAJOR * 256 + ABI_MINOR (minimum ABI: atLeast)'),
+    derive: (c) => {
+      const flags = childOf(c.raw, 'policyFlags')
+      const major = childOf(flags, 'abiMajor')
+      const minor = childOf(flags, 'abiMinor')
+      return typeof major === 'number' && typeof minor === 'number' ? major * 256 + minor : undefined
+    },
+  },
+  str('crl', [['raw', 'crl']], 'hardware', 'CRL state of the endorsement chain: checked, stale, absent'),
 ]
+
+function versionNumber(v: JsonValue | undefined): number | undefined {
+  const major = childOf(v, 'major')
+  const minor = childOf(v, 'minor')
+  return typeof major === 'number' && typeof minor === 'number' ? major * 256 + minor : undefined
+}
+
+/** go-sev-guest's "provisional firmware": COMMITTED_TCB/version/build differ from CURRENT. */
+function provisional(c: AppraisalClaims): boolean | undefined {
+  const current = childOf(c.raw, 'currentVersion')
+  const committed = childOf(c.raw, 'committedVersion')
+  const currentTcb = childOf(childOf(c.raw, 'currentTcb'), 'raw')
+  const committedTcb = childOf(childOf(c.raw, 'committedTcb'), 'raw')
+  if (current === undefined || committed === undefined || currentTcb === undefined || committedTcb === undefined) return undefined
+  const same = ['major', 'minor', 'build'].every((k) => childOf(current, k) === childOf(committed, k))
+  return !(same && currentTcb === committedTcb)
+}
 
 const TDX_REGISTERS = ['mrTd', 'rtmr0', 'rtmr1', 'rtmr2', 'rtmr3', 'mrConfigId', 'mrOwner', 'mrOwnerConfig', 'mrSeam', 'mrSignerSeam'] as const
 
@@ -132,6 +173,10 @@ const TDX: readonly ClaimSpec[] = [
     description: 'TEE_TCB_SVN; atLeast compares each of the 16 SVN bytes',
   },
   str('tcbStatus', [['raw', 'tcbStatus'], ['tcb', 'status']], 'hardware', 'TCB status from TCB info (UpToDate, SWHardeningNeeded, …): oneOf the accepted ones'),
+  hex('qeVendorId', 16, [['raw', 'qeVendorId']], 'hardware', 'QE_VENDOR_ID of the quote header (Intel: 939a7233f79c4ca9940a0db3957f0607)'),
+  hex('tdAttributes', 8, [['raw', 'tdAttributes']], 'configuration', 'TD_ATTRIBUTES as the quote holds them (little-endian bytes)'),
+  hex('xfam', 8, [['raw', 'xfam']], 'configuration', 'XFAM as the quote holds it (little-endian bytes)'),
+  str('crl', [['raw', 'crl']], 'hardware', 'CRL state of the PCK chain (Root CA and PCK CRLs): checked, stale, absent'),
 ]
 
 const TPM_BANKS = ['sha1', 'sha256', 'sha384', 'sha512'] as const
@@ -272,6 +317,8 @@ const CATALOGUE: ReadonlyMap<string, ReadonlyMap<string, ClaimSpec>> = new Map(
       // Automata's cvm-agent collaterals: the TEE report and the TPM quote of one VM.
       ['automata', [...COMMON, ...SNP, ...TDX, ...TPM]],
       ['sev', [...COMMON, ...SEV]],
+      // go-tpm-tools attestations: the vTPM quotes and, when embedded, the SEV-SNP report or TD quote.
+      ['gotpm', [...COMMON, ...SNP, ...TDX, ...TPM]],
     ] as const
   ).map(([type, specs]) => [type, new Map(specs.map((s) => [s.name, s]))]),
 )

@@ -58,6 +58,8 @@ export interface ClaimResult {
   readonly warning?: boolean
   /** The AR4SI claim it speaks for. */
   readonly trust: ClaimSpec['trust']
+  /** Not written in the set: the service's default (the global maximum VMPL). */
+  readonly implicit?: boolean
 }
 
 const MAX_ONE_OF = 256

@@ -7,3 +7,7 @@ export { MAX_DEPTH, compareCodePoints, parsePythonJson, pythonCanonicalJson, pyt
 export type { PyJson } from './python-json.js'
 export { FINGERPRINT, SIGNER_FORMATS, parseSignerKey } from './signer-key.js'
 export type { SignerFormat, SignerKey } from './signer-key.js'
+export { GO_POLICY_FORMATS, MAX_GO_POLICY_BYTES, mapGoSevGuestPolicy, mapGoTdxGuestPolicy } from './go-policy.js'
+export type { FieldMapping, GoPolicyFormat, GoPolicyInput, GoPolicyMapping } from './go-policy.js'
+export { MAX_CORIM_BYTES, checkCorimValidity, corimNotAfter, mapCorim, parseCorim, verifyCorimSignature } from './corim.js'
+export type { ParsedCorim, Validity as CorimValidity } from './corim.js'

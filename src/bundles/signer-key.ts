@@ -17,7 +17,7 @@ export interface SignerKey {
   readonly pem: string
 }
 
-export const SIGNER_FORMATS = ['keybroker', 'automata'] as const
+export const SIGNER_FORMATS = ['keybroker', 'automata', 'corim'] as const
 export type SignerFormat = (typeof SIGNER_FORMATS)[number]
 
 const MAX_PEM = 16_384
@@ -25,7 +25,8 @@ const MAX_PEM = 16_384
 /**
  * Parses an SPKI PEM public key for `format`: our JWS bundles take EC P-256 (ES256), P-384
  * (ES384), Ed25519 (EdDSA) or RSA ≥ 2048 bits (PS256); Automata's json_sig_tool signs with EC
- * P-256 or RSA (PKCS#1 v1.5, SHA-256), so only those for `automata`.
+ * P-256 or RSA (PKCS#1 v1.5, SHA-256), so only those for `automata`; CoRIM's COSE_Sign1 takes
+ * EC P-256/P-384/P-521 (ES256/384/512), RSA (PS256) and Ed25519 (EdDSA) for `corim`.
  * @throws KeybrokerError `bad-request` for anything else (private keys included).
  */
 export function parseSignerKey(pem: string, format: SignerFormat): SignerKey {
@@ -49,9 +50,13 @@ export function parseSignerKey(pem: string, format: SignerFormat): SignerKey {
       if (details.namedCurve === 'prime256v1') {
         jwsAlg = 'ES256'
         description = 'EC P-256'
-      } else if (details.namedCurve === 'secp384r1' && format === 'keybroker') {
+      } else if (details.namedCurve === 'secp384r1' && format !== 'automata') {
         jwsAlg = 'ES384'
         description = 'EC P-384'
+      } else if (details.namedCurve === 'secp521r1' && format === 'corim') {
+        // COSE ES512; jwsAlg is only used for keybroker bundles.
+        jwsAlg = 'ES384'
+        description = 'EC P-521'
       } else throw new KeybrokerError('bad-request', `publicKey: EC curve ${details.namedCurve ?? '?'} is not accepted for ${format} signers`)
       break
     case 'rsa': {
@@ -62,7 +67,7 @@ export function parseSignerKey(pem: string, format: SignerFormat): SignerKey {
       break
     }
     case 'ed25519':
-      if (format !== 'keybroker') throw new KeybrokerError('bad-request', 'publicKey: Ed25519 is not accepted for automata signers')
+      if (format === 'automata') throw new KeybrokerError('bad-request', 'publicKey: Ed25519 is not accepted for automata signers')
       jwsAlg = 'EdDSA'
       description = 'Ed25519'
       break

@@ -5,6 +5,9 @@
  *   bundle sign --key PRIVATE.pem [--out FILE] BUNDLE.json      compact JWS on stdout (or FILE)
  *   bundle verify --pub SIGNER.pem [--at TIME] FILE             keybroker JWS bundle
  *   bundle verify --format automata --pub SIGNER.pem FILE       Automata json_sig_tool document
+ *   bundle verify --format corim --pub KEY.pem [--at TIME] FILE  COSE_Sign1 CoRIM (signature, key, validity); unsigned: no --pub
+ *   bundle verify --format gosevguest|gotdxguest [--ignore PATH]… [--evidence-type T] FILE
+ *                                                               go-sev-guest / go-tdx-guest policy (unsigned): the set it maps to
  *   bundle fingerprint KEY.pem                                  the signer fingerprint (hex SHA-256 of the SPKI)
  *
  * `verify` prints what it verified as JSON and exits 0, or the problem (code, type, detail) as
@@ -14,13 +17,16 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
-import { parseAutomataDocument, parseSignerKey, signBundle, verifyAutomataDocument, verifyBundle } from '../bundles/index.js'
+import { parseExpectedClaims } from '../appraisal/index.js'
+import { checkCorimValidity, mapCorim, parseCorim, verifyCorimSignature, mapGoSevGuestPolicy, mapGoTdxGuestPolicy, parseAutomataDocument, parseSignerKey, signBundle, verifyAutomataDocument, verifyBundle } from '../bundles/index.js'
 import { KeybrokerError } from '../errors.js'
 import { problemFor } from '../server/problem.js'
 import { readInputFile, UsageError, type CliOutput } from './io.js'
 
 export const BUNDLE_USAGE = `bundle sign --key PRIVATE.pem [--out FILE] BUNDLE.json
   bundle verify [--format keybroker|automata] --pub SIGNER.pem [--at TIME] FILE
+  bundle verify --format corim --pub KEY.pem [--at TIME] FILE      (an unsigned CoRIM without --pub)
+  bundle verify --format gosevguest|gotdxguest [--ignore PATH]… [--evidence-type TYPE] FILE
   bundle fingerprint KEY.pem`
 
 const MAX_FILE_BYTES = 1024 * 1024
@@ -89,15 +95,34 @@ async function sign(args: readonly string[], out: CliOutput): Promise<number> {
 async function verify(args: readonly string[], out: CliOutput): Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...args],
-    options: { pub: { type: 'string' }, at: { type: 'string' }, format: { type: 'string', default: 'keybroker' } },
+    options: {
+      pub: { type: 'string' },
+      at: { type: 'string' },
+      format: { type: 'string', default: 'keybroker' },
+      ignore: { type: 'string', multiple: true },
+      'evidence-type': { type: 'string' },
+    },
     allowPositionals: true,
     strict: true,
   })
-  if (values.pub === undefined) throw new UsageError('--pub SIGNER.pem is required')
   const format = values.format
-  if (format !== 'keybroker' && format !== 'automata') throw new UsageError('--format is keybroker or automata')
+  if (format === 'gosevguest' || format === 'gotdxguest') {
+    const text = await readText(one(positionals, 'FILE'))
+    const input = { text, name: 'policy', evidenceType: values['evidence-type'], ignore: values.ignore }
+    const mapping = format === 'gosevguest' ? mapGoSevGuestPolicy(input) : mapGoTdxGuestPolicy(input)
+    // The same catalogue check as an import: a claim the evidence type lacks is claim-unknown.
+    const type = mapping.set.evidenceType
+    parseExpectedClaims([...mapping.set.expect], type)
+    out.stdout(
+      `${JSON.stringify({ verified: true, format, signed: false, digest: mapping.digest, evidenceType: type ?? null, values: mapping.set.values.map((v) => v.measurement), expect: mapping.set.expect, fields: mapping.fields, ignored: mapping.ignored }, null, 2)}\n`,
+    )
+    return 0
+  }
   const now = values.at === undefined ? new Date() : new Date(Date.parse(values.at))
   if (!Number.isFinite(now.getTime())) throw new UsageError('--at takes an RFC 3339 time')
+  if (format === 'corim') return verifyCorim(one(positionals, 'FILE'), values.pub, now, values['evidence-type'], out)
+  if (values.pub === undefined) throw new UsageError('--pub SIGNER.pem is required')
+  if (format !== 'keybroker' && format !== 'automata') throw new UsageError('--format is keybroker, automata, corim, gosevguest or gotdxguest')
   const signer = parseSignerKey(await readText(values.pub), format)
   const text = await readText(one(positionals, 'FILE'))
   if (format === 'automata') {
@@ -120,6 +145,53 @@ async function verify(args: readonly string[], out: CliOutput): Promise<number> 
         issuedAt: v.payload.issuedAt,
         expiresAt: v.payload.expiresAt,
         referenceValues: v.sets.map((s) => ({ name: s.name, evidenceType: s.evidenceType ?? null, values: s.values.length, expect: s.expect.length })),
+      },
+      null,
+      2,
+    )}\n`,
+  )
+  return 0
+}
+
+/**
+ * `bundle verify --format corim [--pub KEY.pem] [--at TIME] FILE`: a signed CoRIM must verify
+ * with KEY.pem (given) and be inside its validity windows at TIME; an unsigned one is only parsed.
+ * Prints what it found and the reference-value set keybroker would import (or why it would not).
+ */
+async function verifyCorim(path: string, pub: string | undefined, now: Date, evidenceType: string | undefined, out: CliOutput): Promise<number> {
+  const corim = parseCorim(await readInputFile(path, MAX_FILE_BYTES))
+  let signer: string | null = null
+  if (corim.signed) {
+    if (pub === undefined) throw new UsageError('the CoRIM is signed: --pub SIGNER.pem is required')
+    signer = verifyCorimSignature(corim, [parseSignerKey(await readText(pub), 'corim')]).fingerprint
+    checkCorimValidity(corim, now)
+  } else {
+    if (pub !== undefined) throw new KeybrokerError('bundle-signature-invalid', 'the CoRIM is not signed')
+    checkCorimValidity(corim, now)
+  }
+  let mapping: unknown
+  try {
+    const { set, fields } = mapCorim(corim, 'corim', evidenceType)
+    parseExpectedClaims([...set.expect], set.evidenceType)
+    mapping = { evidenceType: set.evidenceType ?? null, values: set.values.map((v) => v.measurement), expect: set.expect, fields }
+  } catch (err) {
+    if (!(err instanceof KeybrokerError)) throw err
+    mapping = { importable: false, code: err.code, detail: err.detail }
+  }
+  const window = (v: { notBefore?: Date; notAfter: Date } | undefined) => (v === undefined ? null : { notBefore: v.notBefore?.toISOString() ?? null, notAfter: v.notAfter.toISOString() })
+  out.stdout(
+    `${JSON.stringify(
+      {
+        verified: true,
+        format: 'corim',
+        signed: corim.signed,
+        signer,
+        ...(corim.cose === undefined ? {} : { signerName: corim.cose.signer ?? null, signatureValidity: window(corim.cose.validity) }),
+        rimValidity: window(corim.validity),
+        digest: corim.digest,
+        id: corim.id,
+        comids: corim.comids.map((c) => ({ tagId: c.tagId, referenceTriples: c.referenceTriples.length })),
+        mapping,
       },
       null,
       2,

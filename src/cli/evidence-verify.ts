@@ -1,17 +1,21 @@
 /**
- * `keybroker evidence verify --type TYPE FILE [--at ISO-TIME] [--collateral DIR] [--certs FILE…]`:
+ * `keybroker evidence verify --type TYPE FILE [--at ISO-TIME] [--collateral DIR] [--certs FILE…] [--nonce HEX]`:
  * offline inspection for admins. Verifies evidence with the verifiers the service builds from
  * the same configuration (trust anchors, SNP settings) and prints the claims as JSON (binary
  * values as hex), exit 0; or the problem (code, detail) as JSON, exit 1; usage errors exit 2.
- * Everything is checked except the nonce binding (there is no nonce). Collateral comes from the
- * evidence and the cache directory (`--collateral`, default KEYBROKER_COLLATERAL_DIR); the admin
- * store and the network are not consulted.
+ * Everything is checked except the nonce binding, unless `--nonce` gives the nonce the report
+ * data must hold (exactly, or zero-padded to its length). Collateral comes from the evidence and
+ * the cache directory (`--collateral`, default KEYBROKER_COLLATERAL_DIR); the admin store and the
+ * network are not consulted. For `gotpm`, `--certs` files (PEM or DER) are AK CAs trusted for
+ * this run, as if registered (`POST /admin/v1/tpm/cas {"purpose": "ak"}`).
  */
+import { X509Certificate } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import type { Config } from '../config/config.js'
 import { KeybrokerError } from '../errors.js'
-import { toHex } from '../evidence/reader.js'
-import type { Claims } from '../evidence/index.js'
+import { equalBytes, toHex } from '../evidence/reader.js'
+import type { Claims, CollateralLookup } from '../evidence/index.js'
+import { TPM_COLLATERAL_KINDS } from '../evidence/tpm/index.js'
 import { createLogger } from '../log/logger.js'
 import { problemFor } from '../server/problem.js'
 import { describeZodError } from '../server/validation.js'
@@ -22,7 +26,7 @@ import { TPM_DIRECTORY_LAYOUT } from '../services/tpm-trust.js'
 import { createVerifiers } from '../services/verifiers.js'
 import { readInputFile, UsageError, type CliOutput } from './io.js'
 
-export const EVIDENCE_VERIFY_USAGE = 'evidence verify --type TYPE FILE [--at ISO-TIME] [--collateral DIR] [--certs FILE]…'
+export const EVIDENCE_VERIFY_USAGE = 'evidence verify --type TYPE FILE [--at ISO-TIME] [--collateral DIR] [--certs FILE]… [--nonce HEX]'
 
 /** Evidence files are a few KiB (SNP report 1184 bytes, a TDX quote ~8 KiB, event logs more). */
 const MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -78,6 +82,7 @@ async function run(config: Config, args: readonly string[], out: CliOutput): Pro
         at: { type: 'string' },
         collateral: { type: 'string' },
         certs: { type: 'string', multiple: true },
+        nonce: { type: 'string' },
       },
       allowPositionals: true,
       strict: true,
@@ -94,6 +99,11 @@ async function run(config: Config, args: readonly string[], out: CliOutput): Pro
     if (!ISO_TIME.test(values.at) || Number.isNaN(now.getTime())) throw new UsageError(`--at: not an ISO 8601 time: ${values.at}`)
   }
 
+  let nonce: Uint8Array | undefined
+  if (values.nonce !== undefined) {
+    if (!/^(?:[0-9a-fA-F]{2}){1,64}$/.test(values.nonce)) throw new UsageError('--nonce: 1 to 64 bytes in hex')
+    nonce = new Uint8Array(Buffer.from(values.nonce, 'hex'))
+  }
   const verifier = createVerifiers(config).verifierFor(values.type)
   const bytes = await readInput(positionals[0])
   const certFiles = await Promise.all((values.certs ?? []).map(readInput))
@@ -101,7 +111,7 @@ async function run(config: Config, args: readonly string[], out: CliOutput): Pro
   // JSON without a `type` is a type's own container format (e.g. trustee's Azure evidence): its fromFile reads it.
   if (evidence !== undefined && evidence['type'] === undefined && verifier.fromFile !== undefined) evidence = verifier.fromFile(bytes, { certs: certFiles })
   else if (evidence !== undefined) {
-    if (certFiles.length > 0) throw new UsageError('--certs goes with a binary FILE; put certificates in the JSON evidence')
+    if (certFiles.length > 0 && values.type !== 'gotpm') throw new UsageError('--certs goes with a binary FILE; put certificates in the JSON evidence')
     if (evidence['type'] !== values.type) {
       throw new KeybrokerError('evidence-malformed', `the evidence is of type ${String(evidence['type'])}, not ${values.type}`)
     }
@@ -116,7 +126,38 @@ async function run(config: Config, args: readonly string[], out: CliOutput): Pro
 
   const log = createLogger(config.logLevel === 'debug' ? 'debug' : 'warn', out.stderr)
   const collateral = createCollateralService({ directory: values.collateral ?? config.collateralDir, layouts: [SNP_KDS_LAYOUT, TDX_PCS_LAYOUT, TPM_DIRECTORY_LAYOUT], log })
-  const claims = await verifier.verify(checked.data, { now, collateral: collateral.lookup() })
+  const lookup = values.type === 'gotpm' && certFiles.length > 0 ? withAkCas(collateral.lookup(), certFiles) : collateral.lookup()
+  const claims = await verifier.verify(checked.data, { now, collateral: lookup })
+  if (nonce !== undefined) checkNonce(claims.reportData, nonce)
   out.stdout(`${claimsJson(claims)}\n`)
   return 0
+}
+
+/** `--nonce`: the report data is the nonce, or the nonce zero-padded to the report data's length. */
+function checkNonce(reportData: Uint8Array, nonce: Uint8Array): void {
+  const padded = new Uint8Array(Math.max(reportData.byteLength, nonce.byteLength))
+  padded.set(nonce)
+  if (padded.byteLength !== reportData.byteLength || !equalBytes(padded, reportData)) {
+    throw new KeybrokerError('binding-mismatch', 'the report data does not hold the --nonce value')
+  }
+}
+
+/** The lookup with `files` (PEM or DER certificates) added to the registered AK CAs. */
+function withAkCas(lookup: CollateralLookup, files: readonly Uint8Array[]): CollateralLookup {
+  const pems = files.map((f, i) => {
+    const text = Buffer.from(f).toString('latin1')
+    if (text.includes('-----BEGIN CERTIFICATE-----')) return text
+    try {
+      return new X509Certificate(Buffer.from(f)).toString()
+    } catch (cause) {
+      throw new KeybrokerError('evidence-malformed', `--certs[${i}]: not a PEM or DER certificate`, { cause })
+    }
+  })
+  return {
+    get: async (kind, key) => {
+      const base = await lookup.get(kind, key)
+      if (kind !== TPM_COLLATERAL_KINDS.ca || key !== 'ak') return base
+      return new Uint8Array(Buffer.from([base === undefined ? '' : Buffer.from(base).toString('latin1'), ...pems].join('\n')))
+    },
+  }
 }

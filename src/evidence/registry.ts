@@ -1,5 +1,6 @@
 import { KeybrokerError } from '../errors.js'
 import { azSnpVtpmVerifier, azTdxVtpmVerifier, createAzSnpVtpmVerifier, createAzTdxVtpmVerifier } from './azure/index.js'
+import { createGotpmVerifier, gotpmVerifier } from './gotpm/index.js'
 import { sampleVerifier } from './sample/verify.js'
 import { createSnpVerifier, snpVerifier, type SnpVerifyOptions } from './snp/index.js'
 import { tpmVerifier } from './tpm/index.js'
@@ -17,6 +18,7 @@ const VERIFIERS: ReadonlyMap<string, EvidenceVerifier<never>> = new Map<string, 
   [tdxVerifier.type, tdxVerifier as EvidenceVerifier<never>],
   [azSnpVtpmVerifier.type, azSnpVtpmVerifier as EvidenceVerifier<never>],
   [azTdxVtpmVerifier.type, azTdxVtpmVerifier as EvidenceVerifier<never>],
+  [gotpmVerifier.type, gotpmVerifier as EvidenceVerifier<never>],
 ])
 
 export const EVIDENCE_TYPES: readonly string[] = [...VERIFIERS.keys()]
@@ -27,6 +29,11 @@ export interface RegistryOptions {
   readonly snp?: Partial<SnpVerifyOptions>
   /** Options of the `tdx` verifier (defaults: `DEFAULT_TDX_VERIFY_OPTIONS`). */
   readonly tdx?: Partial<TdxVerifyOptions>
+  /**
+   * True when appraisal decides the VMPL of `snp` and `gotpm` evidence per reference-value set
+   * (the service): their verifiers then accept VMPL 0-3. `az-snp-vtpm` keeps `snp.maxVmpl`.
+   */
+  readonly vmplAtAppraisal?: boolean
 }
 
 /** The verifiers of one configuration, built once at start (`createVerifierRegistry`). */
@@ -42,11 +49,14 @@ export interface VerifierRegistry {
  */
 export function createVerifierRegistry(options: RegistryOptions): VerifierRegistry {
   const configured = new Map<string, EvidenceVerifier<never>>(VERIFIERS)
-  configured.set('snp', createSnpVerifier(options.snp) as EvidenceVerifier<never>)
+  const teeSnp = options.vmplAtAppraisal === true ? { ...options.snp, maxVmpl: 3 } : options.snp
+  configured.set('snp', createSnpVerifier(teeSnp) as EvidenceVerifier<never>)
   configured.set('tdx', createTdxVerifier(options.tdx) as EvidenceVerifier<never>)
   // The Azure vTPM types check their SNP report / TD quote with the same settings as `snp` / `tdx`.
   configured.set('az-snp-vtpm', createAzSnpVtpmVerifier(options.snp) as EvidenceVerifier<never>)
   configured.set('az-tdx-vtpm', createAzTdxVtpmVerifier(options.tdx) as EvidenceVerifier<never>)
+  // gotpm checks an embedded SNP report / TD quote with the `snp` / `tdx` settings.
+  configured.set('gotpm', createGotpmVerifier({ ...(teeSnp === undefined ? {} : { snp: teeSnp }), ...(options.tdx === undefined ? {} : { tdx: options.tdx }) }) as EvidenceVerifier<never>)
   return {
     types: [...configured.keys()],
     verifierFor: (type) => pick(configured, type, options),
@@ -55,7 +65,7 @@ export function createVerifierRegistry(options: RegistryOptions): VerifierRegist
 
 /** Looks up the verifier for `type`; `evidence-unsupported` when unknown or disabled. */
 export function verifierFor(type: string, options: RegistryOptions): EvidenceVerifier<unknown> {
-  return options.snp === undefined && options.tdx === undefined ? pick(VERIFIERS, type, options) : createVerifierRegistry(options).verifierFor(type)
+  return options.snp === undefined && options.tdx === undefined && options.vmplAtAppraisal !== true ? pick(VERIFIERS, type, options) : createVerifierRegistry(options).verifierFor(type)
 }
 
 function pick(verifiers: ReadonlyMap<string, EvidenceVerifier<never>>, type: string, options: RegistryOptions): EvidenceVerifier<unknown> {

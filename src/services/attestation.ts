@@ -94,7 +94,11 @@ export async function attest(s: Services, input: AttestInput, requestId: string,
 
   const db = s.database.db
   const appraised = appraisalClaims(claims)
-  const overall = appraise(appraised, (await findReferenceValueSetsByMeasurement(db, claims.measurement)).map((set) => appraisalSet(s, set)), { now })
+  const overall = appraise(appraised, (await findReferenceValueSetsByMeasurement(db, claims.measurement)).map((set) => appraisalSet(s, set)), {
+    now,
+    maxVmpl: s.config.snp.maxVmpl,
+  })
+  checkVmpl(claims, overall, s.config.snp.maxVmpl)
   const summary = { ...evidenceSummary(claims), binding: bindingRule }
   const released: Record<string, string> = {}
   const versions: Record<string, number> = {}
@@ -202,6 +206,21 @@ export async function fetchSecret(
   }
   await audit(s, 'release', name, 'ok', { requestId, tokenId: ear.jti, version: row.version, policy: decisions.map(policyLabel).join(',') })
   return { name, version: row.version, jwe }
+}
+
+/**
+ * A report requested above the service's maximum VMPL (KEYBROKER_SNP_MAX_VMPL) goes on to the
+ * release policy only when a reference-value set holding its measurement (an active value)
+ * expects that VMPL itself (an SVSM guest at VMPL 2): the verifier left the VMPL to appraisal, and
+ * this keeps the global setting the default for everything else.
+ * @throws KeybrokerError `policy-violation`
+ */
+function checkVmpl(claims: Claims, appraisal: Appraisal, maxVmpl: number): void {
+  const vmpl = claims.raw['vmpl']
+  if (typeof vmpl !== 'number' || vmpl <= maxVmpl) return
+  // The set's own vmpl expectation decides; its other claims are appraisal's (a mismatch there is a denial naming them).
+  const accepted = appraisal.sets.some((set) => set.value.state === 'active' && set.claims.some((c) => c.claim === 'vmpl' && c.implicit !== true && c.passed))
+  if (!accepted) throw new KeybrokerError('policy-violation', `report requested at VMPL ${vmpl}; maximum is ${maxVmpl} and no matching reference-value set expects it`)
 }
 
 /** What the audit log keeps of the evidence: its type and digests of identity, never the blob. */

@@ -4,12 +4,21 @@
  * values carry the signer, the bundle digest and the signing time as provenance.
  */
 import {
+  checkCorimValidity,
+  corimNotAfter,
+  mapCorim,
+  parseCorim,
+  verifyCorimSignature,
+  mapGoSevGuestPolicy,
+  mapGoTdxGuestPolicy,
   mapGoldenMeasurement,
   parseAutomataDocument,
   parseSignerKey,
   verifyAutomataDocument,
   verifyBundle,
   type BundleSet,
+  type FieldMapping,
+  type GoPolicyFormat,
   type SignerFormat,
   type SignerKey,
 } from '../bundles/index.js'
@@ -50,7 +59,12 @@ function signerView(row: BundleSignerRow): SignerView {
     fingerprint: row.fingerprint,
     label: row.label,
     format: row.format,
-    algorithm: row.format === 'keybroker' ? `${key.description} (${key.jwsAlg})` : `${key.description} (${key.key.asymmetricKeyType === 'rsa' ? 'RSA PKCS#1 v1.5' : 'ECDSA'} SHA-256)`,
+    algorithm:
+      row.format === 'keybroker'
+        ? `${key.description} (${key.jwsAlg})`
+        : row.format === 'corim'
+          ? `${key.description} (COSE_Sign1)`
+          : `${key.description} (${key.key.asymmetricKeyType === 'rsa' ? 'RSA PKCS#1 v1.5' : 'ECDSA'} SHA-256)`,
     publicKey: row.publicKey,
     createdAt: row.createdAt.toISOString(),
     createdBy: row.createdBy,
@@ -101,16 +115,30 @@ async function signerKeys(ex: Executor, format: SignerFormat): Promise<SignerKey
   return (await listBundleSigners(ex, format)).map((row) => parseSignerKey(row.publicKey, row.format))
 }
 
+/** An unsigned policy document (go-sev-guest, go-tdx-guest) as the admin API takes it. */
+export interface GoPolicyImportInput {
+  readonly name: string
+  readonly evidenceType?: string | undefined
+  readonly ignore?: readonly string[] | undefined
+}
+
 export type ImportInput =
   | { readonly bundle: string }
   | { readonly automata: string; readonly name: string; readonly evidenceType?: string | undefined }
+  | (GoPolicyImportInput & { readonly gosevguest: string })
+  | (GoPolicyImportInput & { readonly gotdxguest: string })
+  | { readonly corim: string; readonly name: string; readonly evidenceType?: string | undefined }
 
 export interface ImportResult {
-  readonly format: SignerFormat
+  readonly format: SignerFormat | GoPolicyFormat | 'corim'
   /** `imported`, or `unchanged` when these exact bytes were imported before (idempotent). */
   readonly status: 'imported' | 'unchanged'
-  readonly signer: string
+  /** The signer's fingerprint; null for unsigned formats (go-sev-guest, go-tdx-guest). */
+  readonly signer: string | null
   readonly digest: string
+  /** Unsigned policy documents: what each field became, and the fields the importer chose to ignore. */
+  readonly fields?: { field: string; to: string[] }[]
+  readonly ignored?: string[]
   readonly bundle?: { readonly name: string; readonly version: number; readonly issuedAt: string; readonly expiresAt: string }
   readonly referenceValues: ReferenceValueSetView[]
 }
@@ -124,7 +152,95 @@ export interface ImportResult {
  *   `bundle-expired`, `bundle-rollback`, `claim-unknown`, `bad-request`.
  */
 export async function importBundle(s: Services, input: ImportInput, by: AdminPrincipal): Promise<ImportResult> {
-  return 'bundle' in input ? importKeybrokerBundle(s, input.bundle, by) : importAutomata(s, input, by)
+  if ('bundle' in input) return importKeybrokerBundle(s, input.bundle, by)
+  if ('automata' in input) return importAutomata(s, input, by)
+  if ('corim' in input) return importCorim(s, input, by)
+  return importGoPolicy(s, input, by)
+}
+
+/**
+ * A CoRIM: a signed one must verify with a registered `corim` signer and be inside its validity
+ * windows now, and its values take the earlier not-after as their own `notAfter` (so they stop
+ * matching when the CoRIM expires); an unsigned one comes over the authenticated admin API only.
+ * A CoRIM has no version to order: the same bytes again are `unchanged`, others replace the set
+ * as a new version (rollback cannot be detected).
+ */
+async function importCorim(s: Services, input: { readonly corim: string; readonly name: string; readonly evidenceType?: string | undefined }, by: AdminPrincipal): Promise<ImportResult> {
+  const db = s.database.db
+  const now = s.now()
+  const bytes = Buffer.from(input.corim, 'base64')
+  if (bytes.toString('base64').replace(/=+$/, '') !== input.corim.replace(/=+$/, '')) throw new KeybrokerError('bundle-malformed', 'corim: standard base64 expected')
+  const corim = parseCorim(new Uint8Array(bytes))
+  const signer = corim.signed ? verifyCorimSignature(corim, await signerKeys(db, 'corim')) : undefined
+  checkCorimValidity(corim, now)
+  const { set, fields } = mapCorim(corim, input.name, input.evidenceType)
+  const notAfter = corimNotAfter(corim)?.toISOString()
+  const windowed = { ...set, values: set.values.map((v) => ({ ...v, ...(notAfter === undefined ? {} : { notAfter }) })) }
+  const provenance: StoredProvenance = {
+    source: 'corim',
+    signed: corim.signed,
+    ...(signer === undefined ? {} : { signer: signer.fingerprint }),
+    documentDigest: corim.digest,
+    corimId: corim.id,
+    importedBy: by.id,
+    importedAt: now.toISOString(),
+  }
+  const v = validatedSetInput(windowed, provenance)
+  const status = await db.transaction(async (tx) => {
+    const existing = await getReferenceValueSet(tx, input.name)
+    if (existing?.provenance?.['documentDigest'] === corim.digest && existing.provenance['source'] === 'corim') return 'unchanged' as const
+    await writeSet(tx, s, windowed, v, provenance, by, 'reference-values.import')
+    await auditAdminChange(tx, s, by, 'bundle.import', input.name, { format: 'corim', digest: corim.digest, signer: signer?.fingerprint ?? null, sets: [input.name] })
+    return 'imported' as const
+  })
+  return {
+    format: 'corim',
+    status,
+    signer: signer?.fingerprint ?? null,
+    digest: corim.digest,
+    fields: fields.map((f) => ({ field: f.field, to: [...f.to] })),
+    referenceValues: [await getReferenceValues(s, input.name)],
+  }
+}
+
+/**
+ * go-sev-guest / go-tdx-guest policies are unsigned: the authenticated admin API is their trusted
+ * channel, and the provenance names the importer and the document's digest. They carry no
+ * version or expiry: the same document again is `unchanged`, another one replaces the set as a
+ * new version (earlier versions stay readable); rollback cannot be detected.
+ */
+async function importGoPolicy(
+  s: Services,
+  input: (GoPolicyImportInput & { readonly gosevguest: string }) | (GoPolicyImportInput & { readonly gotdxguest: string }),
+  by: AdminPrincipal,
+): Promise<ImportResult> {
+  const db = s.database.db
+  const options = { name: input.name, evidenceType: input.evidenceType, ignore: input.ignore }
+  const mapping = 'gosevguest' in input ? mapGoSevGuestPolicy({ text: input.gosevguest, ...options }) : mapGoTdxGuestPolicy({ text: input.gotdxguest, ...options })
+  const provenance: StoredProvenance = {
+    source: mapping.format,
+    documentDigest: mapping.digest,
+    importedBy: by.id,
+    importedAt: s.now().toISOString(),
+    ...(mapping.ignored.length > 0 ? { ignored: [...mapping.ignored] } : {}),
+  }
+  const v = validatedSetInput(mapping.set, provenance)
+  const status = await db.transaction(async (tx) => {
+    const existing = await getReferenceValueSet(tx, input.name)
+    if (existing?.provenance?.['documentDigest'] === mapping.digest && existing.provenance['source'] === mapping.format) return 'unchanged' as const
+    await writeSet(tx, s, mapping.set, v, provenance, by, 'reference-values.import')
+    await auditAdminChange(tx, s, by, 'bundle.import', input.name, { format: mapping.format, digest: mapping.digest, sets: [input.name], ignored: [...mapping.ignored] })
+    return 'imported' as const
+  })
+  return {
+    format: mapping.format,
+    status,
+    signer: null,
+    digest: mapping.digest,
+    fields: mapping.fields.map((f: FieldMapping) => ({ field: f.field, to: [...f.to] })),
+    ignored: [...mapping.ignored],
+    referenceValues: [await getReferenceValues(s, input.name)],
+  }
 }
 
 async function importKeybrokerBundle(s: Services, jws: string, by: AdminPrincipal): Promise<ImportResult> {

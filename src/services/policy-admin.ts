@@ -195,7 +195,7 @@ export async function explainPolicy(s: Services, name: string, input: ExplainInp
   if (missing.length > 0) throw new KeybrokerError('not-found', `no such reference-value set: ${missing.join(', ')}`)
   const time = input.request?.time === undefined ? now : new Date(Date.parse(input.request.time))
   if (!Number.isFinite(time.getTime())) throw new KeybrokerError('bad-request', 'request.time: an RFC 3339 time')
-  const appraisal = appraise(claims, names.flatMap((n) => sets.get(n) ?? []), { now: time })
+  const appraisal = appraise(claims, names.flatMap((n) => sets.get(n) ?? []), { now: time, maxVmpl: s.config.snp.maxVmpl })
   const request = {
     evidenceType: claims.evidenceType ?? '',
     clientIp: input.request?.clientIp ?? '',

@@ -139,7 +139,7 @@ export async function decideReleases(s: Services, ex: Executor, input: DecideRel
   const now = input.request.time
   return input.rows.map((row) => {
     const names = row.meta.referenceValues
-    const appraisal = appraise(input.claims, names.flatMap((n) => sets.get(n) ?? []), { now })
+    const appraisal = appraise(input.claims, names.flatMap((n) => sets.get(n) ?? []), { now, maxVmpl: s.config.snp.maxVmpl })
     // The policy's current version came with the secret, in the same query.
     const stored = row.policyVersion ?? undefined
     if (row.meta.policy !== null && stored === undefined) {

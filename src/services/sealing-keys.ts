@@ -321,7 +321,7 @@ export async function recoverDiskKey(
     secretState: meta.state,
     policy: stored === undefined ? undefined : compiledPolicy(stored),
     claims,
-    appraisal: appraise(claims, meta.referenceValues.flatMap((n) => sets.get(n) ?? []), { now }),
+    appraisal: appraise(claims, meta.referenceValues.flatMap((n) => sets.get(n) ?? []), { now, maxVmpl: s.config.snp.maxVmpl }),
     referenceValues: meta.referenceValues,
     request: { evidenceType: input.claims.evidenceType, clientIp: input.clientIp ?? '', time: now, secret: meta.name, via: 'attest' },
   })

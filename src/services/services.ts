@@ -87,7 +87,7 @@ export async function createServices(config: Config, log: Logger, options: Creat
     log,
     audit: new AuditWriter(database),
     now,
-    verifiers: createVerifiers(config, options.testTrustAnchors),
+    verifiers: createVerifiers(config, options.testTrustAnchors, true),
     collateral: createCollateralService({ directory: config.collateralDir, layouts: [SNP_KDS_LAYOUT, TDX_PCS_LAYOUT, TPM_DIRECTORY_LAYOUT], db: database.db, fetchers, log, now }),
     snpExtraPinnedArks: options.testTrustAnchors?.snpArks ?? [],
     tdxExtraPinnedRoots: options.testTrustAnchors?.tdxRoots ?? [],

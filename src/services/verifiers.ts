@@ -52,7 +52,21 @@ export function tdxVerifyOptions(config: Pick<Config, 'tdx'>, testAnchors: TestT
   }
 }
 
-/** The registry of verifiers for `config`. */
-export function createVerifiers(config: Pick<Config, 'snp' | 'tdx' | 'allowSampleEvidence'>, testAnchors: TestTrustAnchors = {}): VerifierRegistry {
-  return createVerifierRegistry({ allowSample: config.allowSampleEvidence, snp: snpVerifyOptions(config, testAnchors), tdx: tdxVerifyOptions(config, testAnchors) })
+/**
+ * The registry of verifiers for `config`. The service passes `vmplAtAppraisal` (the VMPL of
+ * `snp`/`gotpm` evidence is then judged per reference-value set, `KEYBROKER_SNP_MAX_VMPL` being
+ * the default, and `attest` refuses a VMPL above it that no matching set accepts); the offline
+ * CLI, which appraises nothing, keeps the check in the verifier.
+ */
+export function createVerifiers(
+  config: Pick<Config, 'snp' | 'tdx' | 'allowSampleEvidence'>,
+  testAnchors: TestTrustAnchors = {},
+  vmplAtAppraisal = false,
+): VerifierRegistry {
+  return createVerifierRegistry({
+    allowSample: config.allowSampleEvidence,
+    snp: snpVerifyOptions(config, testAnchors),
+    tdx: tdxVerifyOptions(config, testAnchors),
+    vmplAtAppraisal,
+  })
 }

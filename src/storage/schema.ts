@@ -382,12 +382,12 @@ export const policyVersions = pgTable(
   (t) => [primaryKey({ name: 'policy_versions_pk', columns: [t.name, t.version] })],
 )
 
-export const SIGNER_FORMATS = ['keybroker', 'automata'] as const
+export const SIGNER_FORMATS = ['keybroker', 'automata', 'corim'] as const
 export type SignerFormatName = (typeof SIGNER_FORMATS)[number]
 
 /**
  * Trust anchors for signed golden-measurement bundles: public keys an admin registered, by the
- * hex SHA-256 of their SPKI. `format` says what they sign (our JWS bundles or Automata documents).
+ * hex SHA-256 of their SPKI. `format` says what they sign (our JWS bundles, Automata documents, CoRIMs).
  */
 export const bundleSigners = pgTable(
   'bundle_signers',
@@ -401,7 +401,7 @@ export const bundleSigners = pgTable(
   },
   (t) => [
     check('bundle_signers_fingerprint_check', sql`${t.fingerprint} ~ '^[0-9a-f]{64}$'`),
-    check('bundle_signers_format_check', sql`${t.format} in ('keybroker', 'automata')`),
+    check('bundle_signers_format_check', sql`${t.format} in ('keybroker', 'automata', 'corim')`),
   ],
 )
 

@@ -14,8 +14,9 @@ const CreateSigner = z
   .object({
     label: z.string().min(1).max(200),
     publicKey: z.string().min(1).max(16_384).openapi({ description: 'SPKI PEM ("-----BEGIN PUBLIC KEY-----")' }),
-    format: z.enum(['keybroker', 'automata']).default('keybroker').openapi({
-      description: '`keybroker`: JWS bundles (EC P-256/P-384, Ed25519, RSA ≥ 2048 → ES256/ES384/EdDSA/PS256); `automata`: json_sig_tool documents (EC P-256, RSA)',
+    format: z.enum(['keybroker', 'automata', 'corim']).default('keybroker').openapi({
+      description:
+        '`keybroker`: JWS bundles (EC P-256/P-384, Ed25519, RSA ≥ 2048 → ES256/ES384/EdDSA/PS256); `automata`: json_sig_tool documents (EC P-256, RSA); `corim`: COSE_Sign1 CoRIMs (EC P-256/P-384/P-521, RSA-PSS, Ed25519)',
     }),
   })
   .strict()
@@ -25,13 +26,24 @@ const Signer = z
   .object({
     fingerprint: z.string(),
     label: z.string(),
-    format: z.enum(['keybroker', 'automata']),
+    format: z.enum(['keybroker', 'automata', 'corim']),
     algorithm: z.string(),
     publicKey: z.string(),
     createdAt: TimestampSchema,
     createdBy: z.string(),
   })
   .openapi('Signer')
+
+/** Options of the unsigned policy documents (go-sev-guest, go-tdx-guest). */
+const GO_POLICY_OPTIONS = {
+  name: NameSchema.openapi({ description: 'the reference-value set to create or replace' }),
+  evidenceType: z.string().min(1).max(64).optional().openapi({ description: 'overrides the type (default: gotpm for a go-sev-guest policy with pcr_values, else snp; tdx)' }),
+  ignore: z
+    .array(z.string().min(1).max(256))
+    .max(64)
+    .optional()
+    .openapi({ description: 'dotted paths of fields to leave out (recorded in the provenance); any other field keybroker cannot map is a 400' }),
+}
 
 const ImportBundle = z
   .union([
@@ -43,15 +55,36 @@ const ImportBundle = z
         evidenceType: z.string().min(1).max(64).optional().openapi({ description: 'overrides the type inferred from the document (snp, tdx, tpm, automata)' }),
       })
       .strict(),
+    z
+      .object({
+        gosevguest: z.string().min(1).max(256 * 1024).openapi({ description: 'the text of a go-sev-guest check.Config protojson document (Cocos attestation_policy.json, with its pcr_values)' }),
+        ...GO_POLICY_OPTIONS,
+      })
+      .strict(),
+    z
+      .object({
+        gotdxguest: z.string().min(1).max(256 * 1024).openapi({ description: 'the text of a go-tdx-guest checkconfig.Config protojson document' }),
+        ...GO_POLICY_OPTIONS,
+      })
+      .strict(),
+    z
+      .object({
+        corim: z.string().min(1).max(700 * 1024).openapi({ description: 'a CoRIM (CBOR; unsigned #6.501 or COSE_Sign1 #6.18) in standard base64' }),
+        name: NameSchema.openapi({ description: 'the reference-value set to create or replace' }),
+        evidenceType: z.string().min(1).max(64).optional().openapi({ description: 'overrides the type inferred from the triples (snp, tdx, tpm, gotpm)' }),
+      })
+      .strict(),
   ])
   .openapi('ImportBundle')
 
 const ImportResult = z
   .object({
-    format: z.enum(['keybroker', 'automata']),
+    format: z.enum(['keybroker', 'automata', 'gosevguest', 'gotdxguest', 'corim']),
     status: z.enum(['imported', 'unchanged']),
-    signer: z.string(),
+    signer: z.string().nullable().openapi({ description: 'fingerprint of the signer; null for unsigned documents' }),
     digest: z.string(),
+    fields: z.array(z.object({ field: z.string(), to: z.array(z.string()) })).optional().openapi({ description: 'what each field of an unsigned policy document became' }),
+    ignored: z.array(z.string()).optional(),
     bundle: z.object({ name: z.string(), version: z.number().int(), issuedAt: z.string(), expiresAt: z.string() }).optional(),
     referenceValues: z.array(z.record(z.string(), z.unknown())),
   })
@@ -139,7 +172,7 @@ export function registerAdminBundleRoutes(app: App, deps: AppDeps): void {
       tags: ['admin: reference values'],
       method: 'post',
       path: '/admin/v1/bundles',
-      summary: 'Import a signed golden-measurement bundle (keybroker JWS or Automata json_sig_tool)',
+      summary: 'Import reference values: a signed bundle (keybroker JWS, Automata json_sig_tool) or a go-sev-guest / go-tdx-guest policy',
       description:
         'Every check comes first (signer registered, signature, validity, rollback, claims), then all sets of the bundle are written in one transaction with provenance (signer fingerprint, bundle digest, signed-at). Importing the same bytes again answers `unchanged`.',
       middleware: [importer] as const,

@@ -1,0 +1,2 @@
+ALTER TABLE "bundle_signers" DROP CONSTRAINT "bundle_signers_format_check";--> statement-breakpoint
+ALTER TABLE "bundle_signers" ADD CONSTRAINT "bundle_signers_format_check" CHECK ("bundle_signers"."format" in ('keybroker', 'automata', 'corim'));
