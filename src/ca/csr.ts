@@ -3,7 +3,7 @@ import { createPublicKey, verify, type KeyObject } from 'node:crypto'
 import { isIP } from 'node:net'
 import { AsnConvert } from '@peculiar/asn1-schema'
 import { CertificationRequest } from '@peculiar/asn1-csr'
-import { Attribute as AsnAttribute, Extensions, GeneralNames, id_ce_subjectAltName, Name as AsnName } from '@peculiar/asn1-x509'
+import { Attribute as AsnAttribute, Certificate as AsnCertificate, Extensions, GeneralNames, id_ce_subjectAltName, Name as AsnName } from '@peculiar/asn1-x509'
 import { KeybrokerError } from '../errors.js'
 import { parseRecipientKey, type RecipientJwk } from '../secrets/recipient-key.js'
 import { subjectAttributesOf, type SubjectAttribute } from './names.js'
@@ -187,4 +187,34 @@ function ipText(ip: string): string {
 
 function malformed(detail: string, cause?: unknown): KeybrokerError {
   return new KeybrokerError('csr-malformed', detail, cause === undefined ? undefined : { cause })
+}
+
+/** What issuance reads of a request, also obtainable from an issued certificate (renewal). */
+export type RequestFacts = Pick<ParsedCsr, 'subjectDer' | 'subject' | 'dnsNames' | 'ipAddresses' | 'otherNames' | 'spki' | 'publicJwk'>
+
+/**
+ * The subject, SANs and key of a certificate keybroker issued, as a renewal for the same key
+ * requests them again.
+ * @throws KeybrokerError `internal` when a stored certificate does not parse (it was ours).
+ */
+export function factsOfCertificate(der: Uint8Array): RequestFacts {
+  try {
+    const cert = AsnConvert.parse(der, AsnCertificate)
+    const tbs = cert.tbsCertificate
+    const spki = new Uint8Array(AsnConvert.serialize(tbs.subjectPublicKeyInfo))
+    const { publicJwk } = parseRecipientKey(createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' }).export({ format: 'jwk' }))
+    const san = tbs.extensions?.find((e) => e.extnID === id_ce_subjectAltName)
+    const names = san === undefined ? [] : AsnConvert.parse(san.extnValue, GeneralNames)
+    return {
+      subjectDer: new Uint8Array(AsnConvert.serialize(tbs.subject)),
+      subject: subjectAttributesOf(tbs.subject),
+      dnsNames: names.flatMap((n) => (n.dNSName === undefined ? [] : [n.dNSName.toLowerCase()])),
+      ipAddresses: names.flatMap((n) => (n.iPAddress === undefined ? [] : [n.iPAddress.toLowerCase()])),
+      otherNames: [],
+      spki,
+      publicJwk,
+    }
+  } catch (cause) {
+    throw new KeybrokerError('internal', 'a stored certificate does not parse', { cause })
+  }
 }

@@ -17,8 +17,9 @@ export {
   normalizeSerial,
 } from './certificate.js'
 export type { CaKeyType, CaSigner, CrlEntry, ExtendedKeyUsageName, LeafInput, RevocationReason } from './certificate.js'
-export { MAX_CSR_BYTES, csrDerFromText, parseCsr } from './csr.js'
-export type { ParsedCsr } from './csr.js'
+export { MAX_CSR_BYTES, csrDerFromText, factsOfCertificate, parseCsr } from './csr.js'
+export type { ParsedCsr, RequestFacts } from './csr.js'
+export { parseGoDurationSeconds } from './go-duration.js'
 export { SUBJECT_ATTRIBUTE_NAMES, isDnsName, nameViolations, subjectAttributesOf, validateNameRules } from './names.js'
 export type { NameRules, RequestedNames, SubjectAttribute } from './names.js'
 export { MAX_OCSP_QUERIES, MAX_OCSP_REQUEST_BYTES, createOcspError, createOcspResponse, isIssuedBy, issuerIdentityOf, parseOcspRequest } from './ocsp.js'
