@@ -192,8 +192,9 @@ export async function signCertificate(s: Services, p: PreparedCertificate, ear: 
   const chainPem = meta.versions.find((v) => v.version === version)?.chainPem ?? ''
   const now = s.now()
   const caNotAfter = signer.certificate.notAfter
-  const notAfter = new Date(Math.min(now.getTime() + p.lifetimeSeconds * 1000, caNotAfter.getTime()))
-  const notBefore = new Date(now.getTime() - 60_000)
+  // Whole seconds: what the certificate can hold (UTCTime/GeneralizedTime without fractions).
+  const notAfter = new Date(Math.floor(Math.min(now.getTime() + p.lifetimeSeconds * 1000, caNotAfter.getTime()) / 1000) * 1000)
+  const notBefore = new Date(Math.floor((now.getTime() - 60_000) / 1000) * 1000)
   const serial = newSerial()
   const earDigest = sha256Hex(ear.token)
   const base = `${s.config.ca.publicUrl}/v1/ca/${encodeURIComponent(p.profile.caName)}`
