@@ -52,7 +52,7 @@ const ProfileFields = {
   ca: NameSchema,
   allowedDnsNames: Patterns.optional().openapi({ description: 'DNS name patterns: `*` is one label\'s characters; `{claims.instanceId}` etc. are the attested claims' }),
   allowedIpAddresses: z.array(z.string().min(2).max(64)).max(64).optional().openapi({ description: 'IP addresses or CIDR blocks' }),
-  allowedSubject: z.record(z.enum(SUBJECT_ATTRIBUTE_NAMES as [string, ...string[]]), z.array(z.string().max(256)).max(32)).optional().openapi({ description: 'subject attribute → allowed value patterns; without CN the CN must be an allowed DNS name or IP' }),
+  allowedSubject: z.partialRecord(z.enum(SUBJECT_ATTRIBUTE_NAMES as [string, ...string[]]), z.array(z.string().max(256)).max(32)).optional().openapi({ description: 'subject attribute → allowed value patterns; without CN the CN must be an allowed DNS name or IP' }),
   extendedKeyUsage: z.array(z.enum(EXTENDED_KEY_USAGES)).max(2).optional().openapi({ description: 'default ["serverAuth"]' }),
   lifetimeSeconds: z.number().int().min(60).max(MAX_LIFETIME_SECONDS).optional().openapi({ description: 'default 86400; requests may ask for less' }),
   referenceValues: z.array(NameSchema).max(64),

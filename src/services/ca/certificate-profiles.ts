@@ -29,7 +29,7 @@ export interface ProfileInput {
   readonly ca: string
   readonly allowedDnsNames?: readonly string[] | undefined
   readonly allowedIpAddresses?: readonly string[] | undefined
-  readonly allowedSubject?: Readonly<Record<string, readonly string[]>> | undefined
+  readonly allowedSubject?: Readonly<Partial<Record<string, readonly string[]>>> | undefined
   readonly extendedKeyUsage?: readonly ExtendedKeyUsageName[] | undefined
   readonly lifetimeSeconds?: number | undefined
   readonly referenceValues: readonly string[]
@@ -97,7 +97,7 @@ function validated(input: ProfileInput) {
   const rules = {
     allowedDnsNames: [...(input.allowedDnsNames ?? [])],
     allowedIpAddresses: [...(input.allowedIpAddresses ?? [])],
-    allowedSubject: Object.fromEntries(Object.entries(input.allowedSubject ?? {}).map(([k, v]) => [k, [...v]])),
+    allowedSubject: Object.fromEntries(Object.entries(input.allowedSubject ?? {}).flatMap(([k, v]) => (v === undefined ? [] : [[k, [...v]]]))),
   }
   validateNameRules(rules)
   if (rules.allowedDnsNames.length + rules.allowedIpAddresses.length === 0) {
