@@ -58,7 +58,13 @@ export function encodeAttestationExtension(v: AttestationResultExtension): Uint8
  * @throws KeybrokerError `bad-request` when it is not a version-1 KeybrokerAttestationResult.
  */
 export function decodeAttestationExtension(der: Uint8Array): AttestationResultExtension {
-  const parsed = asn1js.fromBER(Uint8Array.from(der))
+  let parsed: asn1js.FromBerResult
+  try {
+    parsed = asn1js.fromBER(Uint8Array.from(der))
+  } catch (cause) {
+    // asn1js throws (rather than reporting an error block) for some malformed strings.
+    throw new KeybrokerError('bad-request', 'attestation extension: not one DER value', { cause })
+  }
   if (parsed.offset === -1 || parsed.offset !== der.byteLength) throw bad('not one DER value')
   const seq = parsed.result
   if (!(seq instanceof asn1js.Sequence) || seq.valueBlock.value.length !== 7) throw bad('not a 7-member SEQUENCE')
@@ -74,7 +80,7 @@ export function decodeAttestationExtension(der: Uint8Array): AttestationResultEx
     evidenceType: evidenceType.valueBlock.value,
     measurement: Buffer.from(measurement.valueBlock.valueHexView).toString('hex'),
     tokenId: tokenId.valueBlock.value,
-    referenceValues: sets.valueBlock.value.map((s) => (s as asn1js.Utf8String).valueBlock.value),
+    referenceValues: sets.valueBlock.value.flatMap((s) => (s instanceof asn1js.Utf8String ? [s.valueBlock.value] : [])),
   }
 }
 

@@ -48,7 +48,8 @@ describe('CA parsers on arbitrary bytes', () => {
       fc.property(fc.oneof(bytes, derish), (b) => {
         expect(codeOf(() => decodeAttestationExtension(b))).toBe('bad-request')
       }),
-      { numRuns: 2000 },
+      // A UniversalString of odd length inside a SEQUENCE: asn1js throws instead of reporting.
+      { numRuns: 2000, examples: [[Uint8Array.from([0x30, 0x02, 0x1c, 0x01, 0x00])]] },
     )
   })
 })

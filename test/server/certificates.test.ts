@@ -53,7 +53,7 @@ describe.each(testDatabases())('attested certificates on %s', (engine) => {
     expect(bundle.headers['content-type']).toBe('application/pem-certificate-chain')
     caPem = bundle.body
     writeFileSync(join(dir, 'ca.pem'), caPem)
-  }, 60_000)
+  }, 120_000)
 
   afterAll(async () => {
     await kb?.close()

@@ -56,7 +56,7 @@ describe.each(testDatabases())('absmach/certs-compatible endpoints (Cocos agent)
     })
     expect(profile.status).toBe(201)
     agent = newWorkload(dir, 'agent')
-  }, 60_000)
+  }, 120_000)
 
   afterAll(async () => {
     await kb?.close()
