@@ -6,6 +6,7 @@ import { CertificationRequest } from '@peculiar/asn1-csr'
 import { Attribute as AsnAttribute, Certificate as AsnCertificate, Extensions, GeneralNames, id_ce_subjectAltName, Name as AsnName } from '@peculiar/asn1-x509'
 import { KeybrokerError } from '../errors.js'
 import { parseRecipientKey, type RecipientJwk } from '../secrets/recipient-key.js'
+import { parseExactDer } from './der.js'
 import { subjectAttributesOf, type SubjectAttribute } from './names.js'
 
 /**
@@ -90,18 +91,10 @@ function fromPem(text: string): Uint8Array {
  *   `key-unsupported` (key type or size), `csr-signature-invalid` (signature does not verify).
  */
 export function parseCsr(der: Uint8Array): ParsedCsr {
-  if (der.byteLength === 0 || der.byteLength > MAX_CSR_BYTES) throw malformed(`the CSR must be 1..${MAX_CSR_BYTES} bytes`)
-  let csr: CertificationRequest
-  try {
-    csr = AsnConvert.parse(der, CertificationRequest)
-  } catch (cause) {
-    throw malformed('the CSR is not a DER PKCS #10 request', cause)
-  }
+  const csr = parseExactDer(der, CertificationRequest, 'PKCS #10 request', MAX_CSR_BYTES, 'csr-malformed')
   const info = csr.certificationRequestInfo
   const tbs = csr.certificationRequestInfoRaw
   if (tbs === undefined) throw malformed('the CSR has no request info')
-  // A DER re-encoding must give back the bytes: no BER, no trailing data (the signature covers the raw bytes).
-  if (!Buffer.from(AsnConvert.serialize(csr)).equals(Buffer.from(der))) throw malformed('the CSR is not DER (or has trailing bytes)')
   if (info.version !== 0) throw malformed(`CSR version ${info.version} is not v1 (0)`)
 
   const spki = new Uint8Array(AsnConvert.serialize(info.subjectPKInfo))

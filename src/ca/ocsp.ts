@@ -20,6 +20,7 @@ import { AsnConvert, OctetString } from '@peculiar/asn1-schema'
 import { AlgorithmIdentifier, Certificate, CRLReason, Extension } from '@peculiar/asn1-x509'
 import { KeybrokerError } from '../errors.js'
 import { REASON_CODES, type CaSigner, type RevocationReason } from './certificate.js'
+import { parseExactDer } from './der.js'
 
 /**
  * OCSP (RFC 6960) for keybroker's CA: requests parsed and responses built with the
@@ -65,14 +66,7 @@ export interface ParsedOcspRequest {
  *   1..16 requests.
  */
 export function parseOcspRequest(der: Uint8Array): ParsedOcspRequest {
-  if (der.byteLength === 0 || der.byteLength > MAX_OCSP_REQUEST_BYTES) throw bad(`an OCSP request is 1..${MAX_OCSP_REQUEST_BYTES} bytes`)
-  let req: OCSPRequest
-  try {
-    req = AsnConvert.parse(der, OCSPRequest)
-  } catch (cause) {
-    throw bad('the body is not a DER OCSPRequest', cause)
-  }
-  if (!Buffer.from(AsnConvert.serialize(req)).equals(Buffer.from(der))) throw bad('the OCSPRequest is not DER (or has trailing bytes)')
+  const req = parseExactDer(der, OCSPRequest, 'OCSPRequest', MAX_OCSP_REQUEST_BYTES, 'bad-request')
   const list = req.tbsRequest.requestList
   if (list.length === 0 || list.length > MAX_OCSP_QUERIES) throw bad(`an OCSP request asks about 1..${MAX_OCSP_QUERIES} certificates`)
   const queries = list.map((r): OcspQuery => {
