@@ -36,6 +36,11 @@ export type ErrorCode =
   // appraisal and release
   | 'measurement-unknown'
   | 'policy-denied'
+  // certificate requests (attested CA)
+  | 'csr-malformed'
+  | 'csr-signature-invalid'
+  | 'csr-key-mismatch'
+  | 'name-not-allowed'
   // reference values, policies, signed bundles (admin input)
   | 'claim-unknown'
   | 'policy-invalid'

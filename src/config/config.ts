@@ -38,6 +38,15 @@ export interface Config {
   readonly snp: SnpConfig
   readonly tdx: TdxConfig
   readonly sev: SevConfig
+  /** The attested CA (issue 16). */
+  readonly ca: {
+    /** Base URL written into certificates (CRL distribution point, OCSP and issuer AIA). */
+    readonly publicUrl: string
+    /** `nextUpdate` of CRLs and OCSP answers, and how long a CRL is reused. */
+    readonly statusTtlSeconds: number
+    /** The profile behind absmach/certs' un-prefixed endpoints (Cocos); none: those answer 404. */
+    readonly certsCompatProfile: string | undefined
+  }
 }
 
 export class ConfigError extends Error {
@@ -100,6 +109,9 @@ export const SETTINGS = {
   snpKdsTimeoutMs: { env: 'KEYBROKER_SNP_KDS_TIMEOUT_MS', file: 'snpKdsTimeoutMs', schema: int(100, 60_000), default: '5000', doc: 'timeout of one KDS request' },
   sevProducts: { env: 'KEYBROKER_SEV_PRODUCTS', file: 'sevProducts', schema: sevProductsSchema, default: 'naples,rome,milan,genoa,turin', doc: 'AMD products whose SEV (pre-SNP) roots may sign a platform chain, comma-separated' },
   sevStateTtlSeconds: { env: 'KEYBROKER_SEV_STATE_TTL_SECONDS', file: 'sevStateTtlSeconds', schema: int(60, 3_600), default: '600', doc: 'lifetime of a SEV launch session (its sealed state token), from session to secret injection' },
+  caPublicUrl: { env: 'KEYBROKER_CA_PUBLIC_URL', file: 'caPublicUrl', schema: z.string().url().regex(/^https?:\/\//, 'must be an http(s) URL'), doc: 'base URL relying parties reach keybroker at, written into issued certificates (CRL, OCSP, issuer); default: the token issuer' },
+  caStatusTtlSeconds: { env: 'KEYBROKER_CA_STATUS_TTL_SECONDS', file: 'caStatusTtlSeconds', schema: int(60, 7 * 86_400), default: '3600', doc: 'nextUpdate of CRLs and OCSP answers (a revocation shows from the next request on regardless)' },
+  certsCompatProfile: { env: 'KEYBROKER_CERTS_COMPAT_PROFILE', file: 'certsCompatProfile', schema: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'a profile name'), doc: 'certificate profile of the absmach/certs-compatible endpoints without a domain (/certs/…, Cocos); unset: they answer 404' },
   logLevel: { env: 'KEYBROKER_LOG_LEVEL', file: 'logLevel', schema: z.enum(['debug', 'info', 'warn', 'error', 'silent']), default: 'info', doc: 'log level' },
 } as const satisfies Record<string, Setting>
 
@@ -197,6 +209,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       kdsFetch: v.snpKdsFetch ?? false,
       kdsUrl: (v.snpKdsUrl ?? 'https://kdsintf.amd.com').replace(/\/+$/, ''),
       kdsTimeoutMs: v.snpKdsTimeoutMs ?? 5000,
+    },
+    ca: {
+      publicUrl: (v.caPublicUrl ?? v.issuer ?? `${insecureHttp ? 'http' : 'https'}://${hostForUrl}:${listen.port}`).replace(/\/+$/, ''),
+      statusTtlSeconds: v.caStatusTtlSeconds ?? 3600,
+      certsCompatProfile: v.certsCompatProfile,
     },
     tdx: {
       acceptedTcbStatuses: v.tdxAcceptedTcbStatuses ?? ['UpToDate', 'SWHardeningNeeded'],

@@ -10,12 +10,15 @@ import { requestId } from './middleware/request-id.js'
 import { securityHeaders } from './middleware/security-headers.js'
 import { PROBLEMS, problemFor } from './problem.js'
 import { registerAdminAuditRoutes } from './routes/admin-audit.js'
+import { registerAdminCaRoutes } from './routes/admin-ca.js'
 import { registerAdminBundleRoutes } from './routes/admin-bundles.js'
 import { registerAdminPolicyRoutes } from './routes/admin-policies.js'
 import { registerAdminCollateralRoutes } from './routes/admin-collateral.js'
 import { registerAdminReferenceValueRoutes } from './routes/admin-reference-values.js'
 import { registerAdminSecretRoutes } from './routes/admin-secrets.js'
 import { registerAttestRoutes } from './routes/attest.js'
+import { registerCertificateRoutes } from './routes/certificates.js'
+import { registerCertsCompatRoutes } from './routes/certs-compat.js'
 import { registerHealthRoutes } from './routes/health.js'
 import { registerSealingKeyRoutes } from './routes/sealing-keys.js'
 import { registerSevRoutes } from './routes/sev.js'
@@ -70,6 +73,9 @@ export function createApp(deps: AppDeps): App {
   registerAdminTpmRoutes(app, deps)
   registerTpmEnrollmentRoutes(app, deps)
   registerSevRoutes(app, deps)
+  registerCertificateRoutes(app, deps)
+  registerAdminCaRoutes(app, deps)
+  registerCertsCompatRoutes(app, deps)
   registerMethodNotAllowed(app)
 
   app.notFound((c) => problemResponse(c, new KeybrokerError('not-found', 'no such route'), deps))

@@ -11,6 +11,7 @@ import {
 } from '../storage/index.js'
 import { checkEvidenceBinding, computeBinding, issueEar, verifyEar, type IssuedNonce } from '../tokens/index.js'
 import { secretAad } from './secret-aad.js'
+import { prepareAttestCertificates, type CertificateRequestInput, type IssuedCertificateView } from './ca/certificate-issuance.js'
 import { recoverDiskKey, type RecoverInput } from './sealing-keys.js'
 import {
   appraisalClaims,
@@ -31,6 +32,8 @@ export interface AttestInput {
   readonly release: readonly string[]
   /** Recovery through a sealing key (disk unlock, issue #8); see `recoverDiskKey`. */
   readonly recover?: RecoverInput | undefined
+  /** Certificates for the attested key (issue 16); see `prepareAttestCertificates`. */
+  readonly certificates?: readonly CertificateRequestInput[] | undefined
 }
 
 export interface AttestResult {
@@ -38,6 +41,8 @@ export interface AttestResult {
   readonly secrets: Record<string, string>
   /** With `recover`: the exchange result `Y` as a compact JWE to the attested key. */
   readonly recovered?: string
+  /** With `certificates`: one issued certificate per request, in order. */
+  readonly certificates?: IssuedCertificateView[]
 }
 
 /** Facts about the request that release rules may read (`request.clientIp`). */
@@ -139,6 +144,12 @@ export async function attest(s: Services, input: AttestInput, requestId: string,
       ? undefined
       : await recoverDiskKey(s, { recover: input.recover, claims, key, requestId, summary, clientIp: context.clientIp })
 
+  // Certificates are decided before the token exists (a denial denies the request) and signed after it.
+  const certificates =
+    input.certificates === undefined || input.certificates.length === 0
+      ? undefined
+      : await prepareAttestCertificates(s, { requests: input.certificates, claims, key: key.publicJwk, requestId, clientIp: context.clientIp })
+
   const ear = await issueEar(s.keys.current, {
     issuer: s.config.issuer,
     audience: s.config.audience,
@@ -162,7 +173,13 @@ export async function attest(s: Services, input: AttestInput, requestId: string,
     versions,
     policies,
   })
-  return { token: ear.token, secrets: released, ...(recovery === undefined ? {} : { recovered: recovery.jwe }) }
+  const issued = certificates === undefined ? undefined : await certificates.issue({ token: ear.token, tokenId: ear.jti, status: overall.status })
+  return {
+    token: ear.token,
+    secrets: released,
+    ...(recovery === undefined ? {} : { recovered: recovery.jwe }),
+    ...(issued === undefined ? {} : { certificates: issued }),
+  }
 }
 
 /**
@@ -258,7 +275,7 @@ function tokenClaims(claims: Claims, appraisal: Appraisal): Record<string, JsonV
   }
 }
 
-function claimsFromToken(c: Readonly<Record<string, JsonValue>>, evidenceType: string): AppraisedClaims {
+export function claimsFromToken(c: Readonly<Record<string, JsonValue>>, evidenceType: string): AppraisedClaims {
   const { measurement, debug, hardwareBacked, platform, measurements, tcb, hostData, instanceId, raw } = c
   if (typeof measurement !== 'string' || typeof debug !== 'boolean' || typeof hardwareBacked !== 'boolean') {
     throw new KeybrokerError('token-invalid', 'token lacks the claims a release needs')

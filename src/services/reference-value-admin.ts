@@ -16,6 +16,7 @@ import {
 } from '../storage/index.js'
 import type { AdminPrincipal } from './admin-tokens.js'
 import { auditAdminChange } from './audit.js'
+import { revokeIssuedOnMeasurement } from './ca/certificate-status.js'
 import { isJsonValue } from './json-value.js'
 import type { Services } from './services.js'
 
@@ -148,17 +149,25 @@ export async function replaceReferenceValues(
   return getReferenceValues(s, name)
 }
 
+/**
+ * Revokes one value of a set; with `revokeCertificates`, every unexpired certificate issued on
+ * it (matched in this set) is revoked in the same transaction.
+ */
 export async function revokeReferenceValue(
   s: Services,
   name: string,
-  input: { measurement: string; reason: string },
+  input: { measurement: string; reason: string; revokeCertificates?: boolean | undefined },
   by: AdminPrincipal,
-): Promise<ReferenceValueSetView> {
+): Promise<ReferenceValueSetView & { revokedCertificates?: string[] }> {
+  let revokedCertificates: string[] | undefined
   await s.database.db.transaction(async (tx) => {
-    await revokeMeasurement(tx, name, input.measurement.toLowerCase(), input.reason, s.now())
-    await auditAdminChange(tx, s, by, 'reference-values.revoke', name, { measurement: input.measurement, reason: input.reason })
+    const measurement = input.measurement.toLowerCase()
+    await revokeMeasurement(tx, name, measurement, input.reason, s.now())
+    await auditAdminChange(tx, s, by, 'reference-values.revoke', name, { measurement: input.measurement, reason: input.reason, revokeCertificates: input.revokeCertificates === true })
+    if (input.revokeCertificates === true) revokedCertificates = await revokeIssuedOnMeasurement(tx, s, name, measurement, by)
   })
-  return getReferenceValues(s, name)
+  const set = await getReferenceValues(s, name)
+  return revokedCertificates === undefined ? set : { ...set, revokedCertificates }
 }
 
 export async function deleteReferenceValues(s: Services, name: string, by: AdminPrincipal): Promise<void> {

@@ -101,3 +101,39 @@ export { deleteTpmAk, deleteTpmCa, getTpmAk, insertTpmAk, insertTpmCa, listTpmAk
 export type { TpmAk, TpmCa } from './tpm.js'
 export { TPM_AK_SOURCES, TPM_CA_PURPOSES } from './schema.js'
 export type { TpmAkSource, TpmCaPurpose as TpmCaPurposeName } from './schema.js'
+export { CA_SOURCES } from './schema.js'
+export type { CaSource } from './schema.js'
+export {
+  addCaVersion,
+  certificatesIssuedOn,
+  createCa,
+  createProfile,
+  deleteProfile,
+  getCa,
+  getCachedCrl,
+  getCaVersionSecret,
+  getIssuedCertificate,
+  getIssuedCertificates,
+  getProfile,
+  insertIssuedCertificate,
+  invalidateCrl,
+  lastNotAfterOf,
+  listCas,
+  listIssuedCertificates,
+  listProfiles,
+  nextCrlNumber,
+  replaceProfile,
+  revokeIssuedCertificate,
+  revokedCertificatesOf,
+  storeCrl,
+} from './certificates.js'
+export type {
+  CaMeta,
+  CaVersionInfo,
+  CaVersionSecret,
+  CertificateProfile,
+  IssuedCertificate,
+  NewCaVersion,
+  NewCertificateProfile,
+  NewIssuedCertificate,
+} from './certificates.js'

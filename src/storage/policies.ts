@@ -2,7 +2,7 @@
 import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm'
 import { KeybrokerError } from '../errors.js'
 import type { Executor } from './db.js'
-import { policies, policyVersions, sealingKeys, secrets } from './schema.js'
+import { certificateProfiles, policies, policyVersions, sealingKeys, secrets } from './schema.js'
 import { guard } from './storage-error.js'
 
 export interface StoredRule {
@@ -162,6 +162,10 @@ export function deletePolicy(ex: Executor, name: string): Promise<boolean> {
       const keys = await tx.select({ name: sealingKeys.name }).from(sealingKeys).where(eq(sealingKeys.policy, name)).limit(5)
       if (keys.length > 0) {
         throw new KeybrokerError('conflict', `policy ${name} gates sealing key(s) ${keys.map((k) => k.name).join(', ')}; detach it first`)
+      }
+      const profiles = await tx.select({ name: certificateProfiles.name }).from(certificateProfiles).where(eq(certificateProfiles.policy, name)).limit(5)
+      if (profiles.length > 0) {
+        throw new KeybrokerError('conflict', `policy ${name} gates certificate profile(s) ${profiles.map((p) => p.name).join(', ')}; detach it first`)
       }
       await tx.delete(policies).where(eq(policies.name, name))
       return true

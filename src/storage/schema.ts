@@ -416,6 +416,122 @@ export const bundleImports = pgTable('bundle_imports', {
   importedBy: text('imported_by').notNull(),
 })
 
+export const CA_SOURCES = ['generated', 'imported'] as const
+export type CaSource = (typeof CA_SOURCES)[number]
+
+/**
+ * Certificate authorities of the attested CA (issue 16): metadata here, every key (version) in
+ * `ca_versions`. A rotation adds a version; older versions keep answering CRL and OCSP.
+ */
+export const certificateAuthorities = pgTable(
+  'certificate_authorities',
+  {
+    name: text('name').primaryKey(),
+    /** `P-256` / `P-384` (generated or imported EC keys) or `RSA` (imported). */
+    keyType: text('key_type').notNull(),
+    source: text('source', { enum: CA_SOURCES }).notNull(),
+    /** The version that issues new certificates. */
+    currentVersion: integer('current_version').notNull(),
+    createdAt: tstz('created_at').notNull(),
+    updatedAt: tstz('updated_at').notNull(),
+  },
+  (t) => [
+    check('certificate_authorities_source_check', sql`${t.source} in ('generated', 'imported')`),
+    check('certificate_authorities_current_version_check', sql`${t.currentVersion} >= 1`),
+  ],
+)
+
+/**
+ * One key of a CA: its certificate (DER), the certificates above it for an imported
+ * intermediate (PEM, may be empty), the private key (PKCS#8) in an envelope sealed at rest
+ * under the KEK, and the last CRL signed with it (a cache that a revocation clears).
+ */
+export const caVersions = pgTable(
+  'ca_versions',
+  {
+    caName: text('ca_name')
+      .notNull()
+      .references(() => certificateAuthorities.name, { onDelete: 'cascade', onUpdate: 'cascade' }),
+    version: integer('version').notNull(),
+    certificate: bytea('certificate').notNull(),
+    chainPem: text('chain_pem').notNull(),
+    /** SHA-1 of the subjectPublicKey (RFC 5280 §4.2.1.2), hex: the AKI of what it signs. */
+    keyId: text('key_id').notNull(),
+    notAfter: tstz('not_after').notNull(),
+    kekId: text('kek_id').notNull(),
+    envelope: bytea('envelope').notNull(),
+    crlNumber: bigint('crl_number', { mode: 'bigint' }).notNull().default(sql`0`),
+    crl: bytea('crl'),
+    crlNextUpdate: tstz('crl_next_update'),
+    createdAt: tstz('created_at').notNull(),
+  },
+  (t) => [primaryKey({ name: 'ca_versions_pk', columns: [t.caName, t.version] })],
+)
+
+/** Certificate profiles: what a CA issues to an attested key, gated like a secret. */
+export const certificateProfiles = pgTable(
+  'certificate_profiles',
+  {
+    name: text('name').primaryKey(),
+    caName: text('ca_name')
+      .notNull()
+      .references(() => certificateAuthorities.name, { onDelete: 'restrict', onUpdate: 'cascade' }),
+    allowedDnsNames: jsonb('allowed_dns_names').$type<string[]>().notNull(),
+    allowedIpAddresses: jsonb('allowed_ip_addresses').$type<string[]>().notNull(),
+    allowedSubject: jsonb('allowed_subject').$type<Record<string, string[]>>().notNull(),
+    extendedKeyUsage: jsonb('extended_key_usage').$type<string[]>().notNull(),
+    lifetimeSeconds: integer('lifetime_seconds').notNull(),
+    referenceValues: jsonb('reference_values').$type<string[]>().notNull(),
+    /** The release policy (`policies.name`); null: the default rule set. */
+    policy: text('policy'),
+    createdAt: tstz('created_at').notNull(),
+    updatedAt: tstz('updated_at').notNull(),
+  },
+  (t) => [check('certificate_profiles_lifetime_check', sql`${t.lifetimeSeconds} > 0`)],
+)
+
+/**
+ * Every certificate issued, with the attestation it was issued on. `serial` is lowercase hex.
+ * A revocation fills `revoked_at`; rows stay (CRL and OCSP answer from them).
+ */
+export const issuedCertificates = pgTable(
+  'issued_certificates',
+  {
+    serial: text('serial').primaryKey(),
+    caName: text('ca_name').notNull(),
+    caVersion: integer('ca_version').notNull(),
+    profile: text('profile').notNull(),
+    /** absmach/certs `entityID` of a Cocos request; null otherwise. */
+    entityId: text('entity_id'),
+    subject: text('subject').notNull(),
+    dnsNames: jsonb('dns_names').$type<string[]>().notNull(),
+    ipAddresses: jsonb('ip_addresses').$type<string[]>().notNull(),
+    /** SHA-256 of the subject public key info (DER), hex. */
+    spkiSha256: text('spki_sha256').notNull(),
+    certificate: bytea('certificate').notNull(),
+    notBefore: tstz('not_before').notNull(),
+    notAfter: tstz('not_after').notNull(),
+    /** SHA-256 of the EAR the certificate was issued on, hex; with its status and claims. */
+    earDigest: text('ear_digest').notNull(),
+    earStatus: text('ear_status').notNull(),
+    tokenId: text('token_id').notNull(),
+    evidenceType: text('evidence_type').notNull(),
+    measurement: text('measurement').notNull(),
+    /** The reference-value sets whose values matched at issuance. */
+    referenceValues: jsonb('reference_values').$type<string[]>().notNull(),
+    renewedFrom: text('renewed_from'),
+    issuedAt: tstz('issued_at').notNull(),
+    revokedAt: tstz('revoked_at'),
+    revocationReason: text('revocation_reason'),
+    revokedBy: text('revoked_by'),
+  },
+  (t) => [
+    index('issued_certificates_ca_idx').on(t.caName, t.caVersion),
+    index('issued_certificates_measurement_idx').on(t.measurement),
+    check('issued_certificates_serial_check', sql`${t.serial} ~ '^[0-9a-f]+$'`),
+  ],
+)
+
 export type UsedNonce = typeof usedNonces.$inferSelect
 export type NewUsedNonce = typeof usedNonces.$inferInsert
 export type AdminTokenRow = typeof adminTokens.$inferSelect
@@ -442,3 +558,9 @@ export type TpmAkRow = typeof tpmAks.$inferSelect
 export type NewTpmAkRow = typeof tpmAks.$inferInsert
 export type TpmCaRow = typeof tpmCas.$inferSelect
 export type NewTpmCaRow = typeof tpmCas.$inferInsert
+export type CertificateAuthorityRow = typeof certificateAuthorities.$inferSelect
+export type CaVersionRow = typeof caVersions.$inferSelect
+export type CertificateProfileRow = typeof certificateProfiles.$inferSelect
+export type NewCertificateProfileRow = typeof certificateProfiles.$inferInsert
+export type IssuedCertificateRow = typeof issuedCertificates.$inferSelect
+export type NewIssuedCertificateRow = typeof issuedCertificates.$inferInsert

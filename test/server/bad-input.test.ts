@@ -16,6 +16,13 @@ const BODY_ROUTES = [
   ['POST', '/admin/v1/reference-values', true],
   ['PUT', '/admin/v1/reference-values/x', true],
   ['POST', '/admin/v1/reference-values/x/revoke', true],
+  ['POST', '/v1/certificates', false],
+  ['POST', '/v1/certificates/ab/revoke', false],
+  ['POST', '/certs/csrs/agent-1', false],
+  ['POST', '/admin/v1/cas', true],
+  ['POST', '/admin/v1/certificate-profiles', true],
+  ['PUT', '/admin/v1/certificate-profiles/x', true],
+  ['POST', '/admin/v1/certificates/ab/revoke', true],
 ] as const
 
 const ADMIN_ROUTES = [

@@ -94,7 +94,11 @@ const SetVersion = z
 const VersionParam = z.object({ name: NameSchema, version: z.coerce.number().int().min(1).max(2_147_483_647) })
 
 const Revoke = z
-  .object({ measurement: HexSchema, reason: z.string().min(1).max(500) })
+  .object({
+    measurement: HexSchema,
+    reason: z.string().min(1).max(500),
+    revokeCertificates: z.boolean().default(false).openapi({ description: 'also revoke every unexpired certificate issued on this value of this set (reason privilegeWithdrawn)' }),
+  })
   .strict()
   .openapi('RevokeMeasurement')
 
@@ -177,7 +181,10 @@ export function registerAdminReferenceValueRoutes(app: App, deps: AppDeps): void
       summary: 'Revoke one measurement; effective from the next request on every replica',
       middleware: [write] as const,
       request: { params: NameParam, body: { required: true, content: { 'application/json': { schema: Revoke } } } },
-      responses: { 200: json(ReferenceValueSet, 'set after revocation'), ...ERRORS },
+      responses: {
+        200: json(ReferenceValueSet.extend({ revokedCertificates: z.array(z.string()).optional().openapi({ description: 'with revokeCertificates: the serials revoked' }) }), 'set after revocation'),
+        ...ERRORS,
+      },
     }),
     async (c) => c.json(await revokeReferenceValue(s, c.req.valid('param').name, c.req.valid('json'), c.get('admin')), 200),
   )

@@ -1,5 +1,4 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { KeybrokerError } from '../../errors.js'
 import type { SchemaObject } from 'openapi3-ts/oas31'
 import { toJSONSchema } from 'zod'
 import { snpEvidenceSchema } from '../../evidence/snp/index.js'
@@ -9,7 +8,9 @@ import { attest, fetchSecret, issueChallenge } from '../../services/attestation.
 import type { App } from '../app.js'
 import type { AppDeps } from '../context.js'
 import { clientIp } from '../client-ip.js'
+import { bearerEar } from '../ear-bearer.js'
 import { COMMON_ERRORS, JwkSchema, NameSchema, problemResponse, TimestampSchema } from '../schemas/common.js'
+import { CertificateRequestSchema, IssuedCertificateSchema } from '../schemas/certificates.js'
 import { ThumbprintSchema } from '../schemas/sealing.js'
 
 const ChallengeRequest = z
@@ -55,6 +56,7 @@ const AttestRequest = z
     publicKey: JwkSchema,
     release: z.array(NameSchema).max(32).default([]),
     recover: RecoverSchema.optional(),
+    certificates: z.array(CertificateRequestSchema).max(8).optional().openapi({ description: 'certificates for publicKey, issued in the same round (the CSR\'s key must be publicKey)' }),
   })
   .strict()
   .openapi('AttestRequest')
@@ -64,6 +66,7 @@ const AttestResponse = z
     token: z.string().openapi({ description: 'EAR JWT; cnf.jwk is the attested public key' }),
     secrets: z.record(z.string(), z.string()).openapi({ description: 'name → compact JWE to publicKey' }),
     recovered: z.string().optional().openapi({ description: 'with `recover`: compact JWE to publicKey of the public JWK s·X (cty jwk+json)' }),
+    certificates: z.array(IssuedCertificateSchema).optional().openapi({ description: 'with `certificates`: one per request, in order' }),
   })
   .openapi('AttestResult')
 
@@ -118,8 +121,6 @@ const secretRoute = createRoute({
   },
 })
 
-const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/
-
 export function registerAttestRoutes(app: App, deps: AppDeps): void {
   app.openAPIRegistry.registerComponent('securitySchemes', 'ear', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
   // The evidence of each type is validated by its verifier's own schema (plain zod, not the
@@ -148,10 +149,7 @@ export function registerAttestRoutes(app: App, deps: AppDeps): void {
   })
 
   app.openapi(secretRoute, async (c) => {
-    const header = c.req.header('Authorization')
-    const match = header === undefined || header.length > 16_384 ? null : BEARER.exec(header)
-    if (match === null || match[1] === undefined) throw new KeybrokerError('unauthorized', 'a bearer attestation token is required')
-    const result = await fetchSecret(deps.services, match[1], c.req.valid('param').name, c.get('requestId'), { clientIp: clientIp(c) })
+    const result = await fetchSecret(deps.services, bearerEar(c.req.header('Authorization')), c.req.valid('param').name, c.get('requestId'), { clientIp: clientIp(c) })
     return c.json(result, 200)
   })
 }
