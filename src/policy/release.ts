@@ -49,6 +49,7 @@ export function claimsDocument(c: AppraisalClaims): { readonly [k: string]: Json
     ...(c.hostData === undefined ? {} : { hostData: c.hostData }),
     ...(c.instanceId === undefined ? {} : { instanceId: c.instanceId }),
     raw: { ...(c.raw ?? {}) },
+    ...(c.teeTpmTie === undefined ? {} : { teeTpmTie: c.teeTpmTie }),
   }
 }
 

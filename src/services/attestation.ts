@@ -249,6 +249,7 @@ function tokenClaims(claims: Claims, appraisal: Appraisal): Record<string, JsonV
     ...(claims.hostData === undefined ? {} : { hostData: claims.hostData }),
     ...(claims.instanceId === undefined ? {} : { instanceId: claims.instanceId }),
     raw: claims.raw,
+    ...(claims.teeTpmTie === undefined ? {} : { teeTpmTie: claims.teeTpmTie }),
     referenceValues: appraisal.matched,
     referenceValueProvenance: appraisal.matchedValues.map((m) => ({
       set: m.set,
@@ -259,7 +260,7 @@ function tokenClaims(claims: Claims, appraisal: Appraisal): Record<string, JsonV
 }
 
 function claimsFromToken(c: Readonly<Record<string, JsonValue>>, evidenceType: string): AppraisedClaims {
-  const { measurement, debug, hardwareBacked, platform, measurements, tcb, hostData, instanceId, raw } = c
+  const { measurement, debug, hardwareBacked, platform, measurements, tcb, hostData, instanceId, raw, teeTpmTie } = c
   if (typeof measurement !== 'string' || typeof debug !== 'boolean' || typeof hardwareBacked !== 'boolean') {
     throw new KeybrokerError('token-invalid', 'token lacks the claims a release needs')
   }
@@ -274,6 +275,7 @@ function claimsFromToken(c: Readonly<Record<string, JsonValue>>, evidenceType: s
     ...(typeof hostData === 'string' ? { hostData } : {}),
     ...(typeof instanceId === 'string' ? { instanceId } : {}),
     raw: jsonObject(raw),
+    ...(typeof teeTpmTie === 'string' ? { teeTpmTie } : {}),
   }
 }
 
