@@ -6,7 +6,9 @@
  */
 import { createHash, type KeyObject } from 'node:crypto'
 import { automataV1ReportData, automataV2ExtraData, AUTOMATA_MAGIC, type CollateralsJson } from '../../src/evidence/automata/index.js'
+import { SNP_COLLATERAL_KINDS } from '../../src/evidence/snp/index.js'
 import { TDX_COLLATERAL_KINDS } from '../../src/evidence/tdx/index.js'
+import { TPM_COLLATERAL_KINDS } from '../../src/evidence/tpm/index.js'
 import type { CollateralLookup } from '../../src/evidence/types.js'
 import { runtimeClaimsJson, runtimeReportData } from './azure.js'
 import { issueEndorsement, makeReport, type ReportFields, type SnpPki } from './snp.js'
@@ -129,6 +131,42 @@ export function tdxCollateralLookup(pki: TdxPki): CollateralLookup {
       if (kind === TDX_COLLATERAL_KINDS.tcbInfo && key === GEN_FMSPC) return c.tcbInfo
       if (kind === TDX_COLLATERAL_KINDS.qeIdentity) return c.qeIdentity
       if (kind === TDX_COLLATERAL_KINDS.tcbSigningChain) return c.tcbSigningChain
+      return undefined
+    },
+  }
+}
+
+/** A lookup serving the SNP PKI's ASK and ARK (the agent sends the VCEK/VLEK only). */
+export function snpCollateralLookup(pki: SnpPki, product = 'Milan'): CollateralLookup {
+  return {
+    get: async (kind, key) => {
+      if (key !== product) return undefined
+      if (kind === SNP_COLLATERAL_KINDS.ask) return pki.ask.der
+      if (kind === SNP_COLLATERAL_KINDS.ark) return pki.ark.der
+      return undefined
+    },
+  }
+}
+
+/** TPM trust as the service's registry hands it over: registered AK CAs (PEM) and registered AK ids. */
+export function tpmTrustLookup(trust: { akCaPem?: string; registeredAkIds?: readonly string[] }): CollateralLookup {
+  return {
+    get: async (kind, key) => {
+      if (kind === TPM_COLLATERAL_KINDS.ca && key === 'ak' && trust.akCaPem !== undefined) return new Uint8Array(Buffer.from(trust.akCaPem))
+      if (kind === TPM_COLLATERAL_KINDS.ak && trust.registeredAkIds?.includes(key)) return new Uint8Array(Buffer.from(JSON.stringify({ source: 'registered', name: 'aws vm' })))
+      return undefined
+    },
+  }
+}
+
+/** The first lookup that has a value wins. */
+export function lookups(...all: readonly CollateralLookup[]): CollateralLookup {
+  return {
+    get: async (kind, key) => {
+      for (const l of all) {
+        const v = await l.get(kind, key)
+        if (v !== undefined) return v
+      }
       return undefined
     },
   }

@@ -16,21 +16,21 @@
  * The nonce binding (magic, nonce, the quote's extraData, the TEE report data of the three
  * binding generations) is the `automata` binding profile's, checked by the service.
  */
-import { createHash } from 'node:crypto'
-import type { KeyObject } from 'node:crypto'
+import { createHash, type KeyObject } from 'node:crypto'
 import { EvidenceError, isKeybrokerError } from '../../errors.js'
 import { parseRuntimeClaims, runtimeClaimsJson, type RuntimeClaims } from '../azure/runtime-claims.js'
-import { verifyVtpmQuote } from '../azure/vtpm-quote.js'
+import { vtpmSignature } from '../azure/vtpm-quote.js'
+import { parseQuoteAttest } from '../tpm/attest.js'
 import { equalBytes, isZero, toHex } from '../reader.js'
 import { toClaims as snpToClaims, verifySnpReport, type SnpVerifyOptions } from '../snp/index.js'
 import { toClaims as tdxToClaims, verifyTdxQuote, type TdxVerifyOptions } from '../tdx/index.js'
 import { resolveAk, type TrustedAk } from '../tpm/ak-trust.js'
 import { decodeAkPublicBytes } from '../tpm/ak-key.js'
-import { decodeCertificateText } from '../tpm/certificates.js'
+import { parseCertificateMemo } from '../tpm/certificates.js'
 import { checkEventLog } from '../tpm/measured-boot.js'
 import { DEFAULT_TPM_VERIFY_OPTIONS } from '../tpm/options.js'
 import { akIdOf } from '../tpm/public.js'
-import type { VerifiedQuote } from '../tpm/quote.js'
+import { verifyQuote, type VerifiedQuote } from '../tpm/quote.js'
 import { measuredBootClaims, pcrMap, pcrMeasurements, quoteClaims } from '../tpm/to-claims.js'
 import { NO_COLLATERAL, type Claims, type CollateralLookup, type JsonValue, type TeeTpmTie } from '../types.js'
 import type { AutomataCollaterals } from './collaterals.js'
@@ -43,6 +43,21 @@ export interface AutomataVerifyInput {
   readonly tdxOptions?: Partial<TdxVerifyOptions>
 }
 
+/**
+ * Runs `fn`; a structural failure (`evidence-malformed`, `evidence-unsupported`) is re-thrown
+ * naming the collaterals field it came from, so that the client learns which member to fix.
+ */
+async function inField<T>(field: string, fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (err) {
+    if (isKeybrokerError(err) && (err.code === 'evidence-malformed' || err.code === 'evidence-unsupported') && !err.detail.startsWith('collaterals.')) {
+      throw new EvidenceError(err.code, `collaterals.${field}: ${err.detail}`, { cause: err })
+    }
+    throw err
+  }
+}
+
 /** The verified TEE half: its normalized claims and its REPORT_DATA. */
 interface VerifiedTee {
   readonly claims: Claims
@@ -53,22 +68,23 @@ async function verifyTee(input: AutomataVerifyInput): Promise<VerifiedTee> {
   const { tee, bootLogCcel } = input.collaterals
   const collateral = input.collateral ?? NO_COLLATERAL
   if (tee.kind === 'snp') {
-    const snp = await verifySnpReport({
+    await inField('sev_snp.vek_cert', () => parseCertificateMemo(tee.vekCert, 'certificate'))
+    const snp = await inField('sev_snp', () => verifySnpReport({
       report: tee.report,
       certs: { form: 'list', certificates: [tee.vekCert] },
       now: input.now,
       collateral,
       ...(input.snpOptions === undefined ? {} : { options: input.snpOptions }),
-    })
+    }))
     return { claims: snpToClaims(snp.report, snp.facts), reportData: snp.report.reportData }
   }
-  const tdx = await verifyTdxQuote({
+  const tdx = await inField(bootLogCcel === undefined ? 'tdx' : 'tdx (or boot_log_ccel)', () => verifyTdxQuote({
     quote: tee.quote,
     ...(bootLogCcel === undefined ? {} : { eventLog: bootLogCcel }),
     now: input.now,
     lookup: collateral,
     ...(input.tdxOptions === undefined ? {} : { options: input.tdxOptions }),
-  })
+  }))
   return { claims: tdxToClaims(tdx), reportData: tdx.quote.body.reportData }
 }
 
@@ -87,14 +103,15 @@ interface TiedAk {
  * must be that same key.
  * @throws `tee-tpm-mismatch` when the TEE report does not vouch for var_data or ak_pub is another key
  */
-function tieByVarData(c: AutomataCollaterals, varData: Uint8Array, teeReportData: Uint8Array): TiedAk {
+async function tieByVarData(c: AutomataCollaterals, varData: Uint8Array, teeReportData: Uint8Array): Promise<TiedAk> {
   const digest = new Uint8Array(createHash('sha256').update(varData).digest())
   if (teeReportData.byteLength !== 64 || !equalBytes(teeReportData.subarray(0, 32), digest) || !isZero(teeReportData, 32)) {
     throw new EvidenceError('tee-tpm-mismatch', 'collaterals.tpm.var_data: the TEE report does not vouch for it (REPORT_DATA ≠ SHA-256(var_data) ‖ 0)')
   }
-  const runtime = parseRuntimeClaims(varData)
+  const runtime = await inField('tpm.var_data', () => parseRuntimeClaims(varData))
   const id = akIdOf(runtime.akPublicKey)
-  if (c.tpm.akPub !== undefined && akIdOf(decodeAkPublicBytes(c.tpm.akPub, 'collaterals.tpm.ak_pub').publicKey) !== id) {
+  const akPub = c.tpm.akPub
+  if (akPub !== undefined && akIdOf((await inField('tpm.ak_pub', () => decodeAkPublicBytes(akPub))).publicKey) !== id) {
     throw new EvidenceError('tee-tpm-mismatch', 'collaterals.tpm.ak_pub: not the AK (HCLAkPub) that var_data and the TEE report vouch for')
   }
   return { publicKey: runtime.akPublicKey, tie: 'azure-var-data', ak: { id, trust: 'hcl-report' }, runtime, varDataDigest: digest }
@@ -111,18 +128,18 @@ async function tieByAk(c: AutomataCollaterals, collateral: CollateralLookup, now
     throw new EvidenceError('evidence-malformed', 'collaterals.tpm: needs ak_pub or ak_cert (or var_data on Azure)')
   }
   // Structure first, so that each failure names the collaterals field.
-  const key = akPub === undefined ? undefined : decodeAkPublicBytes(akPub, 'collaterals.tpm.ak_pub').publicKey
-  if (akCert !== undefined) decodeCertificateText(Buffer.from(akCert).toString('base64'), 'collaterals.tpm.ak_cert')
+  const key = akPub === undefined ? undefined : (await inField('tpm.ak_pub', () => decodeAkPublicBytes(akPub))).publicKey
+  if (akCert !== undefined) await inField('tpm.ak_cert', () => parseCertificateMemo(akCert, 'certificate'))
   let trusted: TrustedAk
   try {
-    trusted = await resolveAk(
+    trusted = await inField('tpm (ak_pub, ak_cert)', () => resolveAk(
       {
         ...(akPub === undefined ? {} : { public: Buffer.from(akPub).toString('base64') }),
         ...(akCert === undefined ? {} : { certificate: Buffer.from(akCert).toString('base64') }),
       },
       collateral,
       now,
-    )
+    ))
   } catch (err) {
     // Only "neither registered nor certified, and no certificate sent" means untied; a
     // certificate that does not chain stays a refusal.
@@ -153,9 +170,13 @@ export async function verifyAutomata(input: AutomataVerifyInput): Promise<Claims
   const c = input.collaterals
   const tee = await verifyTee(input)
   const tied =
-    c.tpm.varData !== undefined ? tieByVarData(c, c.tpm.varData, tee.reportData) : await tieByAk(c, input.collateral ?? NO_COLLATERAL, input.now)
-  const quote: VerifiedQuote = verifyVtpmQuote(c.tpm.quote, c.tpm.rawSig, c.tpm.pcrs, tied.publicKey)
-  const measuredBoot = c.bootLogTpm === undefined ? undefined : checkEventLog(c.bootLogTpm, quote.pcrs, DEFAULT_TPM_VERIFY_OPTIONS.maxEventClaims)
+    c.tpm.varData !== undefined ? await tieByVarData(c, c.tpm.varData, tee.reportData) : await tieByAk(c, input.collateral ?? NO_COLLATERAL, input.now)
+  // Structure of each member first (named), then the signature and the PCR digest.
+  await inField('tpm.quote', () => parseQuoteAttest(c.tpm.quote))
+  const signature = await inField('tpm.raw_sig', () => vtpmSignature(c.tpm.rawSig, tied.publicKey))
+  const quote: VerifiedQuote = await inField('tpm.pcrs', () => verifyQuote(c.tpm.quote, signature, c.tpm.pcrs, tied.publicKey, { allowSha1Signatures: false }))
+  const bootLog = c.bootLogTpm
+  const measuredBoot = bootLog === undefined ? undefined : await inField('boot_log_tpm', () => checkEventLog(bootLog, quote.pcrs, DEFAULT_TPM_VERIFY_OPTIONS.maxEventClaims))
 
   const raw: { [k: string]: JsonValue } = {
     ...teeRaw(tee.claims),
