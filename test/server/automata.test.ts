@@ -123,6 +123,12 @@ describe.each(testDatabases())('automata collaterals on %s', (engine) => {
       EXPECTED_PCRS.map((i) => [`pcr.sha256.${i}`, true, toHex(PCRS[i] ?? new Uint8Array())]),
     )
 
+    // A release policy may demand the cryptographic tie (claims.teeTpmTie in CEL).
+    const policy = await adminCall(kb, 'POST', '/admin/v1/policies', { name: 'azure-only', rules: [{ name: 'tie', expr: 'claims.teeTpmTie == "azure-var-data"' }] })
+    expect(policy.status).toBe(201)
+    const tied = await adminCall(kb, 'POST', '/admin/v1/policies/azure-only/explain', { evidence: { type: 'automata', collaterals }, referenceValues: ['automata-web'] })
+    expect(tied.body.rules).toContainEqual(expect.objectContaining({ rule: 'tie', passed: true }))
+
     // The audit names the binding rule.
     const audit = await adminCall(kb, 'GET', '/admin/v1/audit?limit=200', undefined, kb.tokens.auditor)
     const release = audit.body.entries.filter((e: { action: string; outcome: string }) => e.action === 'release' && e.outcome === 'ok').at(-1)
@@ -141,10 +147,19 @@ describe.each(testDatabases())('automata collaterals on %s', (engine) => {
     const p = await problem(kb.client.attest({ nonce, evidence: { type: 'automata', collaterals }, publicKey: key.publicJwk, release: ['workload-key'] }))
     expect(p).toMatchObject({ status: 403, code: 'policy-denied' })
     expect((p.body['failedRules'] as { rule: string }[]).map((r) => r.rule)).toEqual(['ear-status-affirming'])
+    // A token of that evidence (attest without release answers the EAR, contraindicated) fetches
+    // nothing either: the tie travels in the token and is appraised again.
+    const untied = await agentRound({ cloud: 'aws', ak: gcpAk })
+    const { token } = await kb.client.attest({ nonce: untied.nonce, evidence: { type: 'automata', collaterals: untied.collaterals }, publicKey: untied.key.publicJwk })
+    expect(decodeJwt(token)['ear.status']).toBe('contraindicated')
+    expect(await problem(kb.client.secret('workload-key', token))).toMatchObject({ status: 403, code: 'policy-denied' })
     // The same VM with its AK certified by the registered GCP AK CA: released.
     const certified = await agentRound({ cloud: 'gcp', ak: gcpAk, akCertPem: await issueAkCertificate(akCa, new Uint8Array(gcpAk.publicKey.export({ type: 'spki', format: 'der' }))) })
     const ok = await kb.client.attest({ nonce: certified.nonce, evidence: { type: 'automata', collaterals: certified.collaterals }, publicKey: certified.key.publicJwk, release: ['workload-key'] })
     expect(Buffer.from(await openSecret(ok.secrets['workload-key'] ?? '', certified.key)).toString()).toBe(SECRET)
+    // ...and its token fetches the secret again (passport), the tie re-appraised from the token.
+    const again = await kb.client.secret('workload-key', ok.token)
+    expect(Buffer.from(await openSecret(again.jwe, certified.key)).toString()).toBe(SECRET)
   })
 
   it('binding: the agent nonce of another key, a wrong magic or a mixed generation is 403 binding-mismatch', async () => {
