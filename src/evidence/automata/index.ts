@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { EvidenceError } from '../../errors.js'
+import { jsonObjectOf, parseJsonFile } from '../reader.js'
 import type { SnpVerifyOptions } from '../snp/options.js'
 import type { TdxVerifyOptions } from '../tdx/options.js'
 import type { EvidenceFiles, EvidenceVerifier } from '../types.js'
@@ -19,14 +20,9 @@ export type AutomataEvidence = z.infer<typeof automataEvidenceSchema>
  * agent serves it (or keybroker's evidence object). @throws `evidence-malformed`
  */
 export function automataEvidenceFromFile(main: Uint8Array, _files: EvidenceFiles): { readonly type: string; readonly [k: string]: unknown } {
-  let json: unknown
-  try {
-    json = JSON.parse(Buffer.from(main).toString('utf8'))
-  } catch (cause) {
-    throw new EvidenceError('evidence-malformed', 'automata collaterals file: not JSON', { cause })
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new EvidenceError('evidence-malformed', 'automata collaterals file: not a JSON object')
-  return 'collaterals' in json ? { ...json, type: 'automata' } : { type: 'automata', collaterals: json }
+  const json = parseJsonFile(main, 'automata collaterals file')
+  const object = jsonObjectOf(json, 'automata collaterals file')
+  return 'collaterals' in object ? { ...object, type: 'automata' } : { type: 'automata', collaterals: object }
 }
 
 /** Builds the `automata` verifier; the TEE report is checked with the `snp` / `tdx` verifiers' options. */
