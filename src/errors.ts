@@ -33,6 +33,7 @@ export type ErrorCode =
   | 'tcb-below-minimum'
   | 'policy-violation'
   | 'event-log-mismatch'
+  | 'tee-tpm-mismatch'
   // appraisal and release
   | 'measurement-unknown'
   | 'policy-denied'

@@ -1,4 +1,4 @@
-import type { JsonValue } from '../evidence/types.js'
+import { TEE_TPM_TIES, type JsonValue } from '../evidence/types.js'
 import type { AppraisalClaims } from './claim-catalogue.js'
 import { evaluateExpectedClaim, type ClaimResult, type ExpectedClaim } from './expected-claims.js'
 import {
@@ -6,6 +6,7 @@ import {
   EXECUTABLES,
   FILE_SYSTEM,
   HARDWARE,
+  INSTANCE_IDENTITY,
   TRUST_NONE,
   worstStatus,
   type EarStatus,
@@ -113,6 +114,9 @@ export interface AppraiseOptions {
  * - hardware: no claim for unsigned evidence; unsafe when no set matched and a `hardware` claim
  *   (TCB, TCB status) failed; lowered further by an Intel TCB status that is not up to date
  *   ({@link hardwareFromTcbStatus}); otherwise genuine;
+ * - instance-identity (only for composite evidence: a TEE report and a vTPM quote): trustworthy
+ *   when something ties the vTPM's AK to the TEE report, unrecognized otherwise
+ *   ({@link instanceIdentityClaim});
  * - file-system (only when a set expects IMA files): approved, unrecognized (unknown files with
  *   `warn`), or contraindicated (a digest mismatch, or unknown files with `deny`).
  *
@@ -146,6 +150,8 @@ export function appraise(claims: AppraisedClaims, sets: readonly ReferenceValueS
       ? TRUST_NONE.NO_CLAIM
       : Math.max(failed('hardware') ? HARDWARE.UNSAFE : HARDWARE.GENUINE, hardwareFromTcbStatus(claims.tcb?.['status'])),
   }
+  const instanceIdentity = instanceIdentityClaim(claims.teeTpmTie)
+  if (instanceIdentity !== undefined) trustVector['instance-identity'] = instanceIdentity
   const fileSystem = fileSystemClaim(matched.length > 0 ? results.filter((r) => r.matched) : candidates)
   if (fileSystem !== undefined) trustVector['file-system'] = fileSystem
 
@@ -154,6 +160,20 @@ export function appraise(claims: AppraisedClaims, sets: readonly ReferenceValueS
     .map((r) => ({ set: r.set, version: r.version, measurement: r.value.measurement, provenance: r.value.provenance }))
   return { status: worstStatus(trustVector), trustVector, matched, revokedIn, isDebugAcceptable, sets: results, matchedValues }
 }
+
+/**
+ * The AR4SI instance-identity claim of composite evidence (a TEE report plus a vTPM quote): the
+ * vTPM is a recognized part of the attested instance when something ties its AK to the TEE
+ * report (`TeeTpmTie`); when nothing does (`none`) — or the tie is one this code does not know —
+ * the instance is unrecognized, which is contraindicated: the PCRs and the quote's freshness may
+ * come from another machine. Other evidence makes no instance-identity claim.
+ */
+export function instanceIdentityClaim(tie: string | undefined): number | undefined {
+  if (tie === undefined) return undefined
+  return TIED.has(tie) ? INSTANCE_IDENTITY.TRUSTWORTHY : INSTANCE_IDENTITY.UNRECOGNIZED
+}
+
+const TIED: ReadonlySet<string> = new Set(TEE_TPM_TIES.filter((t) => t !== 'none'))
 
 /**
  * The AR4SI hardware claim of an Intel TCB status (TDX TCB evaluation, Intel's "TCB status"

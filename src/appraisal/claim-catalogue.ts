@@ -41,6 +41,8 @@ export interface AppraisalClaims {
   readonly hostData?: string
   readonly instanceId?: string
   readonly raw?: Readonly<Record<string, JsonValue>>
+  /** Composite evidence: what ties its TEE report to its TPM quote (src/evidence/types.ts `TeeTpmTie`). */
+  readonly teeTpmTie?: string
 }
 
 const HEX_EQ: readonly ClaimOperator[] = ['equals', 'oneOf']
@@ -217,6 +219,11 @@ const TPM: readonly ClaimSpec[] = [
   },
 ]
 
+/** Composite evidence (a TEE report and a vTPM quote): what ties the two (src/evidence/types.ts `TeeTpmTie`). */
+const COMPOSITE: readonly ClaimSpec[] = [
+  str('teeTpmTie', [['teeTpmTie']], 'hardware', 'what ties the TEE report to the vTPM quote: tee-report-data, azure-var-data, ak-certificate, registered-ak, none (oneOf)'),
+]
+
 interface BootEvent {
   readonly pcr: number
   readonly type: string
@@ -315,7 +322,7 @@ const CATALOGUE: ReadonlyMap<string, ReadonlyMap<string, ClaimSpec>> = new Map(
       ['az-snp-vtpm', [...COMMON, ...SNP, ...TPM]],
       ['az-tdx-vtpm', [...COMMON, ...TDX, ...TPM]],
       // Automata's cvm-agent collaterals: the TEE report and the TPM quote of one VM.
-      ['automata', [...COMMON, ...SNP, ...TDX, ...TPM]],
+      ['automata', [...COMMON, ...SNP, ...TDX, ...TPM, ...COMPOSITE]],
       ['sev', [...COMMON, ...SEV]],
       // go-tpm-tools attestations: the vTPM quotes and, when embedded, the SEV-SNP report or TD quote.
       ['gotpm', [...COMMON, ...SNP, ...TDX, ...TPM]],
@@ -372,5 +379,6 @@ function claimsRoot(c: AppraisalClaims): { readonly [k: string]: JsonValue } {
     tcb: c.tcb ?? {},
     raw: c.raw ?? {},
     ...(c.hostData === undefined ? {} : { hostData: c.hostData }),
+    ...(c.teeTpmTie === undefined ? {} : { teeTpmTie: c.teeTpmTie }),
   }
 }

@@ -1,4 +1,4 @@
-export { APPRAISAL_POLICY_ID, appraise } from './appraise.js'
+export { APPRAISAL_POLICY_ID, appraise, instanceIdentityClaim } from './appraise.js'
 export type {
   Appraisal,
   AppraisedClaims,

@@ -86,6 +86,11 @@ export function verifyAutomataDocument(doc: AutomataDocument, signers: readonly 
  * a zero PCR means "not measured" there and is skipped). Byte values may be hex (optionally
  * `0x`-prefixed) or standard base64. Anything else in the document is kept only in its digest.
  *
+ * A golden measurement describes what the agent's collaterals show, so the set is for `automata`
+ * evidence (the TEE measurement is its value, the PCRs and TDX registers expected claims) unless
+ * the importer names another type (e.g. `snp`, to hold plain SNP evidence of the same image to
+ * the same measurement).
+ *
  * @throws KeybrokerError `bundle-malformed` when no measurement is recognized.
  */
 export function mapGoldenMeasurement(doc: AutomataDocument, name: string, evidenceType?: string): BundleSet {
@@ -97,26 +102,21 @@ export function mapGoldenMeasurement(doc: AutomataDocument, name: string, eviden
   const pcrs = pcrExpectations(member(gm, 'pcrs'))
   const expect: JsonValue[] = [...pcrs]
   let measurement: string | undefined
-  let type: string
   if (snpMeasurement !== undefined) {
     measurement = snpMeasurement
-    type = pcrs.length > 0 ? 'automata' : 'snp'
   } else if (mrtd !== undefined) {
     measurement = mrtd
-    type = pcrs.length > 0 ? 'automata' : 'tdx'
     for (const [field, claim] of [['mrseam', 'mrSeam'], ['rtmr0', 'rtmr0'], ['rtmr1', 'rtmr1'], ['rtmr2', 'rtmr2'], ['rtmr3', 'rtmr3']] as const) {
       const v = bytesOf(member(tdx, field), 48)
       if (v !== undefined) expect.push({ claim, equals: v })
     }
-  } else if (pcrs.length > 0) {
-    type = 'tpm'
-  } else {
+  } else if (pcrs.length === 0) {
     const keys = gm !== null && typeof gm === 'object' && !Array.isArray(gm) ? Object.keys(gm).slice(0, 10).join(', ') : typeof gm
     throw new KeybrokerError('bundle-malformed', `golden_measurement: no snp.measurement, tdx.mrtd or pcrs found (has: ${keys || 'nothing'})`)
   }
   return {
     name,
-    evidenceType: evidenceType ?? type,
+    evidenceType: evidenceType ?? 'automata',
     allowDebug: false,
     expect,
     values: measurement === undefined ? [] : [{ measurement }],

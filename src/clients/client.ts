@@ -96,6 +96,11 @@ export class KeybrokerClient {
     return this.#json('POST', '/v1/attest', body)
   }
 
+  /** `POST /v1/verify`: the verdict only (an EAR), no release. */
+  async verify(body: { nonce: string; evidence: Record<string, unknown>; publicKey?: JWK }): Promise<{ token: string }> {
+    return this.#json('POST', '/v1/verify', body)
+  }
+
   async secret(name: string, token: string): Promise<{ name: string; version: number; jwe: string }> {
     return this.#json('GET', `/v1/secrets/${encodeURIComponent(name)}`, undefined, { Authorization: `Bearer ${token}` })
   }

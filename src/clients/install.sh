@@ -4,7 +4,8 @@
 #
 #   sh src/clients/install.sh [--destdir DIR] [--bindir /usr/bin]
 #
-#   BINDIR/clevis-encrypt-keybroker, clevis-decrypt-keybroker, keybroker-unlock, keybroker-functions
+#   BINDIR/clevis-encrypt-keybroker, clevis-decrypt-keybroker, keybroker-unlock, keybroker-functions,
+#   keybroker-automata (the Automata CVM client)
 #   BINDIR/keybroker-snp-report, keybroker-tdx-report  (compiled from attesters/*.c with the C
 #       compiler, $CC or cc, when there is one; SEV-SNP and TDX evidence on kernels without
 #       configfs-tsm, i.e. before Linux 6.7; --no-attesters skips them)
@@ -48,6 +49,7 @@ put 0755 "$here/clevis/clevis-encrypt-keybroker" "$bindir/clevis-encrypt-keybrok
 put 0755 "$here/clevis/clevis-decrypt-keybroker" "$bindir/clevis-decrypt-keybroker"
 put 0755 "$here/clevis/keybroker-unlock" "$bindir/keybroker-unlock"
 put 0644 "$here/clevis/keybroker-functions" "$bindir/keybroker-functions"
+put 0755 "$here/automata/keybroker-automata" "$bindir/keybroker-automata"
 if [ "$attesters" = y ]; then
     cc=${CC:-cc}
     if command -v "$cc" >/dev/null 2>&1; then

@@ -1,6 +1,6 @@
 export { createVerifierRegistry, verifierFor, EVIDENCE_TYPES } from './registry.js'
 export type { RegistryOptions, VerifierRegistry } from './registry.js'
-export type { Claims, CollateralLookup, EvidenceFiles, EvidenceVerifier, JsonValue, VerifyContext } from './types.js'
-export { NO_COLLATERAL } from './types.js'
+export type { Claims, CollateralLookup, EvidenceFiles, EvidenceVerifier, JsonValue, TeeTpmTie, VerifyContext } from './types.js'
+export { NO_COLLATERAL, TEE_TPM_TIES } from './types.js'
 export { AGENT_NONCE_LENGTH, BINDING_HALF_SIZE, BINDING_SIZE, REPORT_DATA_BINDING, agentNonceOf, bindingInput, checkReportData, bindingMismatch, bindingOk } from './binding.js'
 export type { BindingInput, BindingProfile, BindingResult } from './binding.js'

@@ -145,6 +145,21 @@ export function toBase64Url(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url')
 }
 
+/** The JSON value of UTF-8 `bytes` (an evidence file). @throws `evidence-malformed` naming `what` */
+export function parseJsonFile(bytes: Uint8Array, what: string): unknown {
+  try {
+    return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'))
+  } catch (cause) {
+    throw new EvidenceError('evidence-malformed', `${what}: not JSON`, { cause })
+  }
+}
+
+/** `json` as an object (not null, not an array). @throws `evidence-malformed` naming `what` */
+export function jsonObjectOf(json: unknown, what: string): { readonly [k: string]: unknown } {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new EvidenceError('evidence-malformed', `${what}: not a JSON object`)
+  return Object.fromEntries(Object.entries(json))
+}
+
 /** Constant-time equality for MACs, digests and bindings; different lengths are simply unequal. */
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.byteLength !== b.byteLength) return false

@@ -1,4 +1,5 @@
 import { KeybrokerError } from '../errors.js'
+import { automataVerifier, createAutomataVerifier } from './automata/index.js'
 import { azSnpVtpmVerifier, azTdxVtpmVerifier, createAzSnpVtpmVerifier, createAzTdxVtpmVerifier } from './azure/index.js'
 import { createGotpmVerifier, gotpmVerifier } from './gotpm/index.js'
 import { sampleVerifier } from './sample/verify.js'
@@ -19,6 +20,7 @@ const VERIFIERS: ReadonlyMap<string, EvidenceVerifier<never>> = new Map<string, 
   [azSnpVtpmVerifier.type, azSnpVtpmVerifier as EvidenceVerifier<never>],
   [azTdxVtpmVerifier.type, azTdxVtpmVerifier as EvidenceVerifier<never>],
   [gotpmVerifier.type, gotpmVerifier as EvidenceVerifier<never>],
+  [automataVerifier.type, automataVerifier as EvidenceVerifier<never>],
 ])
 
 export const EVIDENCE_TYPES: readonly string[] = [...VERIFIERS.keys()]
@@ -57,6 +59,8 @@ export function createVerifierRegistry(options: RegistryOptions): VerifierRegist
   configured.set('az-tdx-vtpm', createAzTdxVtpmVerifier(options.tdx) as EvidenceVerifier<never>)
   // gotpm checks an embedded SNP report / TD quote with the `snp` / `tdx` settings.
   configured.set('gotpm', createGotpmVerifier({ ...(teeSnp === undefined ? {} : { snp: teeSnp }), ...(options.tdx === undefined ? {} : { tdx: options.tdx }) }) as EvidenceVerifier<never>)
+  // automata checks its SNP report / TD quote with the `snp` / `tdx` settings (VMPL at the verifier, as az-snp-vtpm).
+  configured.set('automata', createAutomataVerifier({ ...(options.snp === undefined ? {} : { snp: options.snp }), ...(options.tdx === undefined ? {} : { tdx: options.tdx }) }) as EvidenceVerifier<never>)
   return {
     types: [...configured.keys()],
     verifierFor: (type) => pick(configured, type, options),

@@ -5,6 +5,18 @@ import type { BindingProfile } from './binding.js'
 export type JsonValue = string | number | boolean | null | readonly JsonValue[] | { readonly [k: string]: JsonValue }
 
 /**
+ * What ties the TEE report of composite evidence (a TEE report and the quote of the VM's vTPM) to
+ * that quote, i.e. why the PCRs and the TPM's freshness belong to the attested TEE:
+ * - `tee-report-data`: the TEE report's REPORT_DATA commits to the AK (go-tpm-tools/Cocos);
+ * - `azure-var-data`: the TEE report vouches for Azure's HCL runtime claims, which hold the AK;
+ * - `ak-certificate`: a registered CA (a cloud's vTPM CA, e.g. GCP's) certified the AK;
+ * - `registered-ak`: an admin registered (or enrolment proved) the AK;
+ * - `none`: nothing does — appraisal makes instance-identity unrecognized, which no default rule accepts.
+ */
+export type TeeTpmTie = 'tee-report-data' | 'azure-var-data' | 'ak-certificate' | 'registered-ak' | 'none'
+export const TEE_TPM_TIES: readonly TeeTpmTie[] = ['tee-report-data', 'azure-var-data', 'ak-certificate', 'registered-ak', 'none']
+
+/**
  * Normalized claims every verifier produces (DESIGN.md, "Evidence types"). Field names follow
  * the specs; hex strings are lowercase. `raw` holds the type-specific decoded fields for policy
  * authors; it never holds the whole evidence blob.
@@ -28,6 +40,8 @@ export interface Claims {
   /** Chip / instance identity, hex or an opaque string. */
   readonly instanceId?: string
   readonly raw: Readonly<Record<string, JsonValue>>
+  /** Composite evidence only (TEE report + vTPM quote): what ties the two (`TeeTpmTie`). */
+  readonly teeTpmTie?: TeeTpmTie
   /**
    * Verified bytes the type's binding profile reads besides `reportData`, by name (e.g. an
    * agent's `magic` and `nonce`, the TEE report data, an AK public area). Never appraised and

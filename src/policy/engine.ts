@@ -85,6 +85,7 @@ const CLAIMS_TYPE: CelType = objectOf('claims', {
   hostData: T.string,
   instanceId: T.string,
   raw: mapOf(T.string, T.dyn),
+  teeTpmTie: T.string,
 })
 const EAR_TYPE: CelType = objectOf('ear', {
   status: T.string,

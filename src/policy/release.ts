@@ -33,7 +33,7 @@ export interface ReleaseRequest {
   readonly clientIp: string
   readonly time: Date
   readonly secret: string
-  readonly via: 'attest' | 'token' | 'explain'
+  readonly via: 'attest' | 'token' | 'explain' | 'verify'
 }
 
 /** `claims` as rules see it: the normalized claims, JSON (never the report data). */
@@ -49,6 +49,7 @@ export function claimsDocument(c: AppraisalClaims): { readonly [k: string]: Json
     ...(c.hostData === undefined ? {} : { hostData: c.hostData }),
     ...(c.instanceId === undefined ? {} : { instanceId: c.instanceId }),
     raw: { ...(c.raw ?? {}) },
+    ...(c.teeTpmTie === undefined ? {} : { teeTpmTie: c.teeTpmTie }),
   }
 }
 
@@ -109,6 +110,21 @@ export function decideRelease(input: DecideInput, bindings?: CelBindings): Relea
       time: input.request.time,
     })
   const rules = [enabled, ...evaluatePolicy(input.policy ?? DEFAULT_POLICY, b, { explain: input.explain === true })]
+  return { allowed: rules.every((r) => r.passed), rules }
+}
+
+/**
+ * The verdict of `POST /v1/verify`: the default rule set (no secret, so no `secret-enabled`)
+ * against the appraisal of the reference values holding the measurement.
+ */
+export function decideVerification(input: Pick<DecideInput, 'claims' | 'appraisal' | 'request'>): ReleaseDecision {
+  const b = policyBindings({
+    claims: claimsDocument(input.claims),
+    ear: earDocument(input.appraisal, input.appraisal.matched),
+    request: { evidenceType: input.request.evidenceType, clientIp: input.request.clientIp, secret: '', via: input.request.via },
+    time: input.request.time,
+  })
+  const rules = evaluatePolicy(DEFAULT_POLICY, b)
   return { allowed: rules.every((r) => r.passed), rules }
 }
 

@@ -30,6 +30,7 @@ export const PROBLEMS: Readonly<Record<ErrorCode, { readonly status: number; rea
   'tcb-below-minimum': { status: 403, title: 'TCB below minimum' },
   'policy-violation': { status: 403, title: 'Guest policy violates configuration' },
   'event-log-mismatch': { status: 403, title: 'Event log does not replay to the measured registers' },
+  'tee-tpm-mismatch': { status: 403, title: 'TEE report and TPM quote are not of one VM' },
   'measurement-unknown': { status: 403, title: 'Measurement unknown' },
   'policy-denied': { status: 403, title: 'Release policy denied' },
   'csr-malformed': { status: 400, title: 'Certificate signing request malformed' },

@@ -3,13 +3,14 @@ import { KeybrokerError } from '../errors.js'
 import { agentNonceOf, type Claims, type JsonValue } from '../evidence/index.js'
 import { openAtRest, parseRecipientKey, sealToKey, type RecipientKey } from '../secrets/index.js'
 import { describeZodError } from '../server/validation.js'
+import { decideVerification } from '../policy/index.js'
 import {
   consumeNonce,
   findReferenceValueSetsByMeasurement,
   getCurrentSecretVersion,
   getCurrentSecretVersions,
 } from '../storage/index.js'
-import { checkEvidenceBinding, computeBinding, issueEar, verifyEar, type IssuedNonce } from '../tokens/index.js'
+import { checkEvidenceBinding, computeBinding, computeKeylessBinding, issueEar, verifyEar, type IssuedNonce } from '../tokens/index.js'
 import { secretAad } from './secret-aad.js'
 import { prepareAttestCertificates, type CertificateRequestInput, type IssuedCertificateView } from './ca/certificate-issuance.js'
 import { recoverDiskKey, type RecoverInput } from './sealing-keys.js'
@@ -73,21 +74,34 @@ export async function issueChallenge(s: Services, publicKey?: unknown): Promise<
   return { ...issued, agentNonce: agentNonceOf(await computeBinding(issued.nonce, key.publicJwk)) }
 }
 
+/** What every attestation request establishes before any release: verified, bound, appraised. */
+interface Verified {
+  readonly now: Date
+  readonly claims: Claims
+  readonly appraised: AppraisedClaims
+  readonly overall: Appraisal
+  /** The binding profile's rule that held (`report-data`, `automata-v2`, …). */
+  readonly bindingRule: string
+  readonly summary: Record<string, JsonValue>
+}
+
 /**
- * The attestation flow of DESIGN.md: nonce (MAC, expiry, single use) → evidence verifier (pure)
- * → binding of report data to nonce + public key → appraisal → per-secret release policy →
- * audit entry committed before anything is returned. Any requested secret that is denied
- * denies the whole request (all or nothing), naming every failed rule.
+ * Steps 1-4 of DESIGN.md's flow, shared by `/v1/attest` and `/v1/verify`: nonce (MAC, expiry,
+ * single use) → evidence verifier (pure) → the type's binding profile against B of the nonce and
+ * key (keyless: see `computeKeylessBinding`) → appraisal against the sets holding the measurement.
  */
-export async function attest(s: Services, input: AttestInput, requestId: string, context: RequestContext = {}): Promise<AttestResult> {
+async function verifyBoundEvidence(
+  s: Services,
+  input: { readonly nonce: string; readonly evidence: AttestInput['evidence'] },
+  key: RecipientKey | undefined,
+  context: RequestContext,
+): Promise<Verified> {
   const now = s.now()
   // Cheap, stateless checks first so that garbage never reaches the database.
   const nonce = s.nonces.verify(input.nonce, now)
-  const key = parseRecipientKey(input.publicKey)
   const verifier = s.verifiers.verifierFor(input.evidence.type)
   const parsed = verifier.schema.safeParse(input.evidence)
   if (!parsed.success) throw new KeybrokerError('evidence-malformed', describeZodError(parsed.error, 'evidence'))
-  const release = [...new Set(input.release)]
 
   // Single use across replicas; consumed before verification so a failed attempt burns it.
   if (!(await consumeNonce(s.database.db, nonce.id, nonce.expiresAt, now))) {
@@ -95,16 +109,28 @@ export async function attest(s: Services, input: AttestInput, requestId: string,
   }
 
   const claims = await verifier.verify(parsed.data, { now, collateral: withTpmTrust(s.database.db, s.collateral.lookup()) })
-  const bindingRule = checkEvidenceBinding(verifier.binding, claims, await computeBinding(input.nonce, key.publicJwk), { agentCertificate: context.agentCertificate })
-
-  const db = s.database.db
+  const binding = key === undefined ? await computeKeylessBinding(input.nonce) : await computeBinding(input.nonce, key.publicJwk)
+  const bindingRule = checkEvidenceBinding(verifier.binding, claims, binding, { agentCertificate: context.agentCertificate })
   const appraised = appraisalClaims(claims)
-  const overall = appraise(appraised, (await findReferenceValueSetsByMeasurement(db, claims.measurement)).map((set) => appraisalSet(s, set)), {
+  const overall = appraise(appraised, (await findReferenceValueSetsByMeasurement(s.database.db, claims.measurement)).map((set) => appraisalSet(s, set)), {
     now,
     maxVmpl: s.config.snp.maxVmpl,
   })
   checkVmpl(claims, overall, s.config.snp.maxVmpl)
-  const summary = { ...evidenceSummary(claims), binding: bindingRule }
+  return { now, claims, appraised, overall, bindingRule, summary: { ...evidenceSummary(claims), binding: bindingRule } }
+}
+
+/**
+ * The attestation flow of DESIGN.md: `verifyBoundEvidence` → per-secret release policy → audit
+ * entry committed before anything is returned. Any requested secret that is denied denies the
+ * whole request (all or nothing), naming every failed rule.
+ */
+export async function attest(s: Services, input: AttestInput, requestId: string, context: RequestContext = {}): Promise<AttestResult> {
+  const key = parseRecipientKey(input.publicKey)
+  const release = [...new Set(input.release)]
+  const { now, claims, appraised, overall, bindingRule, summary } = await verifyBoundEvidence(s, input, key, context)
+
+  const db = s.database.db
   const released: Record<string, string> = {}
   const versions: Record<string, number> = {}
   const policies: Record<string, string> = {}
@@ -150,20 +176,7 @@ export async function attest(s: Services, input: AttestInput, requestId: string,
       ? undefined
       : await prepareAttestCertificates(s, { requests: input.certificates, claims, key: key.publicJwk, requestId, clientIp: context.clientIp })
 
-  const ear = await issueEar(s.keys.current, {
-    issuer: s.config.issuer,
-    audience: s.config.audience,
-    now,
-    ttlSeconds: s.config.tokenTtlSeconds,
-    nonce: input.nonce,
-    cnfJwk: key.publicJwk,
-    status: overall.status,
-    trustVector: overall.trustVector,
-    hardwareBacked: claims.hardwareBacked,
-    evidenceType: claims.evidenceType,
-    claims: { ...tokenClaims(claims, overall), binding: bindingRule },
-    appraisalPolicyId: APPRAISAL_POLICY_ID,
-  })
+  const ear = await earOf(s, input.nonce, key, { now, claims, overall, bindingRule })
   // A recovery is audited in this one entry (action `recover`, subject the sealing key, the disk).
   await audit(s, recovery?.action ?? (release.length > 0 ? 'release' : 'attest'), recovery?.subject ?? (release.join(',') || '-'), 'ok', {
     requestId,
@@ -182,6 +195,62 @@ export async function attest(s: Services, input: AttestInput, requestId: string,
   }
 }
 
+export interface VerifyInput {
+  readonly nonce: string
+  readonly evidence: { readonly type: string; readonly [k: string]: unknown }
+  /** The key the evidence binds; without it, the keyless binding (`computeKeylessBinding`) and no `cnf`. */
+  readonly publicKey?: unknown
+}
+
+export interface VerifyResult {
+  readonly token: string
+}
+
+/**
+ * `POST /v1/verify`: everything `/v1/attest` does except release and recovery — the answer for a
+ * relying party or a peer VM that only needs the verdict (Automata's off-chain verification
+ * role). The evidence passes when the default rule set holds against the reference values that
+ * hold its measurement (a matching, unrevoked value; debug acceptable; EAR status affirming);
+ * then the EAR, else `policy-denied` naming the failed rules. Audited as `verify`.
+ */
+export async function verifyEvidence(s: Services, input: VerifyInput, requestId: string, context: RequestContext = {}): Promise<VerifyResult> {
+  const key = input.publicKey === undefined ? undefined : parseRecipientKey(input.publicKey)
+  const verified = await verifyBoundEvidence(s, input, key, context)
+  const decision = decideVerification({
+    claims: verified.appraised,
+    appraisal: verified.overall,
+    request: { evidenceType: verified.claims.evidenceType, clientIp: context.clientIp ?? '', time: verified.now, secret: '', via: 'verify' },
+  })
+  const failed = decision.rules.filter((r) => !r.passed)
+  if (failed.length > 0) {
+    await audit(s, 'verify', '-', 'denied', { requestId, ...verified.summary, failedRules: failed.map((r) => r.rule) })
+    throw new KeybrokerError('policy-denied', `verification failed ${failed.length} rule(s)`, {
+      extensions: { failedRules: failed.map((r) => ({ rule: r.rule, passed: r.passed, reason: r.reason })) },
+    })
+  }
+  const ear = await earOf(s, input.nonce, key, verified)
+  await audit(s, 'verify', '-', 'ok', { requestId, ...verified.summary, tokenId: ear.jti, status: verified.overall.status })
+  return { token: ear.token }
+}
+
+/** The EAR of verified evidence; `cnf` is the attested key, when there is one. */
+function earOf(s: Services, nonce: string, key: RecipientKey | undefined, v: Pick<Verified, 'now' | 'claims' | 'overall' | 'bindingRule'>) {
+  return issueEar(s.keys.current, {
+    issuer: s.config.issuer,
+    audience: s.config.audience,
+    now: v.now,
+    ttlSeconds: s.config.tokenTtlSeconds,
+    nonce,
+    ...(key === undefined ? {} : { cnfJwk: key.publicJwk }),
+    status: v.overall.status,
+    trustVector: v.overall.trustVector,
+    hardwareBacked: v.claims.hardwareBacked,
+    evidenceType: v.claims.evidenceType,
+    claims: { ...tokenClaims(v.claims, v.overall), binding: v.bindingRule },
+    appraisalPolicyId: APPRAISAL_POLICY_ID,
+  })
+}
+
 /**
  * Releases one secret to the holder of an attestation result token ("passport" model): the
  * token's claims are appraised again against the secret's reference values as they are now,
@@ -196,6 +265,8 @@ export async function fetchSecret(
 ): Promise<{ name: string; version: number; jwe: string }> {
   const now = s.now()
   const ear = await verifyEar(token, s.keys, { issuer: s.config.issuer, audience: s.config.audience, now })
+  // A keyless verification token (`/v1/verify` without publicKey) names no key to seal to.
+  if (ear.cnf === undefined) throw new KeybrokerError('token-invalid', 'this token binds no key; attest with a public key to fetch secrets')
   const key: RecipientKey = parseRecipientKey(ear.cnf.jwk)
   const claims = claimsFromToken(ear.claims, ear.evidenceType)
   const db = s.database.db
@@ -266,6 +337,7 @@ function tokenClaims(claims: Claims, appraisal: Appraisal): Record<string, JsonV
     ...(claims.hostData === undefined ? {} : { hostData: claims.hostData }),
     ...(claims.instanceId === undefined ? {} : { instanceId: claims.instanceId }),
     raw: claims.raw,
+    ...(claims.teeTpmTie === undefined ? {} : { teeTpmTie: claims.teeTpmTie }),
     referenceValues: appraisal.matched,
     referenceValueProvenance: appraisal.matchedValues.map((m) => ({
       set: m.set,
@@ -276,7 +348,7 @@ function tokenClaims(claims: Claims, appraisal: Appraisal): Record<string, JsonV
 }
 
 export function claimsFromToken(c: Readonly<Record<string, JsonValue>>, evidenceType: string): AppraisedClaims {
-  const { measurement, debug, hardwareBacked, platform, measurements, tcb, hostData, instanceId, raw } = c
+  const { measurement, debug, hardwareBacked, platform, measurements, tcb, hostData, instanceId, raw, teeTpmTie } = c
   if (typeof measurement !== 'string' || typeof debug !== 'boolean' || typeof hardwareBacked !== 'boolean') {
     throw new KeybrokerError('token-invalid', 'token lacks the claims a release needs')
   }
@@ -291,6 +363,7 @@ export function claimsFromToken(c: Readonly<Record<string, JsonValue>>, evidence
     ...(typeof hostData === 'string' ? { hostData } : {}),
     ...(typeof instanceId === 'string' ? { instanceId } : {}),
     raw: jsonObject(raw),
+    ...(typeof teeTpmTie === 'string' ? { teeTpmTie } : {}),
   }
 }
 

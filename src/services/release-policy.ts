@@ -237,6 +237,7 @@ export function appraisalClaims(c: Claims): AppraisalClaims {
     ...(c.hostData === undefined ? {} : { hostData: c.hostData }),
     ...(c.instanceId === undefined ? {} : { instanceId: c.instanceId }),
     raw: c.raw,
+    ...(c.teeTpmTie === undefined ? {} : { teeTpmTie: c.teeTpmTie }),
   }
 }
 

@@ -32,6 +32,21 @@ export async function computeBinding(nonce: string, publicJwk: JWK): Promise<Uin
   } catch (cause) {
     throw new KeybrokerError('key-unsupported', 'public key has no RFC 7638 thumbprint', { cause })
   }
+  return bindingOf(nonce, thumbprint)
+}
+
+/**
+ * The binding of evidence that binds no key (`POST /v1/verify` without `publicKey`): as
+ * `computeBinding` with an empty thumbprint, `SHA-512(ASCII("keybroker-v1:" + nonce + ":"))`.
+ * A thumbprint is never empty, so no keyed binding equals a keyless one.
+ * @throws KeybrokerError `nonce-invalid` as `computeBinding`
+ */
+export async function computeKeylessBinding(nonce: string): Promise<Uint8Array> {
+  return bindingOf(nonce, '')
+}
+
+function bindingOf(nonce: string, thumbprint: string): Uint8Array {
+  if (!NONCE_TEXT.test(nonce)) throw new KeybrokerError('nonce-invalid', 'nonce is malformed')
   const input = Buffer.from(`${BINDING_PREFIX}${nonce}:${thumbprint}`, 'ascii')
   return new Uint8Array(createHash('sha512').update(input).digest())
 }

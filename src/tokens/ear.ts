@@ -30,8 +30,8 @@ export interface EarInput {
   readonly ttlSeconds: number
   /** The challenge nonce the evidence was bound to (EAT `eat_nonce`, RFC 9711 §4.1). */
   readonly nonce: string
-  /** Canonical public JWK of the attested key (RFC 7800 `cnf`). */
-  readonly cnfJwk: RecipientJwk
+  /** Canonical public JWK of the attested key (RFC 7800 `cnf`); absent for keyless verification results. */
+  readonly cnfJwk?: RecipientJwk
   readonly status: EarStatus
   /** AR4SI trust vector; only the eight AR4SI names, integer values in -128..127. */
   readonly trustVector: TrustVector
@@ -100,7 +100,7 @@ export const earPayloadSchema = z.object({
   jti: z.string().min(1),
   eat_nonce: z.string().min(1),
   eat_profile: z.literal(EAR_PROFILE),
-  cnf: z.object({ jwk: cnfJwkSchema }),
+  cnf: z.object({ jwk: cnfJwkSchema }).optional(),
   'ear.status': statusSchema,
   'ear.verifier_id': z.object({ developer: z.string(), build: z.string() }),
   submods: z.record(z.string(), submodSchema).refine((s) => Object.keys(s).length === 1, 'exactly one submodule'),
@@ -149,7 +149,7 @@ export async function issueEar(signer: TokenSigner, input: EarInput): Promise<Is
     jti,
     eat_nonce: input.nonce,
     eat_profile: EAR_PROFILE,
-    cnf: { jwk: { ...input.cnfJwk } },
+    ...(input.cnfJwk === undefined ? {} : { cnf: { jwk: { ...input.cnfJwk } } }),
     'ear.status': input.status,
     'ear.verifier_id': { developer: EAR_DEVELOPER, build: input.verifierBuild ?? EAR_DEVELOPER },
     submods: {

@@ -1,6 +1,6 @@
 export { createNonceService, NONCE_KEY_BYTES, NONCE_LENGTH, NONCE_VERSION } from './nonce.js'
 export type { IssuedNonce, NonceService, NonceServiceOptions, VerifiedNonce } from './nonce.js'
-export { BINDING_BYTES, BINDING_PREFIX, BINDING_TPM_BYTES, checkBinding, checkEvidenceBinding, computeBinding } from './binding.js'
+export { BINDING_BYTES, BINDING_PREFIX, BINDING_TPM_BYTES, checkBinding, checkEvidenceBinding, computeBinding, computeKeylessBinding } from './binding.js'
 export {
   createKeySet,
   CURRENT_SIGNING_KEY_FILE,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { appraise, CONFIGURATION, EXECUTABLES, HARDWARE, type ReferenceValueSet } from '../../src/appraisal/index.js'
+import { appraise, CONFIGURATION, EXECUTABLES, HARDWARE, instanceIdentityClaim, type ReferenceValueSet } from '../../src/appraisal/index.js'
+import { INSTANCE_IDENTITY } from '../../src/appraisal/trust-vector.js'
 
 const M = 'aa'.repeat(48)
 const set = (name: string, values: { value: string; revoked?: boolean }[], allowDebug = false): ReferenceValueSet => ({
@@ -34,6 +35,23 @@ describe('appraise', () => {
     expect(appraise(claims, [set('a', [{ value: M }], true), set('b', [{ value: M }])]).isDebugAcceptable).toBe(false)
     expect(appraise(claims, [set('a', [{ value: 'cc' }], true)]).isDebugAcceptable).toBe(false)
     expect(appraise(claims, [set('a', [{ value: M }])]).trustVector.configuration).toBe(CONFIGURATION.UNSAFE)
+  })
+
+  it('maps the tie of composite evidence to instance-identity: a tie is trustworthy, none (or an unknown tie) contraindicated', () => {
+    const claims = { measurement: M, debug: false, hardwareBacked: true }
+    expect(appraise(claims, [set('a', [{ value: M }])]).trustVector['instance-identity']).toBeUndefined()
+    for (const tie of ['azure-var-data', 'ak-certificate', 'registered-ak', 'tee-report-data']) {
+      const a = appraise({ ...claims, teeTpmTie: tie }, [set('a', [{ value: M }])])
+      expect(a.trustVector['instance-identity']).toBe(INSTANCE_IDENTITY.TRUSTWORTHY)
+      expect(a.status).toBe('affirming')
+    }
+    for (const tie of ['none', 'something-new']) {
+      const a = appraise({ ...claims, teeTpmTie: tie }, [set('a', [{ value: M }])])
+      expect(a.trustVector['instance-identity']).toBe(INSTANCE_IDENTITY.UNRECOGNIZED)
+      expect(a.status).toBe('contraindicated')
+      expect(a.matched).toEqual(['a'])
+    }
+    expect(instanceIdentityClaim(undefined)).toBeUndefined()
   })
 
   it('makes no hardware claim for unsigned evidence', () => {

@@ -102,10 +102,14 @@ describe('Automata signed golden measurement (json_sig_tool)', () => {
     }
   })
 
-  it('maps snp, tdx and pcrs to a reference-value set; refuses a document with no measurement', () => {
+  it('maps snp, tdx and pcrs to an automata reference-value set; refuses a document with no measurement', () => {
     const m = 'ab'.repeat(48)
     const snp = signWithPython(`{"snp": {"measurement": "${m}"}}`, 'ec')
-    expect(mapGoldenMeasurement(parseAutomataDocument(snp.doc), 'img')).toEqual({ name: 'img', evidenceType: 'snp', allowDebug: false, expect: [], values: [{ measurement: m }] })
+    // A golden measurement describes the agent's collaterals: an automata set, unless the importer names another type.
+    expect(mapGoldenMeasurement(parseAutomataDocument(snp.doc), 'img')).toEqual({ name: 'img', evidenceType: 'automata', allowDebug: false, expect: [], values: [{ measurement: m }] })
+    expect(mapGoldenMeasurement(parseAutomataDocument(snp.doc), 'img', 'snp')).toMatchObject({ evidenceType: 'snp', values: [{ measurement: m }] })
+    const pcrOnly = signWithPython(`{"pcrs": [{"index": 23, "pcr": "${'ef'.repeat(32)}"}]}`, 'ec')
+    expect(mapGoldenMeasurement(parseAutomataDocument(pcrOnly.doc), 'img')).toEqual({ name: 'img', evidenceType: 'automata', allowDebug: false, expect: [{ claim: 'pcr.sha256.23', equals: 'ef'.repeat(32) }], values: [] })
 
     const b64 = Buffer.from(m, 'hex').toString('base64')
     const pcr4 = 'cd'.repeat(32)

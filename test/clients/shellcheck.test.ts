@@ -30,6 +30,7 @@ describe('shellcheck', () => {
       'install.sh',
       'jindisk/getting_key.sh',
       'jindisk/hook',
+      'automata/keybroker-automata',
     ]) {
       expect(names).toContain(expected)
     }

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { agentNonceOf, bindingInput, checkReportData, REPORT_DATA_BINDING, type Claims } from '../../src/evidence/index.js'
 import { EVIDENCE_TYPES, verifierFor } from '../../src/evidence/index.js'
-import { checkEvidenceBinding, computeBinding } from '../../src/tokens/index.js'
+import { checkEvidenceBinding, computeBinding, computeKeylessBinding } from '../../src/tokens/index.js'
+import { AUTOMATA_BINDING, AUTOMATA_MAGIC, automataV1ReportData, automataV2ExtraData } from '../../src/evidence/automata/index.js'
 import { codeOf } from '../support/error-code.js'
 
 /**
@@ -100,5 +101,47 @@ describe('profiles of every registered type', () => {
   it('B is SHA-512 of the README definition', () => {
     const thumbprint = 'oKIywvGUpTVTyxMQ3bwIIeQUudfr_CkLMjCE19ECD-U'
     expect(createHash('sha512').update(`keybroker-v1:${NONCE}:${thumbprint}`, 'ascii').digest('hex')).toBe(B_HEX)
+  })
+})
+
+describe('automata profile vectors (README, "Binding profiles")', () => {
+  // For the agent nonce above: the v2 quote extraData and the v1 TEE report data.
+  const MAGIC_NONCE_HEX = '45787465726e616c2f636f6c6c61746572616c736f6332374e47646f656f626c365575423554486c522d5159676475734649592d777a48704c4275504f6e55'
+  const V1_REPORT_DATA_HEX = '00'.repeat(32) + 'be46f1e94dcd60900d7e03e7d22d7369e4cd8fcefb63ef0478396f89ee50d256'
+
+  it('magic ‖ agent nonce (63 bytes) and 0³² ‖ SHA-256(magic ‖ agent nonce)', () => {
+    const m = Buffer.from(AUTOMATA_MAGIC, 'latin1')
+    const n = Buffer.from(AGENT_NONCE, 'latin1')
+    expect(Buffer.from(automataV2ExtraData(m, n)).toString('hex')).toBe(MAGIC_NONCE_HEX)
+    expect(MAGIC_NONCE_HEX.length / 2).toBe(63)
+    expect(Buffer.from(automataV1ReportData(m, n)).toString('hex')).toBe(V1_REPORT_DATA_HEX)
+    // Independently of our helpers.
+    expect('00'.repeat(32) + createHash('sha256').update(Buffer.concat([m, n])).digest('hex')).toBe(V1_REPORT_DATA_HEX)
+  })
+
+  it('the profile accepts exactly these bytes for B', () => {
+    const binding = (extraData: string, teeReportData: string): Claims => ({
+      ...claimsWith(new Uint8Array(Buffer.from(extraData, 'hex'))),
+      evidenceType: 'automata',
+      binding: {
+        magic: new Uint8Array(Buffer.from(AUTOMATA_MAGIC)),
+        nonce: new Uint8Array(Buffer.from(AGENT_NONCE)),
+        extraData: new Uint8Array(Buffer.from(extraData, 'hex')),
+        teeReportData: new Uint8Array(Buffer.from(teeReportData, 'hex')),
+      },
+    })
+    expect(AUTOMATA_BINDING.check(binding(MAGIC_NONCE_HEX, '00'.repeat(64)), bindingInput(B))).toEqual({ ok: true, rule: 'automata-v2' })
+    expect(AUTOMATA_BINDING.check(binding(Buffer.from(AGENT_NONCE).toString('hex'), V1_REPORT_DATA_HEX), bindingInput(B))).toEqual({ ok: true, rule: 'automata-v1' })
+    expect(AUTOMATA_BINDING.check(binding(MAGIC_NONCE_HEX, V1_REPORT_DATA_HEX), bindingInput(B)).ok).toBe(false)
+  })
+})
+
+describe('keyless binding (POST /v1/verify without publicKey)', () => {
+  it('is SHA-512("keybroker-v1:" + nonce + ":")', async () => {
+    const b = await computeKeylessBinding(NONCE)
+    expect(Buffer.from(b).toString('hex')).toBe(
+      '86431345ea6b7d85453b73e0024f8f0f68722b38f7204affe378eb804867aaaab915bf38df4f514cbddf5e72a31544e74fe277112f24a8d9fb810ab1a6843ecf',
+    )
+    expect(agentNonceOf(b)).toBe('hkMTReprfYVFO3PgAk-PD2hyKzj3IEr_43jrgEhnqqo')
   })
 })

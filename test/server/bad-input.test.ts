@@ -11,6 +11,7 @@ const BODY_ROUTES = [
   ['POST', '/v1/attest', false],
   ['POST', '/v1/sev/sessions', false],
   ['POST', '/v1/sev/launches', false],
+  ['POST', '/v1/verify', false],
   ['POST', '/admin/v1/secrets', true],
   ['PUT', '/admin/v1/secrets/x', true],
   ['POST', '/admin/v1/reference-values', true],

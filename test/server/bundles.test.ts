@@ -148,7 +148,7 @@ describe.each(testDatabases())('signed bundles on %s', (engine) => {
     expect(imported.body).toMatchObject({ format: 'automata', status: 'imported', signer: fp })
     expect(imported.body.referenceValues[0]).toMatchObject({
       name: 'automata-web',
-      evidenceType: 'snp',
+      evidenceType: 'automata',
       measurements: [{ value: MILAN_MEASUREMENT, provenance: { source: 'automata', signer: fp, documentDigest: imported.body.digest } }],
     })
     expect((await adminCall(kb, 'POST', '/admin/v1/bundles', body)).body.status).toBe('unchanged')

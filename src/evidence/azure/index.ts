@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { EvidenceError } from '../../errors.js'
-import { fromBase64 } from '../reader.js'
+import { fromBase64, jsonObjectOf, parseJsonFile } from '../reader.js'
 import { decodeEvidenceCertificates } from '../snp/cert-table.js'
 import type { SnpVerifyOptions } from '../snp/options.js'
 import { decodePcrValues } from '../tpm/pcrs.js'
@@ -73,12 +73,7 @@ const pcrList = (list: readonly string[]): Record<string, string> => Object.from
  * files are the VCEK chain. @throws `evidence-malformed`
  */
 export function azSnpVtpmEvidenceFromFile(main: Uint8Array, files: EvidenceFiles): { readonly type: string; readonly [k: string]: unknown } {
-  let json: unknown
-  try {
-    json = JSON.parse(Buffer.from(main).toString('utf8'))
-  } catch (cause) {
-    throw new EvidenceError('evidence-malformed', 'az-snp-vtpm evidence file: not JSON', { cause })
-  }
+  const json = parseJsonFile(main, 'az-snp-vtpm evidence file')
   const certs = files.certs.map((c) => (Buffer.from(c.subarray(0, 64)).toString('latin1').includes('-----BEGIN') ? Buffer.from(c).toString('latin1') : Buffer.from(c).toString('base64')))
   const v1 = TrusteeV1.safeParse(json)
   if (v1.success) {
@@ -105,8 +100,8 @@ export function azSnpVtpmEvidenceFromFile(main: Uint8Array, files: EvidenceFiles
       ...(certs.length + vcek.length > 0 ? { certs: [...vcek, ...certs] } : {}),
     }
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new EvidenceError('evidence-malformed', 'az-snp-vtpm evidence file: not a JSON object')
-  return { ...json, type: 'az-snp-vtpm', ...(certs.length > 0 ? { certs } : {}) }
+  const object = jsonObjectOf(json, 'az-snp-vtpm evidence file')
+  return { ...object, type: 'az-snp-vtpm', ...(certs.length > 0 ? { certs } : {}) }
 }
 
 /** Builds an `az-snp-vtpm` verifier; `snpOptions` are the `snp` verifier's (the service passes its configuration). */
@@ -187,12 +182,7 @@ const TrusteeTdxV0 = z.object({ hcl_report: Bytes, td_quote: Bytes, tpm_quote: z
  * az-tdx-vtpm evidence (v0, v1). @throws `evidence-malformed`
  */
 export function azTdxVtpmEvidenceFromFile(main: Uint8Array, _files: EvidenceFiles): { readonly type: string; readonly [k: string]: unknown } {
-  let json: unknown
-  try {
-    json = JSON.parse(Buffer.from(main).toString('utf8'))
-  } catch (cause) {
-    throw new EvidenceError('evidence-malformed', 'az-tdx-vtpm evidence file: not JSON', { cause })
-  }
+  const json = parseJsonFile(main, 'az-tdx-vtpm evidence file')
   const v1 = TrusteeTdxV1.safeParse(json)
   if (v1.success) {
     return {
@@ -215,8 +205,8 @@ export function azTdxVtpmEvidenceFromFile(main: Uint8Array, _files: EvidenceFile
       pcrs: { sha256: pcrList(v0.data.tpm_quote.pcrs.map((p) => Buffer.from(p).toString('hex'))) },
     }
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new EvidenceError('evidence-malformed', 'az-tdx-vtpm evidence file: not a JSON object')
-  return { ...json, type: 'az-tdx-vtpm' }
+  const object = jsonObjectOf(json, 'az-tdx-vtpm evidence file')
+  return { ...object, type: 'az-tdx-vtpm' }
 }
 
 /** Builds an `az-tdx-vtpm` verifier; `tdxOptions` are the `tdx` verifier's. */

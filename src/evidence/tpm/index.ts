@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { EvidenceError } from '../../errors.js'
-import { fromBase64 } from '../reader.js'
+import { fromBase64, jsonObjectOf, parseJsonFile } from '../reader.js'
 import type { Claims, EvidenceFiles, EvidenceVerifier, VerifyContext } from '../types.js'
 import type { TpmVerifyOptions } from './options.js'
 import { decodePcrValues } from './pcrs.js'
@@ -57,14 +57,9 @@ export function verifyTpmWireEvidence(evidence: TpmEvidence, ctx: VerifyContext,
  * @throws `evidence-malformed`
  */
 export function tpmEvidenceFromFile(main: Uint8Array, _files: EvidenceFiles): { readonly type: string; readonly [k: string]: unknown } {
-  let json: unknown
-  try {
-    json = JSON.parse(Buffer.from(main).toString('utf8'))
-  } catch (cause) {
-    throw new EvidenceError('evidence-malformed', 'tpm evidence file: not JSON', { cause })
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new EvidenceError('evidence-malformed', 'tpm evidence file: not a JSON object')
-  return { ...json, type: 'tpm' }
+  const json = parseJsonFile(main, 'tpm evidence file')
+  const object = jsonObjectOf(json, 'tpm evidence file')
+  return { ...object, type: 'tpm' }
 }
 
 /** Builds a `tpm` verifier with fixed options. */

@@ -14,7 +14,8 @@ export function pcrClaimName(bank: TpmHashName, index: number): string {
   return bank === 'sha256' ? `pcr${index}` : `${bank}-pcr${index}`
 }
 
-function pcrMap(pcrs: ReadonlyMap<TpmHashName, ReadonlyMap<number, string>>): JsonObject {
+/** Quoted PCR values as JSON: bank → index → hex (`raw.pcrs`, which the `pcr.<bank>.<n>` claims read). */
+export function pcrMap(pcrs: ReadonlyMap<TpmHashName, ReadonlyMap<number, string>>): JsonObject {
   const out: JsonObject = {}
   for (const [bank, values] of pcrs) out[bank] = Object.fromEntries([...values].map(([i, v]) => [String(i), v]))
   return out

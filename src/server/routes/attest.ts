@@ -4,7 +4,8 @@ import { toJSONSchema } from 'zod'
 import { snpEvidenceSchema } from '../../evidence/snp/index.js'
 import { azSnpVtpmEvidenceSchema, azTdxVtpmEvidenceSchema } from '../../evidence/azure/index.js'
 import { tpmEvidenceSchema } from '../../evidence/tpm/index.js'
-import { attest, fetchSecret, issueChallenge } from '../../services/attestation.js'
+import { automataEvidenceSchema } from '../../evidence/automata/index.js'
+import { attest, fetchSecret, issueChallenge, verifyEvidence } from '../../services/attestation.js'
 import type { App } from '../app.js'
 import type { AppDeps } from '../context.js'
 import { clientIp } from '../client-ip.js'
@@ -35,7 +36,7 @@ const EvidenceSchema = z
   .passthrough()
   .openapi('Evidence', {
     description:
-      'evidence of one type; the fields depend on `type`: `snp` is SnpEvidence, `tpm` TpmEvidence, `az-snp-vtpm` AzSnpVtpmEvidence, `az-tdx-vtpm` AzTdxVtpmEvidence (see README)',
+      'evidence of one type; the fields depend on `type`: `snp` is SnpEvidence, `tpm` TpmEvidence, `az-snp-vtpm` AzSnpVtpmEvidence, `az-tdx-vtpm` AzTdxVtpmEvidence, `automata` AutomataEvidence (see README)',
   })
 
 /** Disk unlock through a sealing key (issue #8): the blinded McCallum-Relyea exchange. */
@@ -60,6 +61,19 @@ const AttestRequest = z
   })
   .strict()
   .openapi('AttestRequest')
+
+const VerifyRequest = z
+  .object({
+    nonce: z.string().min(1).max(512),
+    evidence: EvidenceSchema,
+    publicKey: JwkSchema.optional(),
+  })
+  .strict()
+  .openapi('VerifyRequest')
+
+const VerifyResponse = z
+  .object({ token: z.string().openapi({ description: 'EAR JWT of the verdict; cnf.jwk is the attested key when publicKey was sent' }) })
+  .openapi('VerifyResult')
 
 const AttestResponse = z
   .object({
@@ -107,6 +121,22 @@ const attestRoute = createRoute({
   },
 })
 
+const verifyRoute = createRoute({
+  method: 'post',
+  path: '/v1/verify',
+  tags: ['attestation'],
+  summary: 'Verify and appraise evidence bound to nonce (+ public key); answer the EAR, release nothing',
+  request: { body: { required: true, content: { 'application/json': { schema: VerifyRequest } } } },
+  responses: {
+    200: { description: 'the verdict as an EAR', content: { 'application/json': { schema: VerifyResponse } } },
+    ...COMMON_ERRORS,
+    403: problemResponse('Evidence not acceptable, or the default rules failed (failedRules lists why)'),
+    409: problemResponse('Nonce already used'),
+    415: problemResponse('Body is not application/json'),
+    422: problemResponse('Collateral needed to verify the evidence is missing'),
+  },
+})
+
 const secretRoute = createRoute({
   method: 'get',
   path: '/v1/secrets/{name}',
@@ -131,6 +161,7 @@ export function registerAttestRoutes(app: App, deps: AppDeps): void {
     ['TpmEvidence', tpmEvidenceSchema],
     ['AzSnpVtpmEvidence', azSnpVtpmEvidenceSchema],
     ['AzTdxVtpmEvidence', azTdxVtpmEvidenceSchema],
+    ['AutomataEvidence', automataEvidenceSchema],
   ] as const) {
     const { $schema: _d, ...doc } = toJSONSchema(schema, { io: 'input' })
     app.openAPIRegistry.registerComponent('schemas', name, doc as SchemaObject)
@@ -146,6 +177,11 @@ export function registerAttestRoutes(app: App, deps: AppDeps): void {
     const body = c.req.valid('json')
     const result = await attest(deps.services, body, c.get('requestId'), { clientIp: clientIp(c) })
     return c.json(result, 200)
+  })
+
+  app.openapi(verifyRoute, async (c) => {
+    const body = c.req.valid('json')
+    return c.json(await verifyEvidence(deps.services, body, c.get('requestId'), { clientIp: clientIp(c) }), 200)
   })
 
   app.openapi(secretRoute, async (c) => {

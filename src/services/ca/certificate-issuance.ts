@@ -275,6 +275,7 @@ export async function signCertificate(s: Services, p: PreparedCertificate, ear: 
 /** The attested key behind a bearer EAR, the token re-verified now. */
 export async function attestedByToken(s: Services, token: string, requestId: string, clientIp: string): Promise<{ attested: AttestedKey; ear: EarFacts }> {
   const ear = await verifyEar(token, s.keys, { issuer: s.config.issuer, audience: s.config.audience, now: s.now() })
+  if (ear.cnf === undefined) throw new KeybrokerError('token-invalid', 'this token binds no key; attest with a public key to get a certificate')
   return {
     attested: {
       claims: claimsFromToken(ear.claims, ear.evidenceType),

@@ -73,12 +73,17 @@ describe.each(testDatabases())('initramfs-tools hook on %s', (engine) => {
       ['usr/bin/keybroker-functions', 0o644],
       ['usr/bin/keybroker-snp-report', 0o755],
       ['usr/bin/keybroker-tdx-report', 0o755],
+      ['usr/bin/keybroker-automata', 0o755],
       ['usr/share/initramfs-tools/hooks/keybroker', 0o755],
       ['lib/cryptsetup/scripts/keybroker', 0o755],
       ['usr/lib/dracut/modules.d/50clevis-pin-keybroker/module-setup.sh', 0o755],
     ] as const) {
       expect(((await stat(join(root, path))).mode & 0o777).toString(8), path).toBe(mode.toString(8))
     }
+    // The installed Automata client finds keybroker-functions beside it (its messages come from there).
+    const automata = await run(join(root, 'usr/bin/keybroker-automata'), ['--url', 'http://not-https', 'x'])
+    expect(automata.code).toBe(2)
+    expect(automata.stderr).toContain('keybroker-automata: --url')
   })
 
   it('copies the pin, the keyscript, their tools and libraries, and the named attesters', async () => {
