@@ -12,6 +12,7 @@ import { EVIDENCE_VERIFY_USAGE, evidenceVerify } from './evidence-verify.js'
 import { BUNDLE_USAGE, bundleCommand } from './bundle.js'
 import { SEV_USAGE, sevCommand } from './sev.js'
 import { ALEPH_USAGE, alephCommand } from './aleph.js'
+import { KEK_USAGE, kekCommand } from './kek.js'
 import { ADMIN_ROLES, migrateDatabase, openDatabase, type AdminRole } from '../storage/index.js'
 import { join } from 'node:path'
 
@@ -22,6 +23,8 @@ const USAGE = `usage: keybroker <command>
   admin token create --role ROLE [--label TEXT]
                                           create an admin API token (roles: ${ADMIN_ROLES.join(', ')}); prints it once
   audit verify                            verify the audit log hash chain; exit 1 if broken
+  ${KEK_USAGE}
+                                          key-encryption key rotation: envelopes per KEK; re-seal them under the current KEK
   ${EVIDENCE_VERIFY_USAGE}
                                           verify evidence offline (all but the nonce binding); print the claims
   ${BUNDLE_USAGE}
@@ -52,6 +55,8 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'audit':
       if (sub === 'verify') return auditVerify(config)
       break
+    case 'kek':
+      return kekCommand(config, sub, rest, out, openConfiguredDatabase)
     case 'evidence':
       if (sub === 'verify') {
         return evidenceVerify(config, rest, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) })
