@@ -8,7 +8,10 @@
  * synthetic (test SNP PKI, test AK), because no real quote carries keybroker's fresh nonce and
  * the fake agent's certificate hash. The report carries the snapshot's TEE fields.
  */
+import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
+import { writeFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -29,6 +32,16 @@ const SEV = SNAPSHOT['tee_policy'].Sev
 const hex = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, 'hex'))
 const derOf = (pem: string): Buffer => Buffer.from(pem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\s+/g, ''), 'base64')
 const SECRET = 'db_password = "s3cret"\n'
+const BIN = fileURLToPath(new URL('../../bin/keybroker.js', import.meta.url))
+
+/** The compiled CLI, asynchronously: the service under test runs in this process. */
+function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 90_000 }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr })
+    })
+  })
+}
 
 let pki: SnpPki
 let vcek: Uint8Array
@@ -164,6 +177,24 @@ describe.each(testDatabases())('Cosmian VM pull verification and provisioning on
     expect(res.status).toBe(403)
     expect(res.body.type).toMatch(/policy-denied$/)
     expect(agent.received.length).toBe(before)
+  })
+
+  it('keybroker cosmian verify / provision (the compiled CLI, through the admin API)', async () => {
+    agent.misbehave = {}
+    const caFile = join(tmp, `service-ca-${engine.kind}.pem`)
+    await writeFile(caFile, kb.server.caPem ?? '')
+    const env = { KEYBROKER_URL: kb.url, KEYBROKER_TOKEN: kb.tokens.admin, KEYBROKER_CA: caFile }
+    const ok = await cli(['cosmian', 'verify', '--agent', agent.url, '--snapshot', 'cvm'], env)
+    expect(ok.stderr).toBe('')
+    expect(ok.code).toBe(0)
+    expect(JSON.parse(ok.stdout)).toMatchObject({ passed: true, report: { binding: 'cosmian-agent' } })
+    const before = agent.received.length
+    const pushed = await cli(['cosmian', 'provision', '--agent', agent.url, '--snapshot', 'cvm', '--secret', 'app-conf'], env)
+    expect(pushed.code).toBe(0)
+    expect(agent.received.length).toBe(before + 1)
+    agent.misbehave = { resetCount: 99 }
+    expect((await cli(['cosmian', 'verify', '--agent', agent.url, '--snapshot', 'cvm'], env)).code).toBe(1)
+    expect((await cli(['cosmian', 'verify', '--snapshot', 'cvm'], env)).code).toBe(2)
   })
 
   it('bad input: a non-https agent URL is a 400; an unknown set a 404; an agent that is not there a 502', async () => {
