@@ -2,11 +2,13 @@ import { join } from 'node:path'
 import type { Config } from '../config/config.js'
 import type { VerifierRegistry } from '../evidence/index.js'
 import type { PinnedArk } from '../evidence/snp/index.js'
-import type { Logger } from '../log/logger.js'
+import type { KeybrokerError } from '../errors.js'
+import { describeError, type Logger } from '../log/logger.js'
 import { createKekRing, kekFromBase64, loadOrCreateKek, type KekRing } from '../secrets/index.js'
-import { openDatabase, type Database } from '../storage/index.js'
+import { connectDatabase, openDatabase, type Database } from '../storage/index.js'
 import { createNonceService, loadOrCreateSigningKeys, type KeySet, type NonceService } from '../tokens/index.js'
 import { AuditWriter } from './audit-writer.js'
+import { Readiness } from './readiness.js'
 import { createCollateralService, type CollateralFetcher, type CollateralService } from './collateral.js'
 import { deriveNonceKey } from './nonce-key.js'
 import { createKdsFetcher, SNP_KDS_LAYOUT } from './snp-kds.js'
@@ -26,6 +28,8 @@ export interface Services {
   readonly nonces: NonceService
   readonly keks: KekRing
   readonly log: Logger
+  /** Whether the database can be used now: drives `/readyz` and 503 `not-ready` answers. */
+  readonly readiness: Readiness
   /** Audit entries of attestations and releases (group commit). */
   readonly audit: AuditWriter
   /** The clock; tests pass a fixed one to step over expiry bounds. */
@@ -48,6 +52,11 @@ export interface CreateServicesOptions {
   readonly database?: Database
   /** Synthetic roots for tests only; never set from configuration (see `TestTrustAnchors`). */
   readonly testTrustAnchors?: TestTrustAnchors
+  /**
+   * Do not wait for the database: connect lazily and leave `readiness` in `starting`; the caller
+   * runs `readiness.waitForDatabase()` (ping and migrations, retried) while it already listens.
+   */
+  readonly deferDatabase?: boolean
 }
 
 /** Opens the database (migrating it) and loads or creates the keys in the data directory. */
@@ -55,14 +64,21 @@ export async function createServices(config: Config, log: Logger, options: Creat
   const keyDir = join(config.dataDir, 'keys')
   const keks = createKekRing(config.kek !== undefined ? kekFromBase64(config.kek) : await loadOrCreateKek(keyDir))
   const keys = await loadOrCreateSigningKeys(keyDir, config.tokenAlg, config.tokenKeyFile)
+  // Set once the Readiness exists; a connection error before that has no state to change.
+  let onConnectionError: () => void = () => {}
+  const databaseOptions = {
+    databaseUrl: config.databaseUrl,
+    dataDir: join(config.dataDir, 'pglite'),
+    onBackgroundError: (err: KeybrokerError) => {
+      log.warn('database connection error', { code: err.code, detail: err.detail, error: describeError(err.cause) })
+      onConnectionError()
+    },
+  }
   const database =
     options.database ??
-    (await openDatabase({
-      databaseUrl: config.databaseUrl,
-      dataDir: join(config.dataDir, 'pglite'),
-      migrate: true,
-      onBackgroundError: (err) => log.error('database connection error', { code: err.code, detail: err.detail }),
-    }))
+    (options.deferDatabase === true ? await connectDatabase(databaseOptions) : await openDatabase({ ...databaseOptions, migrate: true }))
+  const readiness = new Readiness(database, log, options.database === undefined && options.deferDatabase === true ? 'starting' : 'ready')
+  onConnectionError = () => readiness.reportUnavailable()
   const now = options.now ?? (() => new Date())
   const fetchers: CollateralFetcher[] = []
   if (config.snp.kdsFetch) {
@@ -85,6 +101,7 @@ export async function createServices(config: Config, log: Logger, options: Creat
     nonces: createNonceService({ key: deriveNonceKey(keks.current), ttlSeconds: config.nonceTtlSeconds }),
     keks,
     log,
+    readiness,
     audit: new AuditWriter(database),
     now,
     verifiers: createVerifiers(config, options.testTrustAnchors, true),

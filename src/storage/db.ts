@@ -115,7 +115,7 @@ export function redactDatabaseUrl(databaseUrl: string): string {
  *   a password.
  */
 export async function openDatabase(opts: OpenDatabaseOptions = {}): Promise<Database> {
-  const database = opts.databaseUrl === undefined ? await openPglite(opts.dataDir) : await openPostgres(opts.databaseUrl, opts)
+  const database = await connectDatabase(opts)
   try {
     await database.ping()
     if (opts.migrate === true) await migrateDatabase(database)
@@ -124,6 +124,17 @@ export async function openDatabase(opts: OpenDatabaseOptions = {}): Promise<Data
     throw err
   }
   return database
+}
+
+/**
+ * Like {@link openDatabase} but neither checks the connection nor migrates: for PostgreSQL it only
+ * builds the pool, so it succeeds while the server is down. `keybroker serve` uses it to listen
+ * (answering `/readyz` with 503) while it waits for the database (src/services/readiness.ts).
+ *
+ * @throws KeybrokerError `not-ready` when PGlite cannot be opened or the URL is invalid.
+ */
+export async function connectDatabase(opts: OpenDatabaseOptions = {}): Promise<Database> {
+  return opts.databaseUrl === undefined ? openPglite(opts.dataDir) : openPostgres(opts.databaseUrl, opts)
 }
 
 /**
@@ -185,6 +196,16 @@ async function openPostgres(databaseUrl: string, opts: OpenDatabaseOptions): Pro
   // Without a listener an idle-connection error would crash the process.
   pool.on('error', (err) => {
     opts.onBackgroundError?.(new KeybrokerError('not-ready', 'idle PostgreSQL connection failed', { cause: err }))
+  })
+  // The pool listens on idle clients only: a client checked out for a transaction (the audit group
+  // commit, an admin change) that loses its server (restart, failover, pg_terminate_backend) emits
+  // 'error' with nobody listening, which kills the process. A listener for the client's whole life
+  // keeps it alive; the pending query fails on its own (`not-ready`), and pg-pool discards the
+  // client on release because it is no longer queryable.
+  pool.on('connect', (client) => {
+    client.on('error', (err) => {
+      opts.onBackgroundError?.(new KeybrokerError('not-ready', 'PostgreSQL connection failed', { cause: err }))
+    })
   })
   const db = drizzleNodePg({ client: pool, schema })
   let closing: Promise<void> | undefined
