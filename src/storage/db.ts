@@ -16,6 +16,7 @@ import { migrate as migrateNodePg } from 'drizzle-orm/node-postgres/migrator'
 import pg from 'pg'
 import { KeybrokerError } from '../errors.js'
 import * as schema from './schema.js'
+import { lockDataDir, type DataDirLock } from './data-dir-lock.js'
 import { driverError } from './storage-error.js'
 
 /** The drizzle handle common to `drizzle-orm/pglite` and `drizzle-orm/node-postgres`. */
@@ -157,10 +158,18 @@ export async function migrateDatabase(database: Database): Promise<void> {
 
 async function openPglite(dataDir: string | undefined): Promise<Database> {
   let client: PGlite
+  let lock: DataDirLock | undefined
   try {
-    if (dataDir !== undefined) await mkdir(dataDir, { recursive: true })
+    if (dataDir !== undefined) {
+      await mkdir(dirname(dataDir), { recursive: true })
+      // One process per data directory: fails at once, naming the running process.
+      lock = await lockDataDir(dataDir)
+      await mkdir(dataDir, { recursive: true, mode: 0o700 })
+    }
     client = await PGlite.create(dataDir === undefined ? {} : { dataDir })
   } catch (err) {
+    await lock?.release()
+    if (err instanceof KeybrokerError) throw err
     throw new KeybrokerError('not-ready', `cannot open PGlite ${dataDir === undefined ? 'in memory' : `in ${dataDir}`}`, { cause: err })
   }
   const db = drizzlePglite({ client, schema })
@@ -170,7 +179,7 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
     engine: 'pglite',
     ping: () => pingDb(db),
     close: () => {
-      closing ??= client.closed ? Promise.resolve() : client.close()
+      closing ??= (client.closed ? Promise.resolve() : client.close()).finally(() => lock?.release())
       return closing
     },
   }

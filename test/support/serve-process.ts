@@ -113,7 +113,9 @@ export function httpCall(
       {
         method,
         ca: kb.caPem,
-        ...(options.agent === undefined ? {} : { agent: options.agent }),
+        // No agent given: a connection of its own (the global agent's idle sockets may have been
+        // closed by the server's keep-alive timeout, which surfaces as "socket hang up").
+        agent: options.agent ?? false,
         headers: {
           ...(text === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(text)) }),
           ...headers,
