@@ -2,11 +2,13 @@ import { join } from 'node:path'
 import type { Config } from '../config/config.js'
 import type { VerifierRegistry } from '../evidence/index.js'
 import type { PinnedArk } from '../evidence/snp/index.js'
-import type { Logger } from '../log/logger.js'
+import type { KeybrokerError } from '../errors.js'
+import { describeError, type Logger } from '../log/logger.js'
 import type { KekRing } from '../secrets/index.js'
-import { openDatabase, type Database } from '../storage/index.js'
+import { connectDatabase, openDatabase, type Database } from '../storage/index.js'
 import { createNonceService, loadOrCreateSigningKeys, type KeySet, type NonceService } from '../tokens/index.js'
 import { AuditWriter } from './audit-writer.js'
+import { Readiness } from './readiness.js'
 import { createCollateralService, type CollateralFetcher, type CollateralService } from './collateral.js'
 import { checkEnvelopeKeks } from './envelope-store.js'
 import { loadKekRing } from './kek-ring.js'
@@ -28,6 +30,8 @@ export interface Services {
   readonly nonces: NonceService
   readonly keks: KekRing
   readonly log: Logger
+  /** Whether the database can be used now: drives `/readyz` and 503 `not-ready` answers. */
+  readonly readiness: Readiness
   /** Audit entries of attestations and releases (group commit). */
   readonly audit: AuditWriter
   /** The clock; tests pass a fixed one to step over expiry bounds. */
@@ -50,6 +54,11 @@ export interface CreateServicesOptions {
   readonly database?: Database
   /** Synthetic roots for tests only; never set from configuration (see `TestTrustAnchors`). */
   readonly testTrustAnchors?: TestTrustAnchors
+  /**
+   * Do not wait for the database: connect lazily and leave `readiness` in `starting`; the caller
+   * runs `readiness.waitForDatabase()` (ping and migrations, retried) while it already listens.
+   */
+  readonly deferDatabase?: boolean
 }
 
 /**
@@ -61,20 +70,30 @@ export async function createServices(config: Config, log: Logger, options: Creat
   const keyDir = join(config.dataDir, 'keys')
   const keks = await loadKekRing(config)
   const keys = await loadOrCreateSigningKeys(keyDir, config.tokenAlg, config.tokenKeyFile, config.tokenPreviousKeysFile)
-  const database =
-    options.database ??
-    (await openDatabase({
-      databaseUrl: config.databaseUrl,
-      dataDir: join(config.dataDir, 'pglite'),
-      migrate: true,
-      onBackgroundError: (err) => log.error('database connection error', { code: err.code, detail: err.detail }),
-    }))
-  try {
-    await checkEnvelopeKeks({ database, keks })
-  } catch (err) {
-    if (options.database === undefined) await database.close()
-    throw err
+  // Set once the Readiness exists; a connection error before that has no state to change.
+  let onConnectionError: () => void = () => {}
+  const databaseOptions = {
+    databaseUrl: config.databaseUrl,
+    dataDir: join(config.dataDir, 'pglite'),
+    onBackgroundError: (err: KeybrokerError) => {
+      log.warn('database connection error', { code: err.code, detail: err.detail, error: describeError(err.cause) })
+      onConnectionError()
+    },
   }
+  const deferred = options.database === undefined && options.deferDatabase === true
+  const database =
+    options.database ?? (deferred ? await connectDatabase(databaseOptions) : await openDatabase({ ...databaseOptions, migrate: true }))
+  // A deferred database is checked by the caller once it is reachable (`checkEnvelopeKeks`).
+  if (!deferred) {
+    try {
+      await checkEnvelopeKeks({ database, keks })
+    } catch (err) {
+      if (options.database === undefined) await database.close()
+      throw err
+    }
+  }
+  const readiness = new Readiness(database, log, deferred ? 'starting' : 'ready')
+  onConnectionError = () => readiness.reportUnavailable()
   const now = options.now ?? (() => new Date())
   const fetchers: CollateralFetcher[] = []
   if (config.snp.kdsFetch) {
@@ -105,6 +124,7 @@ export async function createServices(config: Config, log: Logger, options: Creat
     }),
     keks,
     log,
+    readiness,
     audit: new AuditWriter(database),
     now,
     verifiers: createVerifiers(config, options.testTrustAnchors, true),
