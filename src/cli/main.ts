@@ -7,7 +7,10 @@ import { listen } from '../server/listen.js'
 import { createAdminToken, ensureBootstrapAdminToken } from '../services/admin-tokens.js'
 import { verifyAudit } from '../services/audit.js'
 import { scheduleMaintenance } from '../services/maintenance.js'
-import { createServices } from '../services/services.js'
+import { checkpointJwsFromFile } from '../services/audit-checkpoints.js'
+import { loadAuditKey } from '../services/audit-key.js'
+import { createServices, loadConfiguredKeys, openAuditKey } from '../services/services.js'
+import { readFile } from 'node:fs/promises'
 import { EVIDENCE_VERIFY_USAGE, evidenceVerify } from './evidence-verify.js'
 import { BUNDLE_USAGE, bundleCommand } from './bundle.js'
 import { SEV_USAGE, sevCommand } from './sev.js'
@@ -21,7 +24,9 @@ const USAGE = `usage: keybroker <command>
   migrate                                 apply database migrations and exit
   admin token create --role ROLE [--label TEXT]
                                           create an admin API token (roles: ${ADMIN_ROLES.join(', ')}); prints it once
-  audit verify                            verify the audit log hash chain; exit 1 if broken
+  audit verify [--checkpoint FILE]...     verify the keyed audit chain and signed checkpoints (the newest stored
+                                          one, and each exported FILE from GET /admin/v1/audit/checkpoints);
+                                          exit 1 if broken, truncated or rewritten
   ${EVIDENCE_VERIFY_USAGE}
                                           verify evidence offline (all but the nonce binding); print the claims
   ${BUNDLE_USAGE}
@@ -50,7 +55,7 @@ async function main(argv: readonly string[]): Promise<number> {
       if (sub === 'token' && rest[0] === 'create') return adminTokenCreate(config, rest.slice(1))
       break
     case 'audit':
-      if (sub === 'verify') return auditVerify(config)
+      if (sub === 'verify') return auditVerify(config, rest)
       break
     case 'evidence':
       if (sub === 'verify') {
@@ -133,7 +138,9 @@ async function adminTokenCreate(config: Config, args: readonly string[]): Promis
   const database = await openConfiguredDatabase(config)
   try {
     await migrateDatabase(database)
-    const { id, token } = await createAdminToken({ database, now: () => new Date() }, role satisfies AdminRole, values.label ?? '', 'cli')
+    const { keks } = await loadConfiguredKeys(config)
+    const auditKey = await openAuditKey(database, keks, new Date())
+    const { id, token } = await createAdminToken({ database, now: () => new Date(), auditKey }, role satisfies AdminRole, values.label ?? '', 'cli')
     process.stderr.write(`created ${role} token ${id}; it is shown once:\n`)
     process.stdout.write(`${token}\n`)
     return 0
@@ -142,10 +149,16 @@ async function adminTokenCreate(config: Config, args: readonly string[]): Promis
   }
 }
 
-async function auditVerify(config: Config): Promise<number> {
+async function auditVerify(config: Config, args: readonly string[]): Promise<number> {
+  const { values } = parseArgs({ args: [...args], options: { checkpoint: { type: 'string', multiple: true } }, strict: true })
+  const exported: string[] = []
+  for (const file of values.checkpoint ?? []) exported.push(...checkpointJwsFromFile(await readFile(file, 'utf8')))
   const database = await openConfiguredDatabase(config)
   try {
-    const result = await verifyAudit({ database })
+    const { keks, keys } = await loadConfiguredKeys(config)
+    // Opening the key never rewrites entries: a chain written before the audit key is verified as it is.
+    const auditKey = await loadAuditKey(database, keks, new Date())
+    const result = await verifyAudit({ database, auditKey, keys }, exported)
     process.stdout.write(`${JSON.stringify(result)}\n`)
     return result.ok ? 0 : 1
   } finally {

@@ -6,6 +6,8 @@ import type { Logger } from '../log/logger.js'
 import { createKekRing, kekFromBase64, loadOrCreateKek, type KekRing } from '../secrets/index.js'
 import { openDatabase, type Database } from '../storage/index.js'
 import { createNonceService, loadOrCreateSigningKeys, type KeySet, type NonceService } from '../tokens/index.js'
+import type { AuditKey } from '../audit/index.js'
+import { loadAuditKey, prepareAuditChain } from './audit-key.js'
 import { AuditWriter } from './audit-writer.js'
 import { createCollateralService, type CollateralFetcher, type CollateralService } from './collateral.js'
 import { deriveNonceKey } from './nonce-key.js'
@@ -25,6 +27,8 @@ export interface Services {
   readonly keys: KeySet
   readonly nonces: NonceService
   readonly keks: KekRing
+  /** The key of the audit chain's HMAC (src/services/audit-key.ts). */
+  readonly auditKey: AuditKey
   readonly log: Logger
   /** Audit entries of attestations and releases (group commit). */
   readonly audit: AuditWriter
@@ -50,11 +54,28 @@ export interface CreateServicesOptions {
   readonly testTrustAnchors?: TestTrustAnchors
 }
 
-/** Opens the database (migrating it) and loads or creates the keys in the data directory. */
-export async function createServices(config: Config, log: Logger, options: CreateServicesOptions = {}): Promise<Services> {
+/** The KEK ring and token keys of the configuration (the CLI's commands load them alike). */
+export async function loadConfiguredKeys(config: Config): Promise<{ keks: KekRing; keys: KeySet }> {
   const keyDir = join(config.dataDir, 'keys')
   const keks = createKekRing(config.kek !== undefined ? kekFromBase64(config.kek) : await loadOrCreateKek(keyDir))
   const keys = await loadOrCreateSigningKeys(keyDir, config.tokenAlg, config.tokenKeyFile)
+  return { keks, keys }
+}
+
+/**
+ * The audit key of `database`, with the chain re-keyed if it was written before the key existed:
+ * what `serve` and every CLI command that appends to or verifies the log need.
+ */
+export async function openAuditKey(database: Database, keks: KekRing, now: Date, log?: Logger): Promise<AuditKey> {
+  const auditKey = await loadAuditKey(database, keks, now)
+  const rekeyed = await prepareAuditChain(database, auditKey, now)
+  if (rekeyed.status === 'rekeyed' && rekeyed.entries > 0) log?.warn('audit log re-keyed (HMAC under the audit key)', { entries: rekeyed.entries })
+  return auditKey
+}
+
+/** Opens the database (migrating it) and loads or creates the keys in the data directory. */
+export async function createServices(config: Config, log: Logger, options: CreateServicesOptions = {}): Promise<Services> {
+  const { keks, keys } = await loadConfiguredKeys(config)
   const database =
     options.database ??
     (await openDatabase({
@@ -64,6 +85,7 @@ export async function createServices(config: Config, log: Logger, options: Creat
       onBackgroundError: (err) => log.error('database connection error', { code: err.code, detail: err.detail }),
     }))
   const now = options.now ?? (() => new Date())
+  const auditKey = await openAuditKey(database, keks, now(), log)
   const fetchers: CollateralFetcher[] = []
   if (config.snp.kdsFetch) {
     fetchers.push(createKdsFetcher({ baseUrl: config.snp.kdsUrl, timeoutMs: config.snp.kdsTimeoutMs, now, log }))
@@ -85,7 +107,8 @@ export async function createServices(config: Config, log: Logger, options: Creat
     nonces: createNonceService({ key: deriveNonceKey(keks.current), ttlSeconds: config.nonceTtlSeconds }),
     keks,
     log,
-    audit: new AuditWriter(database),
+    auditKey,
+    audit: new AuditWriter(database, auditKey),
     now,
     verifiers: createVerifiers(config, options.testTrustAnchors, true),
     collateral: createCollateralService({ directory: config.collateralDir, layouts: [SNP_KDS_LAYOUT, TDX_PCS_LAYOUT, TPM_DIRECTORY_LAYOUT], db: database.db, fetchers, log, now }),
