@@ -1,6 +1,7 @@
 import { KEYED_AUDIT_FORMAT } from '../audit/index.js'
+import { KeybrokerError } from '../errors.js'
 import type { JsonValue } from '../evidence/index.js'
-import { checkCheckpoints, latestStoredCheckpoint, verifyCheckpointJws, type CheckpointPayload } from './audit-checkpoints.js'
+import { checkCheckpoints, latestStoredCheckpoint, verifyCheckpointJws, writeAuditCheckpoint, type CheckpointPayload, type CheckpointView } from './audit-checkpoints.js'
 import { appendAuditEntry, listAuditEntries, verifyAuditChain, type Executor } from '../storage/index.js'
 import { actorOf, type AdminPrincipal } from './admin-tokens.js'
 import type { Services } from './services.js'
@@ -95,4 +96,17 @@ export async function verifyAudit(s: Pick<Services, 'database' | 'auditKey' | 'k
     return { ok: false, keyed, entries: result.entries, firstBadId: String(Math.min(checked.headId, head.lastId + 1)), reason: checked.reason, checkpoints: { ...checkpoints, failedAt: String(checked.headId) } }
   }
   return { ok: true, keyed, entries: result.entries, checkpoints }
+}
+
+/**
+ * `POST /admin/v1/audit/checkpoints`: signs and stores a checkpoint of the head now, and audits
+ * that (the entry follows the head it names), in one transaction.
+ */
+export async function checkpointNow(s: Services, by: AdminPrincipal): Promise<CheckpointView> {
+  return s.database.db.transaction(async (tx) => {
+    const cp = await writeAuditCheckpoint(s, { ex: tx })
+    if (cp === undefined) throw new KeybrokerError('internal', 'no checkpoint written')
+    await auditAdminChange(tx, s, by, 'audit.checkpoint', cp.id, { headId: cp.headId, headHash: cp.headHash })
+    return cp
+  })
 }
