@@ -46,6 +46,7 @@ export function buildProgram(ctx: CliContext): Command {
     .exitOverride()
     .showSuggestionAfterError(true)
     .showHelpAfterError('(run with --help for usage)')
+    .configureHelp({ showGlobalOptions: true })
     .configureOutput({ writeOut: (t) => ctx.out.stdout(t), writeErr: (t) => ctx.out.stderr(t) })
     .addHelpText(
       'after',
