@@ -15,6 +15,7 @@ import { PROBLEMS, problemFor } from './problem.js'
 import { registerAdminAuditRoutes } from './routes/admin-audit.js'
 import { registerAdminCaRoutes } from './routes/admin-ca.js'
 import { registerAdminBundleRoutes } from './routes/admin-bundles.js'
+import { registerAdminCosmianRoutes } from './routes/admin-cosmian.js'
 import { registerAdminPolicyRoutes } from './routes/admin-policies.js'
 import { registerAdminCollateralRoutes } from './routes/admin-collateral.js'
 import { registerAdminReferenceValueRoutes } from './routes/admin-reference-values.js'
@@ -74,6 +75,7 @@ export function createApp(deps: AppDeps): App {
   registerAdminReferenceValueRoutes(app, deps)
   registerAdminPolicyRoutes(app, deps)
   registerAdminBundleRoutes(app, deps)
+  registerAdminCosmianRoutes(app, deps)
   registerAdminAuditRoutes(app, deps)
   registerAdminCollateralRoutes(app, deps)
   registerSealingKeyRoutes(app, deps)
