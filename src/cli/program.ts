@@ -15,6 +15,7 @@ import { registerAuditCommands } from './commands/audit.js'
 import { registerBundleCommands } from './commands/bundle.js'
 import { registerDevCommands } from './commands/dev.js'
 import { registerEvidenceCommands } from './commands/evidence.js'
+import { registerKekCommands } from './commands/kek.js'
 import { registerServiceCommands } from './commands/service.js'
 import { registerSevCommands } from './commands/sev.js'
 import { UsageError, type CliContext } from './io.js'
@@ -60,6 +61,7 @@ Exit codes: 0 success, 1 failure, 2 usage error.`,
   registerServiceCommands(program, ctx)
   registerAdminCommands(program, ctx)
   registerAuditCommands(program, ctx)
+  registerKekCommands(program, ctx)
   registerEvidenceCommands(program, ctx)
   registerBundleCommands(program, ctx)
   registerSevCommands(program, ctx)
