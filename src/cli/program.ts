@@ -44,9 +44,12 @@ export function buildProgram(ctx: CliContext): Command {
     .description('Remote attestation key broker: the HTTPS service, its admin client and offline tools')
     .version(packageVersion(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help for a command')
+    // The program's own options (--version) only before a command, so a command may take --version N.
+    .enablePositionalOptions()
     .exitOverride()
     .showSuggestionAfterError(true)
     .showHelpAfterError('(run with --help for usage)')
+    .configureHelp({ showGlobalOptions: true })
     .configureOutput({ writeOut: (t) => ctx.out.stdout(t), writeErr: (t) => ctx.out.stderr(t) })
     .addHelpText(
       'after',
