@@ -186,7 +186,7 @@ describe.each(testDatabases())('Cosmian VM pull verification and provisioning on
     agent.misbehave = {}
     const caFile = join(tmp, `service-ca-${engine.kind}.pem`)
     await writeFile(caFile, kb.server.caPem ?? '')
-    const env = { KEYBROKER_URL: kb.url, KEYBROKER_TOKEN: kb.tokens.admin, KEYBROKER_CA: caFile }
+    const env = { KEYBROKER_URL: kb.url, KEYBROKER_TOKEN: kb.tokens.admin, KEYBROKER_CACERT: caFile }
     const ok = await cli(['cosmian', 'verify', '--agent', agent.url, '--snapshot', 'cvm'], env)
     expect(ok.stderr).toBe('')
     expect(ok.code).toBe(0)
