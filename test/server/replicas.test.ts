@@ -78,13 +78,13 @@ describe.each(testDatabases())('two instances sharing one database on %s', (engi
     const fromB = await b.client.attestAndOpen(sample(M), ['shared-secret'])
     expect(fromB.secrets['shared-secret']?.byteLength).toBe(32)
     // A token issued by B is good at A (same token key) and vice versa.
-    expect((await a.client.secret('shared-secret', fromB.token)).name).toBe('shared-secret')
+    expect((await a.client.secret('shared-secret', fromB)).name).toBe('shared-secret')
 
     expect((await adminCall(a, 'POST', '/admin/v1/reference-values/shared/revoke', { measurement: M, reason: 'CVE-2026-0002' })).status).toBe(200)
 
     expect(await deniedRules(b.client.attestAndOpen(sample(M), ['shared-secret']))).toContain('measurement-in-reference-values')
-    expect(await deniedRules(b.client.secret('shared-secret', fromB.token))).toContain('measurement-in-reference-values')
-    expect(await deniedRules(a.client.secret('shared-secret', fromB.token))).toContain('measurement-in-reference-values')
+    expect(await deniedRules(b.client.secret('shared-secret', fromB))).toContain('measurement-in-reference-values')
+    expect(await deniedRules(a.client.secret('shared-secret', fromB))).toContain('measurement-in-reference-values')
   })
 
   it('a new policy version written on one instance decides on the other at once', async () => {
