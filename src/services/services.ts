@@ -3,6 +3,7 @@ import type { Config } from '../config/config.js'
 import type { VerifierRegistry } from '../evidence/index.js'
 import type { PinnedArk } from '../evidence/snp/index.js'
 import type { Logger } from '../log/logger.js'
+import { createMetrics, type Metrics } from '../metrics/metrics.js'
 import { createKekRing, kekFromBase64, loadOrCreateKek, type KekRing } from '../secrets/index.js'
 import { openDatabase, type Database } from '../storage/index.js'
 import { createNonceService, loadOrCreateSigningKeys, type KeySet, type NonceService } from '../tokens/index.js'
@@ -40,6 +41,8 @@ export interface Services {
   readonly tdxExtraPinnedRoots: readonly string[]
   /** The SEV (pre-SNP) roots of the configured products (ARKs pinned), plus test roots in tests. */
   readonly sevRoots: readonly SevRoot[]
+  /** The Prometheus series of this instance (served by `KEYBROKER_METRICS_LISTEN`). */
+  readonly metrics: Metrics
 }
 
 export interface CreateServicesOptions {
@@ -64,6 +67,8 @@ export async function createServices(config: Config, log: Logger, options: Creat
       onBackgroundError: (err) => log.error('database connection error', { code: err.code, detail: err.detail }),
     }))
   const now = options.now ?? (() => new Date())
+  const metrics = createMetrics()
+  metrics.watchPool(() => database.poolStats?.())
   const fetchers: CollateralFetcher[] = []
   if (config.snp.kdsFetch) {
     fetchers.push(createKdsFetcher({ baseUrl: config.snp.kdsUrl, timeoutMs: config.snp.kdsTimeoutMs, now, log }))
@@ -92,5 +97,6 @@ export async function createServices(config: Config, log: Logger, options: Creat
     snpExtraPinnedArks: options.testTrustAnchors?.snpArks ?? [],
     tdxExtraPinnedRoots: options.testTrustAnchors?.tdxRoots ?? [],
     sevRoots: [...builtinSevRoots(config.sev.products), ...(options.testTrustAnchors?.sevRoots ?? [])],
+    metrics,
   }
 }
