@@ -46,22 +46,25 @@ describe('keybroker CLI', () => {
     expect(run([], env).status).toBe(2)
     const unknown = run(['frobnicate'], env)
     expect(unknown.status).toBe(2)
-    expect(unknown.stderr).toContain('usage: keybroker')
+    expect(unknown.stderr).toContain("unknown command 'frobnicate'")
+    const near = run(['migrat'], env)
+    expect(near.status).toBe(2)
+    expect(near.stderr).toContain('Did you mean migrate?')
   })
 
   it('migrates, creates admin tokens, and verifies the audit log', () => {
     expect(run(['migrate'], env).status).toBe(0)
     expect(run(['migrate'], env).status).toBe(0)
-    const bad = run(['admin', 'token', 'create', '--role', 'root'], env)
+    const bad = run(['admin', 'token', 'create', '--offline', '--role', 'root'], env)
     expect(bad.status).toBe(2)
-    const created = run(['admin', 'token', 'create', '--role', 'auditor', '--label', 'ci'], env)
+    const created = run(['admin', 'token', 'create', '--offline', '--role', 'auditor', '--label', 'ci'], env)
     expect(created.status).toBe(0)
     expect(created.stdout.trim()).toMatch(/^kb_admin_[A-Za-z0-9_-]{43}$/)
     expect(created.stderr).not.toContain(created.stdout.trim())
     const verified = run(['audit', 'verify'], env)
     expect(verified.status).toBe(0)
-    expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, entries: 1 })
-  })
+    expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, keyed: true, entries: 1 })
+  }, 180_000)
 
   it('serves HTTPS with a kept development certificate and stops cleanly on SIGTERM', async () => {
     const adminToken = 'bootstrap-admin-token-0123456789abcdef'
