@@ -24,6 +24,7 @@ import { registerAttestRoutes } from './routes/attest.js'
 import { registerCertificateRoutes } from './routes/certificates.js'
 import { registerCertsCompatRoutes } from './routes/certs-compat.js'
 import { registerHealthRoutes } from './routes/health.js'
+import { registerOpenApiRoute } from './routes/openapi.js'
 import { registerSealingKeyRoutes } from './routes/sealing-keys.js'
 import { registerSevRoutes } from './routes/sev.js'
 import { registerAdminTpmRoutes } from './routes/admin-tpm.js'
@@ -85,6 +86,8 @@ export function createApp(deps: AppDeps): App {
   registerCertificateRoutes(app, deps)
   registerAdminCaRoutes(app, deps)
   registerCertsCompatRoutes(app, deps)
+  // Last: the document it serves covers every route registered before it (and itself).
+  registerOpenApiRoute(app)
   registerMethodNotAllowed(app)
 
   app.notFound((c) => problemResponse(c, new KeybrokerError('not-found', 'no such route'), deps))
