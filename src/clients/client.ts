@@ -64,7 +64,7 @@ export async function generateAttestationKey(alg: KeyAlgorithm = 'P-256'): Promi
   return { publicJwk, privateKey }
 }
 
-/** The 64-byte report_data binding the nonce and the key (DESIGN.md, "Binding"). */
+/** The 64-byte report_data binding the nonce and the key (docs/architecture.md, "Binding"). */
 export async function reportDataFor(nonce: string, key: AttestationKey): Promise<Uint8Array> {
   return computeBinding(nonce, key.publicJwk)
 }
