@@ -15,6 +15,7 @@ import { PROBLEMS, problemFor } from './problem.js'
 import { registerAdminAuditRoutes } from './routes/admin-audit.js'
 import { registerAdminCaRoutes } from './routes/admin-ca.js'
 import { registerAdminBundleRoutes } from './routes/admin-bundles.js'
+import { registerAdminCosmianRoutes } from './routes/admin-cosmian.js'
 import { registerAdminPolicyRoutes } from './routes/admin-policies.js'
 import { registerAdminCollateralRoutes } from './routes/admin-collateral.js'
 import { registerAdminReferenceValueRoutes } from './routes/admin-reference-values.js'
@@ -23,6 +24,7 @@ import { registerAttestRoutes } from './routes/attest.js'
 import { registerCertificateRoutes } from './routes/certificates.js'
 import { registerCertsCompatRoutes } from './routes/certs-compat.js'
 import { registerHealthRoutes } from './routes/health.js'
+import { registerOpenApiRoute } from './routes/openapi.js'
 import { registerSealingKeyRoutes } from './routes/sealing-keys.js'
 import { registerSevRoutes } from './routes/sev.js'
 import { registerAdminTpmRoutes } from './routes/admin-tpm.js'
@@ -74,6 +76,7 @@ export function createApp(deps: AppDeps): App {
   registerAdminReferenceValueRoutes(app, deps)
   registerAdminPolicyRoutes(app, deps)
   registerAdminBundleRoutes(app, deps)
+  registerAdminCosmianRoutes(app, deps)
   registerAdminAuditRoutes(app, deps)
   registerAdminCollateralRoutes(app, deps)
   registerSealingKeyRoutes(app, deps)
@@ -83,6 +86,8 @@ export function createApp(deps: AppDeps): App {
   registerCertificateRoutes(app, deps)
   registerAdminCaRoutes(app, deps)
   registerCertsCompatRoutes(app, deps)
+  // Last: the document it serves covers every route registered before it (and itself).
+  registerOpenApiRoute(app)
   registerMethodNotAllowed(app)
 
   app.notFound((c) => problemResponse(c, new KeybrokerError('not-found', 'no such route'), deps))
