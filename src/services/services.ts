@@ -3,13 +3,15 @@ import type { Config } from '../config/config.js'
 import type { VerifierRegistry } from '../evidence/index.js'
 import type { PinnedArk } from '../evidence/snp/index.js'
 import type { Logger } from '../log/logger.js'
-import { createKekRing, kekFromBase64, loadOrCreateKek, type KekRing } from '../secrets/index.js'
+import type { KekRing } from '../secrets/index.js'
 import { openDatabase, type Database } from '../storage/index.js'
 import { createNonceService, loadOrCreateSigningKeys, type KeySet, type NonceService } from '../tokens/index.js'
 import type { AuditKey } from '../audit/index.js'
 import { loadAuditKey, prepareAuditChain } from './audit-key.js'
 import { AuditWriter } from './audit-writer.js'
 import { createCollateralService, type CollateralFetcher, type CollateralService } from './collateral.js'
+import { checkEnvelopeKeks } from './envelope-store.js'
+import { loadKekRing } from './kek-ring.js'
 import { deriveNonceKey } from './nonce-key.js'
 import { createKdsFetcher, SNP_KDS_LAYOUT } from './snp-kds.js'
 import { createPcsFetcher, TDX_PCS_LAYOUT } from './tdx-pcs.js'
@@ -57,8 +59,8 @@ export interface CreateServicesOptions {
 /** The KEK ring and token keys of the configuration (the CLI's commands load them alike). */
 export async function loadConfiguredKeys(config: Config): Promise<{ keks: KekRing; keys: KeySet }> {
   const keyDir = join(config.dataDir, 'keys')
-  const keks = createKekRing(config.kek !== undefined ? kekFromBase64(config.kek) : await loadOrCreateKek(keyDir))
-  const keys = await loadOrCreateSigningKeys(keyDir, config.tokenAlg, config.tokenKeyFile)
+  const keks = await loadKekRing(config)
+  const keys = await loadOrCreateSigningKeys(keyDir, config.tokenAlg, config.tokenKeyFile, config.tokenPreviousKeysFile)
   return { keks, keys }
 }
 
@@ -73,7 +75,11 @@ export async function openAuditKey(database: Database, keks: KekRing, now: Date,
   return auditKey
 }
 
-/** Opens the database (migrating it) and loads or creates the keys in the data directory. */
+/**
+ * Opens the database (migrating it) and loads or creates the keys in the data directory.
+ * @throws ConfigError when a stored envelope is sealed under a KEK that is not configured
+ *   (the database is closed again unless the caller passed it in)
+ */
 export async function createServices(config: Config, log: Logger, options: CreateServicesOptions = {}): Promise<Services> {
   const { keks, keys } = await loadConfiguredKeys(config)
   const database =
@@ -84,6 +90,12 @@ export async function createServices(config: Config, log: Logger, options: Creat
       migrate: true,
       onBackgroundError: (err) => log.error('database connection error', { code: err.code, detail: err.detail }),
     }))
+  try {
+    await checkEnvelopeKeks({ database, keks })
+  } catch (err) {
+    if (options.database === undefined) await database.close()
+    throw err
+  }
   const now = options.now ?? (() => new Date())
   const auditKey = await openAuditKey(database, keks, now(), log)
   const fetchers: CollateralFetcher[] = []
@@ -97,6 +109,7 @@ export async function createServices(config: Config, log: Logger, options: Creat
     database: database.engine,
     tokenKid: keys.current.kid,
     kekId: keks.current.id,
+    previousKekIds: keks.ids().slice(1),
     collateralDir: config.collateralDir,
     snpKdsFetch: config.snp.kdsFetch,
   })
@@ -104,7 +117,14 @@ export async function createServices(config: Config, log: Logger, options: Creat
     config,
     database,
     keys,
-    nonces: createNonceService({ key: deriveNonceKey(keks.current), ttlSeconds: config.nonceTtlSeconds }),
+    nonces: createNonceService({
+      key: deriveNonceKey(keks.current),
+      previousKeys: keks.ids().slice(1).flatMap((id) => {
+        const kek = keks.get(id)
+        return kek === undefined ? [] : [deriveNonceKey(kek)]
+      }),
+      ttlSeconds: config.nonceTtlSeconds,
+    }),
     keks,
     log,
     auditKey,
