@@ -48,6 +48,8 @@ export async function serve(config: Config): Promise<number> {
   }, 10_000)
   timer.unref()
   await server.close()
+  // The counted refusals of the current window are written before the database closes.
+  await services.refusals.stop()
   await services.database.close()
   log.info('stopped')
   return 0

@@ -9,6 +9,7 @@ import { accessLog } from './middleware/access-log.js'
 import { requestId } from './middleware/request-id.js'
 import { securityHeaders } from './middleware/security-headers.js'
 import { PROBLEMS, problemFor } from './problem.js'
+import { refusalAudit } from './middleware/refusal-audit.js'
 import { registerAdminAuditRoutes } from './routes/admin-audit.js'
 import { registerAdminCaRoutes } from './routes/admin-ca.js'
 import { registerAdminBundleRoutes } from './routes/admin-bundles.js'
@@ -26,18 +27,10 @@ import { registerAdminTpmRoutes } from './routes/admin-tpm.js'
 import { registerTpmEnrollmentRoutes } from './routes/tpm-enrollment.js'
 import { registerWellKnownRoutes } from './routes/well-known.js'
 import { validationHook } from './validation.js'
+import { knownError } from './known-error.js'
 
 export type App = OpenAPIHono<AppEnv>
 
-const HTTP_STATUS_CODES: Readonly<Record<number, ErrorCode>> = {
-  400: 'bad-request',
-  401: 'unauthorized',
-  403: 'forbidden',
-  404: 'not-found',
-  405: 'method-not-allowed',
-  413: 'payload-too-large',
-  415: 'unsupported-media-type',
-}
 
 /**
  * Builds the hono application: middleware, every route, and the one place where errors become
@@ -60,6 +53,8 @@ export function createApp(deps: AppDeps): App {
     }),
   )
 
+  // Every refused attestation leaves a bounded trace in the audit log.
+  for (const path of ['/v1/attest', '/v1/verify']) app.use(path, refusalAudit({ refusals: deps.services.refusals }))
   registerHealthRoutes(app, deps)
   registerWellKnownRoutes(app, deps)
   registerAttestRoutes(app, deps)
@@ -102,14 +97,8 @@ function registerMethodNotAllowed(app: App): void {
 }
 
 function toKeybrokerError(err: unknown, deps: AppDeps): KeybrokerError {
-  if (err instanceof KeybrokerError) return err
-  if (err instanceof HTTPException) {
-    const code = HTTP_STATUS_CODES[err.status]
-    if (code !== undefined) {
-      // Hono's own messages ("Malformed JSON in request body", "Unsupported Media Type") are fixed strings.
-      return new KeybrokerError(code, err.message || PROBLEMS[code].title, { cause: err })
-    }
-  }
+  const known = knownError(err)
+  if (known !== undefined) return known
   deps.log.debug('unmapped error', { error: describeError(err) })
   return new KeybrokerError('internal', 'internal error', { cause: err })
 }

@@ -9,6 +9,7 @@ import { createNonceService, loadOrCreateSigningKeys, type KeySet, type NonceSer
 import type { AuditKey } from '../audit/index.js'
 import { loadAuditKey, prepareAuditChain } from './audit-key.js'
 import { AuditWriter } from './audit-writer.js'
+import { RefusalAudit } from './refusal-audit.js'
 import { createCollateralService, type CollateralFetcher, type CollateralService } from './collateral.js'
 import { checkEnvelopeKeks } from './envelope-store.js'
 import { loadKekRing } from './kek-ring.js'
@@ -34,6 +35,8 @@ export interface Services {
   readonly log: Logger
   /** Audit entries of attestations and releases (group commit). */
   readonly audit: AuditWriter
+  /** Refused attestations, audited with a bounded volume (stop it at shutdown: it flushes). */
+  readonly refusals: RefusalAudit
   /** The clock; tests pass a fixed one to step over expiry bounds. */
   readonly now: () => Date
   /** The evidence verifiers with their options from the configuration, built once. */
@@ -98,6 +101,7 @@ export async function createServices(config: Config, log: Logger, options: Creat
   }
   const now = options.now ?? (() => new Date())
   const auditKey = await openAuditKey(database, keks, now(), log)
+  const audit = new AuditWriter(database, auditKey)
   const fetchers: CollateralFetcher[] = []
   if (config.snp.kdsFetch) {
     fetchers.push(createKdsFetcher({ baseUrl: config.snp.kdsUrl, timeoutMs: config.snp.kdsTimeoutMs, now, log }))
@@ -128,7 +132,8 @@ export async function createServices(config: Config, log: Logger, options: Creat
     keks,
     log,
     auditKey,
-    audit: new AuditWriter(database, auditKey),
+    audit,
+    refusals: new RefusalAudit({ writer: audit, windowSeconds: config.audit.refusalWindowSeconds, now, log }),
     now,
     verifiers: createVerifiers(config, options.testTrustAnchors, true),
     collateral: createCollateralService({ directory: config.collateralDir, layouts: [SNP_KDS_LAYOUT, TDX_PCS_LAYOUT, TPM_DIRECTORY_LAYOUT], db: database.db, fetchers, log, now }),
