@@ -50,7 +50,6 @@ export async function kekCommand(
       const keks = await loadKekRing(config)
       const database = await openDatabase(config)
       try {
-        // Entries of the rewrap are appended with the audit key, opened (and the chain re-keyed if needed) first.
         const auditKey = await openAuditKey(database, keks, new Date())
         const result = await rewrapEnvelopes(
           { database, keks, now: () => new Date(), auditKey },

@@ -2,9 +2,10 @@
  * The service's own commands: `serve`, `migrate`, and the ones that work on its database
  * directly (`audit verify`, `admin token create --offline`). Loaded only when one of them runs.
  */
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Config } from '../config/config.js'
-import { createLogger } from '../log/logger.js'
+import { createLogger, describeError } from '../log/logger.js'
 import { createApp } from '../server/app.js'
 import { listen } from '../server/listen.js'
 import { createAdminToken, ensureBootstrapAdminToken } from '../services/admin-tokens.js'
@@ -13,34 +14,50 @@ import { scheduleMaintenance } from '../services/maintenance.js'
 import { checkpointJwsFromFile } from '../services/audit-checkpoints.js'
 import { loadAuditKey } from '../services/audit-key.js'
 import { createServices, loadConfiguredKeys, openAuditKey } from '../services/services.js'
-import { readFile } from 'node:fs/promises'
 import { migrateDatabase, openDatabase, type AdminRole } from '../storage/index.js'
 import type { CliOutput } from './io.js'
 
 export async function serve(config: Config): Promise<number> {
   const log = createLogger(config.logLevel)
-  const services = await createServices(config, log)
+  // PostgreSQL may be down at start: listen anyway (503 `not-ready`, /readyz 503) and retry.
+  // Embedded PGlite is opened (and locked) before listening: there is nothing to wait for.
+  const deferred = config.databaseUrl !== undefined
+  const services = await createServices(config, log, { deferDatabase: deferred })
   if (config.allowSampleEvidence) log.warn('sample evidence is ENABLED: development only, never in production')
-  let server: Awaited<ReturnType<typeof listen>>
-  try {
+  let maintenance: { stop(): void } | undefined
+  const startUp = async (): Promise<void> => {
+    if (!(await services.readiness.waitForDatabase())) return
     if (config.bootstrapAdminToken !== undefined && (await ensureBootstrapAdminToken(services, config.bootstrapAdminToken))) {
       log.info('bootstrap admin token registered')
     }
+    maintenance = scheduleMaintenance(services)
+    log.info('ready')
+  }
+  let server: Awaited<ReturnType<typeof listen>>
+  let started: Promise<void> = Promise.resolve()
+  try {
+    if (!deferred) await startUp()
     server = await listen(createApp({ config, services, log }), config, log)
+    if (deferred) started = startUp()
   } catch (err) {
     await services.database.close()
     throw err
   }
-  const maintenance = scheduleMaintenance(services)
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      log.info('shutting down', { signal })
-      resolve()
-    }
-    process.once('SIGINT', () => stop('SIGINT'))
-    process.once('SIGTERM', () => stop('SIGTERM'))
+  const failed = started.then(
+    () => undefined,
+    (err: unknown) => err,
+  )
+  const signal = await new Promise<string | Error>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'))
+    process.once('SIGTERM', () => resolve('SIGTERM'))
+    void failed.then((err) => {
+      if (err !== undefined) resolve(err instanceof Error ? err : new Error(String(err)))
+    })
   })
-  maintenance.stop()
+  if (signal instanceof Error) log.error('start-up failed', { error: describeError(signal) })
+  else log.info('shutting down', { signal })
+  services.readiness.stop()
+  maintenance?.stop()
   // Bounded shutdown: connections are closed, then the database; a stuck close cannot hang us.
   const timer = setTimeout(() => {
     log.error('shutdown timed out')
@@ -52,7 +69,7 @@ export async function serve(config: Config): Promise<number> {
   await services.refusals.stop()
   await services.database.close()
   log.info('stopped')
-  return 0
+  return signal instanceof Error ? 1 : 0
 }
 
 export async function openConfiguredDatabase(config: Config) {
@@ -86,17 +103,14 @@ export async function createTokenOffline(config: Config, role: AdminRole, label:
   }
 }
 
-/**
- * `keybroker audit verify [--checkpoint FILE]…`: the keyed chain, the newest stored checkpoint and
- * every exported one. Opening the audit key never rewrites entries: a chain written before the
- * audit key existed is verified as it is (the service re-keys it at its next start).
- */
+/** `checkpointFiles`: exported checkpoints (GET /admin/v1/audit/checkpoints) the chain must still contain. */
 export async function verifyAuditOffline(config: Config, out: CliOutput, checkpointFiles: readonly string[] = []): Promise<number> {
   const exported: string[] = []
   for (const file of checkpointFiles) exported.push(...checkpointJwsFromFile(await readFile(file, 'utf8')))
   const database = await openConfiguredDatabase(config)
   try {
     const { keks, keys } = await loadConfiguredKeys(config)
+    // Opening the key never rewrites entries: a chain written before the audit key is verified as it is.
     const auditKey = await loadAuditKey(database, keks, new Date())
     const result = await verifyAudit({ database, auditKey, keys }, exported)
     out.stdout(`${JSON.stringify(result)}\n`)

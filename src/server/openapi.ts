@@ -4,22 +4,7 @@ import type { Services } from '../services/services.js'
 import { createApp, type App } from './app.js'
 import type { AppDeps } from './context.js'
 
-export const API_VERSION = '1.0.0'
-
-/** The OpenAPI 3.1 document of every route, generated from the route schemas. */
-export function openApiDocument(app: App): ReturnType<App['getOpenAPI31Document']> {
-  return app.getOpenAPI31Document({
-    openapi: '3.1.0',
-    info: {
-      title: 'keybroker',
-      version: API_VERSION,
-      description:
-        'Remote attestation key broker: verifies confidential-VM and TPM evidence and releases secrets sealed as JWE to the attested key. Errors are RFC 9457 problem documents.',
-      license: { name: 'Apache-2.0', url: 'https://www.apache.org/licenses/LICENSE-2.0' },
-    },
-    servers: [{ url: 'https://127.0.0.1:8443', description: 'default development listener' }],
-  })
-}
+export { API_VERSION, openApiDocument } from './openapi-document.js'
 
 /**
  * Builds the app only to read its routes: services are not opened, and any handler that would

@@ -3,6 +3,7 @@ import { AUDIT_KEY_BYTES, auditKeyFromBytes, type AuditKey } from '../audit/inde
 import { KeybrokerError } from '../errors.js'
 import { openAtRest, sealAtRest, type KekRing } from '../secrets/index.js'
 import { getAuditKeyRow, insertAuditKeyRow, rekeyAuditChain, type AuditRekeyResult, type Database } from '../storage/index.js'
+import { notReady } from './readiness.js'
 import { auditKeyAad } from './secret-aad.js'
 
 /** The one audit key today; rotation would add rows and a key id per entry. */
@@ -74,4 +75,30 @@ export async function prepareAuditChain(database: Database, key: AuditKey, now: 
     )
   }
   return result
+}
+
+/**
+ * The audit key of a service that listens before its database is reachable (`keybroker serve`
+ * on PostgreSQL): set by the start-up step once the database answers. Requests are refused with
+ * 503 `not-ready` until then (the readiness gate); a read before it is set answers the same.
+ */
+export class DeferredAuditKey implements AuditKey {
+  #key: AuditKey | undefined
+
+  set(key: AuditKey): void {
+    this.#key = key
+  }
+
+  get id(): number {
+    return this.#loaded().id
+  }
+
+  get key(): Uint8Array {
+    return this.#loaded().key
+  }
+
+  #loaded(): AuditKey {
+    if (this.#key === undefined) throw notReady('starting: the audit key is not loaded yet')
+    return this.#key
+  }
 }

@@ -27,7 +27,7 @@ interface EnvelopeDeps {
   readonly database: Database
   readonly keks: KekRing
   readonly now: () => Date
-  /** Appends the rewrap's audit entries (opened before the rewrap; its own envelope is re-sealed like the others). */
+  /** The audit chain's key: each committed batch is audited. */
   readonly auditKey: AuditKey
 }
 

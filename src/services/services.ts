@@ -2,14 +2,17 @@ import { join } from 'node:path'
 import type { Config } from '../config/config.js'
 import type { VerifierRegistry } from '../evidence/index.js'
 import type { PinnedArk } from '../evidence/snp/index.js'
-import type { Logger } from '../log/logger.js'
+import type { KeybrokerError } from '../errors.js'
+import { describeError, type Logger } from '../log/logger.js'
+import { createMetrics, type Metrics } from '../metrics/metrics.js'
 import type { KekRing } from '../secrets/index.js'
-import { openDatabase, type Database } from '../storage/index.js'
+import { connectDatabase, openDatabase, type Database } from '../storage/index.js'
 import { createNonceService, loadOrCreateSigningKeys, type KeySet, type NonceService } from '../tokens/index.js'
 import type { AuditKey } from '../audit/index.js'
-import { loadAuditKey, prepareAuditChain } from './audit-key.js'
+import { DeferredAuditKey, loadAuditKey, prepareAuditChain } from './audit-key.js'
 import { AuditWriter } from './audit-writer.js'
 import { RefusalAudit } from './refusal-audit.js'
+import { Readiness } from './readiness.js'
 import { createCollateralService, type CollateralFetcher, type CollateralService } from './collateral.js'
 import { checkEnvelopeKeks } from './envelope-store.js'
 import { loadKekRing } from './kek-ring.js'
@@ -33,6 +36,8 @@ export interface Services {
   /** The key of the audit chain's HMAC (src/services/audit-key.ts). */
   readonly auditKey: AuditKey
   readonly log: Logger
+  /** Whether the database can be used now: drives `/readyz` and 503 `not-ready` answers. */
+  readonly readiness: Readiness
   /** Audit entries of attestations and releases (group commit). */
   readonly audit: AuditWriter
   /** Refused attestations, audited with a bounded volume (stop it at shutdown: it flushes). */
@@ -49,6 +54,8 @@ export interface Services {
   readonly tdxExtraPinnedRoots: readonly string[]
   /** The SEV (pre-SNP) roots of the configured products (ARKs pinned), plus test roots in tests. */
   readonly sevRoots: readonly SevRoot[]
+  /** The Prometheus series of this instance (served by `KEYBROKER_METRICS_LISTEN`). */
+  readonly metrics: Metrics
 }
 
 export interface CreateServicesOptions {
@@ -57,6 +64,11 @@ export interface CreateServicesOptions {
   readonly database?: Database
   /** Synthetic roots for tests only; never set from configuration (see `TestTrustAnchors`). */
   readonly testTrustAnchors?: TestTrustAnchors
+  /**
+   * Do not wait for the database: connect lazily and leave `readiness` in `starting`; the caller
+   * runs `readiness.waitForDatabase()` (ping and migrations, retried) while it already listens.
+   */
+  readonly deferDatabase?: boolean
 }
 
 /** The KEK ring and token keys of the configuration (the CLI's commands load them alike). */
@@ -80,27 +92,44 @@ export async function openAuditKey(database: Database, keks: KekRing, now: Date,
 
 /**
  * Opens the database (migrating it) and loads or creates the keys in the data directory.
+ * With `deferDatabase`, the steps that need the database (the KEK check, the audit key) run in
+ * `readiness.waitForDatabase()` instead.
  * @throws ConfigError when a stored envelope is sealed under a KEK that is not configured
  *   (the database is closed again unless the caller passed it in)
  */
 export async function createServices(config: Config, log: Logger, options: CreateServicesOptions = {}): Promise<Services> {
   const { keks, keys } = await loadConfiguredKeys(config)
-  const database =
-    options.database ??
-    (await openDatabase({
-      databaseUrl: config.databaseUrl,
-      dataDir: join(config.dataDir, 'pglite'),
-      migrate: true,
-      onBackgroundError: (err) => log.error('database connection error', { code: err.code, detail: err.detail }),
-    }))
-  try {
-    await checkEnvelopeKeks({ database, keks })
-  } catch (err) {
-    if (options.database === undefined) await database.close()
-    throw err
+  // Set once the Readiness exists; a connection error before that has no state to change.
+  let onConnectionError: () => void = () => {}
+  const databaseOptions = {
+    databaseUrl: config.databaseUrl,
+    dataDir: join(config.dataDir, 'pglite'),
+    onBackgroundError: (err: KeybrokerError) => {
+      log.warn('database connection error', { code: err.code, detail: err.detail, error: describeError(err.cause) })
+      onConnectionError()
+    },
   }
+  const deferred = options.database === undefined && options.deferDatabase === true
+  const database =
+    options.database ?? (deferred ? await connectDatabase(databaseOptions) : await openDatabase({ ...databaseOptions, migrate: true }))
   const now = options.now ?? (() => new Date())
-  const auditKey = await openAuditKey(database, keks, now(), log)
+  const metrics = createMetrics()
+  metrics.watchPool(() => database.poolStats?.())
+  const auditKey = new DeferredAuditKey()
+  const databaseSteps = async (): Promise<void> => {
+    await checkEnvelopeKeks({ database, keks })
+    auditKey.set(await openAuditKey(database, keks, now(), log))
+  }
+  if (!deferred) {
+    try {
+      await databaseSteps()
+    } catch (err) {
+      if (options.database === undefined) await database.close()
+      throw err
+    }
+  }
+  const readiness = new Readiness(database, log, deferred ? 'starting' : 'ready', { onDatabaseReady: databaseSteps })
+  onConnectionError = () => readiness.reportUnavailable()
   const audit = new AuditWriter(database, auditKey)
   const fetchers: CollateralFetcher[] = []
   if (config.snp.kdsFetch) {
@@ -131,6 +160,7 @@ export async function createServices(config: Config, log: Logger, options: Creat
     }),
     keks,
     log,
+    readiness,
     auditKey,
     audit,
     refusals: new RefusalAudit({ writer: audit, windowSeconds: config.audit.refusalWindowSeconds, now, log }),
@@ -140,5 +170,6 @@ export async function createServices(config: Config, log: Logger, options: Creat
     snpExtraPinnedArks: options.testTrustAnchors?.snpArks ?? [],
     tdxExtraPinnedRoots: options.testTrustAnchors?.tdxRoots ?? [],
     sevRoots: [...builtinSevRoots(config.sev.products), ...(options.testTrustAnchors?.sevRoots ?? [])],
+    metrics,
   }
 }

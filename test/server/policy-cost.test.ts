@@ -32,7 +32,7 @@ describe.each(testDatabases())('policy cost bounds over HTTPS on %s', (engine) =
   it('refuses the issue\'s 7-nested policy with 400 policy-invalid naming the rule; /healthz answers meanwhile', async () => {
     const [created, health] = await Promise.all([
       adminCall(kb, 'POST', '/admin/v1/policies', { name: 'nested', rules: [{ name: 'ok', expr: 'true' }, { name: 'seven', expr: SEVEN_NESTED }] }),
-      kb.client.raw('GET', '/healthz'),
+      kb.raw('GET', '/healthz'),
     ])
     expect(created.status).toBe(400)
     expect(created.body.type).toMatch(/policy-invalid$/)
@@ -66,9 +66,9 @@ describe.each(testDatabases())('policy cost bounds over HTTPS on %s', (engine) =
 
     // token release: the rule's first half holds for via == "token"; make it run the loops there too.
     expect((await adminCall(kb, 'PUT', '/admin/v1/policies/costly', { rules: [{ name: 'loops', expr: TOO_COSTLY.replace('"token"', '"nowhere"') }] })).status).toBe(200)
-    const { token } = await kb.client.attestAndOpen(sample, [])
-    await expect(kb.client.secret('guarded', token)).rejects.toMatchObject({ status: 403, code: 'policy-denied' })
+    const attestation = await kb.client.attestAndOpen(sample, [])
+    await expect(kb.client.secret('guarded', attestation)).rejects.toMatchObject({ status: 403, code: 'policy-denied' })
     expect(await lastTokenDenialRules(kb, 'guarded')).toEqual(['loops'])
-    expect((await kb.client.raw('GET', '/healthz')).status).toBe(200)
+    expect((await kb.raw('GET', '/healthz')).status).toBe(200)
   })
 })

@@ -23,7 +23,7 @@ describe.each(testDatabases())('refused attestations in the audit log on %s', (e
     await database?.close()
   })
 
-  const post = (path: string, body: string) => kb.client.raw('POST', path, body, { 'Content-Type': 'application/json' })
+  const post = (path: string, body: string) => kb.raw('POST', path, body, { 'Content-Type': 'application/json' })
   const refused = async (reason: string): Promise<AuditEntry[]> =>
     (await allAuditEntries(kb)).filter((e) => e.action === 'attest.refused' && e.detail['reason'] === reason)
 

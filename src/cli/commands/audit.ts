@@ -7,16 +7,11 @@ export function registerAuditCommands(program: Command, ctx: CliContext): void {
   audit
     .command('verify')
     .description(
-      'verify the keyed audit chain in the configured database and its signed checkpoints (the newest stored one, and every exported one given); print the result as JSON, exit 1 if broken, truncated or rewritten',
+      'verify the keyed audit chain and signed checkpoints (the newest stored one, and each exported FILE); print the result as JSON, exit 1 if broken, truncated or rewritten',
     )
-    .option(
-      '--checkpoint <file>',
-      'checkpoints exported earlier (the JSON of GET /admin/v1/audit/checkpoints, or JWS lines); repeatable',
-      (file: string, files: string[]) => [...files, file],
-      [] as string[],
-    )
-    .action(async (opts: { checkpoint: string[] }) => {
+    .option('--checkpoint <FILE...>', 'checkpoints exported from GET /admin/v1/audit/checkpoints (or keybroker admin audit checkpoints)')
+    .action(async (options: { checkpoint?: string[] }) => {
       const [{ loadConfig }, { verifyAuditOffline }] = await Promise.all([import('../../config/config.js'), import('../service.js')])
-      ctx.setExitCode(await verifyAuditOffline(loadConfig(ctx.env), ctx.out, opts.checkpoint))
+      ctx.setExitCode(await verifyAuditOffline(loadConfig(ctx.env), ctx.out, options.checkpoint ?? []))
     })
 }
