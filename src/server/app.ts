@@ -62,7 +62,7 @@ export function createApp(deps: AppDeps): App {
   )
 
   // Every refused attestation leaves a bounded trace in the audit log.
-  for (const path of ['/v1/attest', '/v1/verify']) app.use(path, refusalAudit({ refusals: deps.services.refusals }))
+  for (const path of ['/v1/attest', '/v1/verify']) app.use(path, refusalAudit({ services: deps.services }))
   registerHealthRoutes(app, deps)
   registerWellKnownRoutes(app, deps)
   registerAttestRoutes(app, deps)

@@ -21,12 +21,12 @@ const EVIDENCE_TYPE = /^[a-z0-9-]{1,32}$/
  * problem type, the client IP and a summary of the body — the evidence type when the body is JSON
  * naming one, the body's SHA-256 and size; never the evidence. `RefusalAudit` bounds the volume.
  */
-export function refusalAudit(options: { readonly refusals: RefusalAudit }): MiddlewareHandler<AppEnv> {
+export function refusalAudit(options: { readonly services: { readonly refusals: RefusalAudit } }): MiddlewareHandler<AppEnv> {
   return async function refusalAuditMiddleware(c, next) {
     await next()
     const err = knownError(c.error)
     if (err === undefined || NOT_REFUSALS.has(err.code)) return
-    await options.refusals.record({
+    await options.services.refusals.record({
       route: c.req.routePath,
       reason: err.code,
       source: clientIp(c),
