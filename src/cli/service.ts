@@ -72,6 +72,8 @@ export async function serve(config: Config): Promise<number> {
   timer.unref()
   await server.close()
   await metrics?.close()
+  // The counted refusals of the current window are written before the database closes.
+  await services.refusals.stop()
   await services.database.close()
   log.info('stopped')
   return signal instanceof Error ? 1 : 0

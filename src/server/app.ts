@@ -1,8 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
-import { HTTPException } from 'hono/http-exception'
-import { KeybrokerError, type ErrorCode } from '../errors.js'
+import { KeybrokerError } from '../errors.js'
 import { describeError } from '../log/logger.js'
 import { isUnavailable } from '../storage/index.js'
 import { NOT_READY_RETRY_AFTER_SECONDS } from '../services/readiness.js'
@@ -12,7 +11,7 @@ import { readinessGate } from './middleware/readiness-gate.js'
 import { requestId } from './middleware/request-id.js'
 import { traceContext } from './middleware/trace-context.js'
 import { securityHeaders } from './middleware/security-headers.js'
-import { PROBLEMS, problemFor } from './problem.js'
+import { problemFor } from './problem.js'
 import { registerAdminAuditRoutes } from './routes/admin-audit.js'
 import { registerAdminCaRoutes } from './routes/admin-ca.js'
 import { registerAdminBundleRoutes } from './routes/admin-bundles.js'
@@ -32,21 +31,14 @@ import { registerAdminTpmRoutes } from './routes/admin-tpm.js'
 import { registerTpmEnrollmentRoutes } from './routes/tpm-enrollment.js'
 import { registerWellKnownRoutes } from './routes/well-known.js'
 import { validationHook } from './validation.js'
+import { knownError } from './known-error.js'
+import { refusalAudit } from './middleware/refusal-audit.js'
 
 export type App = OpenAPIHono<AppEnv>
 
 /** `Retry-After` of a 503 whose error names no delay of its own. */
 const DEFAULT_RETRY_AFTER_SECONDS = NOT_READY_RETRY_AFTER_SECONDS
 
-const HTTP_STATUS_CODES: Readonly<Record<number, ErrorCode>> = {
-  400: 'bad-request',
-  401: 'unauthorized',
-  403: 'forbidden',
-  404: 'not-found',
-  405: 'method-not-allowed',
-  413: 'payload-too-large',
-  415: 'unsupported-media-type',
-}
 
 /**
  * Builds the hono application: middleware, every route, and the one place where errors become
@@ -71,6 +63,8 @@ export function createApp(deps: AppDeps): App {
     }),
   )
 
+  // Every refused attestation leaves a bounded trace in the audit log.
+  for (const path of ['/v1/attest', '/v1/verify']) app.use(path, refusalAudit({ services: deps.services }))
   registerHealthRoutes(app, deps)
   registerWellKnownRoutes(app, deps)
   registerAttestRoutes(app, deps)
@@ -124,13 +118,8 @@ function toKeybrokerError(err: unknown, deps: AppDeps): KeybrokerError {
   if (err instanceof KeybrokerError) return err
   // A driver error that escaped the storage layer's mapping (e.g. `begin` of a transaction).
   if (isUnavailable(err)) return new KeybrokerError('not-ready', 'database unavailable', { cause: err })
-  if (err instanceof HTTPException) {
-    const code = HTTP_STATUS_CODES[err.status]
-    if (code !== undefined) {
-      // Hono's own messages ("Malformed JSON in request body", "Unsupported Media Type") are fixed strings.
-      return new KeybrokerError(code, err.message || PROBLEMS[code].title, { cause: err })
-    }
-  }
+  const known = knownError(err)
+  if (known !== undefined) return known
   deps.log.debug('unmapped error', { error: describeError(err) })
   return new KeybrokerError('internal', 'internal error', { cause: err })
 }

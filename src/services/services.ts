@@ -11,6 +11,7 @@ import { createNonceService, loadOrCreateSigningKeys, type KeySet, type NonceSer
 import type { AuditKey } from '../audit/index.js'
 import { DeferredAuditKey, loadAuditKey, prepareAuditChain } from './audit-key.js'
 import { AuditWriter } from './audit-writer.js'
+import { RefusalAudit } from './refusal-audit.js'
 import { Readiness } from './readiness.js'
 import { createCollateralService, type CollateralFetcher, type CollateralService } from './collateral.js'
 import { checkEnvelopeKeks } from './envelope-store.js'
@@ -39,6 +40,8 @@ export interface Services {
   readonly readiness: Readiness
   /** Audit entries of attestations and releases (group commit). */
   readonly audit: AuditWriter
+  /** Refused attestations, audited with a bounded volume (stop it at shutdown: it flushes). */
+  readonly refusals: RefusalAudit
   /** The clock; tests pass a fixed one to step over expiry bounds. */
   readonly now: () => Date
   /** The evidence verifiers with their options from the configuration, built once. */
@@ -127,6 +130,7 @@ export async function createServices(config: Config, log: Logger, options: Creat
   }
   const readiness = new Readiness(database, log, deferred ? 'starting' : 'ready', { onDatabaseReady: databaseSteps })
   onConnectionError = () => readiness.reportUnavailable()
+  const audit = new AuditWriter(database, auditKey)
   const fetchers: CollateralFetcher[] = []
   if (config.snp.kdsFetch) {
     fetchers.push(createKdsFetcher({ baseUrl: config.snp.kdsUrl, timeoutMs: config.snp.kdsTimeoutMs, now, log }))
@@ -158,7 +162,8 @@ export async function createServices(config: Config, log: Logger, options: Creat
     log,
     readiness,
     auditKey,
-    audit: new AuditWriter(database, auditKey),
+    audit,
+    refusals: new RefusalAudit({ writer: audit, windowSeconds: config.audit.refusalWindowSeconds, now, log }),
     now,
     verifiers: createVerifiers(config, options.testTrustAnchors, true),
     collateral: createCollateralService({ directory: config.collateralDir, layouts: [SNP_KDS_LAYOUT, TDX_PCS_LAYOUT, TPM_DIRECTORY_LAYOUT], db: database.db, fetchers, log, now }),

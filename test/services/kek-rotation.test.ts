@@ -11,6 +11,7 @@ import { toBase64Url } from '../../src/evidence/reader.js'
 import { createLogger } from '../../src/log/logger.js'
 import { createKekRing, kekFromBase64, openAtRest } from '../../src/secrets/index.js'
 import { envelopeAad, kekStatus, rewrapEnvelopes } from '../../src/services/envelope-store.js'
+import { loadAuditKey } from '../../src/services/audit-key.js'
 import { createServices, openAuditKey } from '../../src/services/services.js'
 import { ENVELOPE_KINDS, listAuditEntries, verifyAuditChain, selectEnvelopesNotUnder, type Database } from '../../src/storage/index.js'
 import { testDatabases } from '../support/databases.js'
@@ -83,9 +84,11 @@ describe.each(testDatabases())('KEK rotation on %s', (engine) => {
         { kind: 'secret-version', kekId: b, count: 1, known: true },
         { kind: 'sealing-key-version', kekId: a, count: 1, known: true },
         { kind: 'ca-key', kekId: a, count: 1, known: true },
+        // The audit chain's key is an envelope too: re-sealed with the others, so the chain outlives the KEK.
+        { kind: 'audit-key', kekId: a, count: 1, known: true },
       ]),
     )
-    expect(status.pending).toBe(6)
+    expect(status.pending).toBe(7)
     await kb.close()
     kb = undefined
   })
@@ -104,14 +107,14 @@ describe.each(testDatabases())('KEK rotation on %s', (engine) => {
         },
       }),
     ).rejects.toThrow('killed')
-    expect((await kekStatus(both)).pending).toBe(2)
+    expect((await kekStatus(both)).pending).toBe(3)
     // Still refused without A: two envelopes need it.
     expect(await startError(database, { KEYBROKER_KEK: KEK_B })).toBeInstanceOf(ConfigError)
 
     const limited = await rewrapEnvelopes(both, { batchSize: 1, maxBatches: 1 })
-    expect(limited).toMatchObject({ rewrapped: 1, batches: 1, remaining: 1, complete: false, failed: [] })
+    expect(limited).toMatchObject({ rewrapped: 1, batches: 1, remaining: 2, complete: false, failed: [] })
     const rest = await rewrapEnvelopes(both, { batchSize: 100 })
-    expect(rest).toMatchObject({ rewrapped: 1, remaining: 0, complete: true, failed: [] })
+    expect(rest).toMatchObject({ rewrapped: 2, remaining: 0, complete: true, failed: [] })
     expect(await rewrapEnvelopes(both)).toMatchObject({ rewrapped: 0, batches: 0, complete: true })
     const status = await kekStatus(both)
     expect(status.unused).toEqual([kekFromBase64(KEK_A).id])
@@ -126,13 +129,15 @@ describe.each(testDatabases())('KEK rotation on %s', (engine) => {
         opened += 1
       }
     }
-    expect(opened).toBe(7)
+    expect(opened).toBe(8)
 
     // Audited: one entry per committed batch, the chain intact.
     const entries = (await listAuditEntries(database.db, { limit: 1000 })).filter((e) => e.action === 'kek.rewrap')
-    expect(entries.reduce((n, e) => n + Number((e.detail as { rewrapped: number }).rewrapped), 0)).toBe(6)
+    expect(entries.reduce((n, e) => n + Number((e.detail as { rewrapped: number }).rewrapped), 0)).toBe(7)
     expect(entries.every((e) => (e.detail as { to: string }).to === onlyB.current.id)).toBe(true)
     expect((await verifyAuditChain(database.db, both.auditKey)).ok).toBe(true)
+    // The audit key itself now opens with B alone, and it is the same key.
+    expect((await verifyAuditChain(database.db, await loadAuditKey(database, onlyB, new Date()))).ok).toBe(true)
 
     // The earlier KEK dropped: the service starts and releases.
     kb = await startKeybroker(database, { KEYBROKER_KEK: KEK_B })
