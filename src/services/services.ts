@@ -9,6 +9,7 @@ import { createNonceService, loadOrCreateSigningKeys, type KeySet, type NonceSer
 import { AuditWriter } from './audit-writer.js'
 import { createCollateralService, type CollateralFetcher, type CollateralService } from './collateral.js'
 import { deriveNonceKey } from './nonce-key.js'
+import { ReleaseData } from './release-data.js'
 import { createKdsFetcher, SNP_KDS_LAYOUT } from './snp-kds.js'
 import { createPcsFetcher, TDX_PCS_LAYOUT } from './tdx-pcs.js'
 import { TPM_DIRECTORY_LAYOUT } from './tpm-trust.js'
@@ -17,7 +18,8 @@ import { builtinSevRoots, type SevRoot } from '../sev/index.js'
 
 /**
  * What the HTTP layer and the CLI call into: configuration, the database, the keys. Built once
- * at start; nothing in it depends on an earlier request (the service is stateless).
+ * at start; nothing in it depends on an earlier request (the service is stateless) except
+ * `releaseData`, copies that a request uses only when the database says they are current.
  */
 export interface Services {
   readonly config: Config
@@ -28,6 +30,8 @@ export interface Services {
   readonly log: Logger
   /** Audit entries of attestations and releases (group commit). */
   readonly audit: AuditWriter
+  /** This replica's copies of the release data, valid for one release generation (release-data.ts). */
+  readonly releaseData: ReleaseData
   /** The clock; tests pass a fixed one to step over expiry bounds. */
   readonly now: () => Date
   /** The evidence verifiers with their options from the configuration, built once. */
@@ -86,6 +90,7 @@ export async function createServices(config: Config, log: Logger, options: Creat
     keks,
     log,
     audit: new AuditWriter(database),
+    releaseData: new ReleaseData(),
     now,
     verifiers: createVerifiers(config, options.testTrustAnchors, true),
     collateral: createCollateralService({ directory: config.collateralDir, layouts: [SNP_KDS_LAYOUT, TDX_PCS_LAYOUT, TPM_DIRECTORY_LAYOUT], db: database.db, fetchers, log, now }),

@@ -16,6 +16,7 @@ import { migrate as migrateNodePg } from 'drizzle-orm/node-postgres/migrator'
 import pg from 'pg'
 import { KeybrokerError } from '../errors.js'
 import * as schema from './schema.js'
+import { registerPreparedRunner } from './prepared.js'
 import { driverError } from './storage-error.js'
 
 /** The drizzle handle common to `drizzle-orm/pglite` and `drizzle-orm/node-postgres`. */
@@ -164,6 +165,7 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
     },
   }
   migrators.set(db, () => migratePglite(db, { migrationsFolder: migrationsFolder() }))
+  registerPreparedRunner(db, async (statement, values) => (await client.query(statement.text, [...values])).rows)
   return database
 }
 
@@ -197,6 +199,7 @@ async function openPostgres(databaseUrl: string, opts: OpenDatabaseOptions): Pro
       return closing
     },
   }
+  registerPreparedRunner(db, async (statement, values) => (await pool.query({ name: statement.name, text: statement.text, values: [...values] })).rows)
   migrators.set(db, async () => {
     const client = await pool.connect()
     try {
