@@ -2,12 +2,16 @@ import { join } from 'node:path'
 import type { Config } from '../config/config.js'
 import type { VerifierRegistry } from '../evidence/index.js'
 import type { PinnedArk } from '../evidence/snp/index.js'
-import type { Logger } from '../log/logger.js'
-import { createKekRing, kekFromBase64, loadOrCreateKek, type KekRing } from '../secrets/index.js'
-import { openDatabase, type Database } from '../storage/index.js'
+import type { KeybrokerError } from '../errors.js'
+import { describeError, type Logger } from '../log/logger.js'
+import type { KekRing } from '../secrets/index.js'
+import { connectDatabase, openDatabase, type Database } from '../storage/index.js'
 import { createNonceService, loadOrCreateSigningKeys, type KeySet, type NonceService } from '../tokens/index.js'
 import { AuditWriter } from './audit-writer.js'
+import { Readiness } from './readiness.js'
 import { createCollateralService, type CollateralFetcher, type CollateralService } from './collateral.js'
+import { checkEnvelopeKeks } from './envelope-store.js'
+import { loadKekRing } from './kek-ring.js'
 import { deriveNonceKey } from './nonce-key.js'
 import { ReleaseData } from './release-data.js'
 import { createKdsFetcher, SNP_KDS_LAYOUT } from './snp-kds.js'
@@ -28,6 +32,8 @@ export interface Services {
   readonly nonces: NonceService
   readonly keks: KekRing
   readonly log: Logger
+  /** Whether the database can be used now: drives `/readyz` and 503 `not-ready` answers. */
+  readonly readiness: Readiness
   /** Audit entries of attestations and releases (group commit). */
   readonly audit: AuditWriter
   /** This replica's copies of the release data, valid for one release generation (release-data.ts). */
@@ -52,21 +58,46 @@ export interface CreateServicesOptions {
   readonly database?: Database
   /** Synthetic roots for tests only; never set from configuration (see `TestTrustAnchors`). */
   readonly testTrustAnchors?: TestTrustAnchors
+  /**
+   * Do not wait for the database: connect lazily and leave `readiness` in `starting`; the caller
+   * runs `readiness.waitForDatabase()` (ping and migrations, retried) while it already listens.
+   */
+  readonly deferDatabase?: boolean
 }
 
-/** Opens the database (migrating it) and loads or creates the keys in the data directory. */
+/**
+ * Opens the database (migrating it) and loads or creates the keys in the data directory.
+ * @throws ConfigError when a stored envelope is sealed under a KEK that is not configured
+ *   (the database is closed again unless the caller passed it in)
+ */
 export async function createServices(config: Config, log: Logger, options: CreateServicesOptions = {}): Promise<Services> {
   const keyDir = join(config.dataDir, 'keys')
-  const keks = createKekRing(config.kek !== undefined ? kekFromBase64(config.kek) : await loadOrCreateKek(keyDir))
-  const keys = await loadOrCreateSigningKeys(keyDir, config.tokenAlg, config.tokenKeyFile)
+  const keks = await loadKekRing(config)
+  const keys = await loadOrCreateSigningKeys(keyDir, config.tokenAlg, config.tokenKeyFile, config.tokenPreviousKeysFile)
+  // Set once the Readiness exists; a connection error before that has no state to change.
+  let onConnectionError: () => void = () => {}
+  const databaseOptions = {
+    databaseUrl: config.databaseUrl,
+    dataDir: join(config.dataDir, 'pglite'),
+    onBackgroundError: (err: KeybrokerError) => {
+      log.warn('database connection error', { code: err.code, detail: err.detail, error: describeError(err.cause) })
+      onConnectionError()
+    },
+  }
+  const deferred = options.database === undefined && options.deferDatabase === true
   const database =
-    options.database ??
-    (await openDatabase({
-      databaseUrl: config.databaseUrl,
-      dataDir: join(config.dataDir, 'pglite'),
-      migrate: true,
-      onBackgroundError: (err) => log.error('database connection error', { code: err.code, detail: err.detail }),
-    }))
+    options.database ?? (deferred ? await connectDatabase(databaseOptions) : await openDatabase({ ...databaseOptions, migrate: true }))
+  // A deferred database is checked by the caller once it is reachable (`checkEnvelopeKeks`).
+  if (!deferred) {
+    try {
+      await checkEnvelopeKeks({ database, keks })
+    } catch (err) {
+      if (options.database === undefined) await database.close()
+      throw err
+    }
+  }
+  const readiness = new Readiness(database, log, deferred ? 'starting' : 'ready')
+  onConnectionError = () => readiness.reportUnavailable()
   const now = options.now ?? (() => new Date())
   const fetchers: CollateralFetcher[] = []
   if (config.snp.kdsFetch) {
@@ -79,6 +110,7 @@ export async function createServices(config: Config, log: Logger, options: Creat
     database: database.engine,
     tokenKid: keys.current.kid,
     kekId: keks.current.id,
+    previousKekIds: keks.ids().slice(1),
     collateralDir: config.collateralDir,
     snpKdsFetch: config.snp.kdsFetch,
   })
@@ -86,9 +118,17 @@ export async function createServices(config: Config, log: Logger, options: Creat
     config,
     database,
     keys,
-    nonces: createNonceService({ key: deriveNonceKey(keks.current), ttlSeconds: config.nonceTtlSeconds }),
+    nonces: createNonceService({
+      key: deriveNonceKey(keks.current),
+      previousKeys: keks.ids().slice(1).flatMap((id) => {
+        const kek = keks.get(id)
+        return kek === undefined ? [] : [deriveNonceKey(kek)]
+      }),
+      ttlSeconds: config.nonceTtlSeconds,
+    }),
     keks,
     log,
+    readiness,
     audit: new AuditWriter(database),
     releaseData: new ReleaseData(),
     now,

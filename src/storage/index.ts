@@ -1,8 +1,8 @@
-export { migrateDatabase, migrationsFolder, openDatabase, redactDatabaseUrl } from './db.js'
+export { connectDatabase, migrateDatabase, migrationsFolder, openDatabase, redactDatabaseUrl } from './db.js'
 export type { Database, DatabaseEngine, Db, Executor, OpenDatabaseOptions, Transaction } from './db.js'
 export { ADMIN_ROLES, SECRET_KINDS, SECRET_STATES } from './schema.js'
 export type { AdminRole, SecretKind, SecretState } from './schema.js'
-export { isUniqueViolation, toStorageError } from './storage-error.js'
+export { isUnavailable, isUniqueViolation, toStorageError } from './storage-error.js'
 export { executeRows } from './raw-rows.js'
 export type { RawRow } from './raw-rows.js'
 export { consumeNonce, consumeNonceReadingGeneration, deleteExpiredNonces } from './nonces.js'
@@ -137,3 +137,5 @@ export type {
   NewCertificateProfile,
   NewIssuedCertificate,
 } from './certificates.js'
+export { countEnvelopesByKek, ENVELOPE_KINDS, replaceEnvelope, selectEnvelopesNotUnder } from './envelopes.js'
+export type { EnvelopeCount, EnvelopeCursor, EnvelopeKind, StoredEnvelope } from './envelopes.js'
