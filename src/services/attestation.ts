@@ -17,6 +17,7 @@ import {
   failedRules,
   policyLabel,
   ruleText,
+  type FailedRule,
 } from './release-policy.js'
 import type { Services } from './services.js'
 import { withTpmTrust } from './tpm-trust.js'
@@ -70,7 +71,7 @@ export async function issueChallenge(s: Services, publicKey?: unknown): Promise<
 }
 
 /** What every attestation request establishes before any release: verified, bound, appraised. */
-interface Verified {
+export interface Verified {
   readonly now: Date
   readonly claims: Claims
   readonly appraised: AppraisedClaims
@@ -98,7 +99,10 @@ async function verifyBoundEvidence(
   const nonce = s.nonces.verify(input.nonce, now)
   const verifier = s.verifiers.verifierFor(input.evidence.type)
   const parsed = verifier.schema.safeParse(input.evidence)
-  if (!parsed.success) throw new KeybrokerError('evidence-malformed', describeZodError(parsed.error, 'evidence'))
+  if (!parsed.success) {
+    s.metrics.verificationFailures.inc({ evidence_type: verifier.type, reason: 'evidence-malformed' })
+    throw new KeybrokerError('evidence-malformed', describeZodError(parsed.error, 'evidence'))
+  }
 
   // Single use across replicas; consumed before verification so a failed attempt burns it. The
   // same statement reads the release generation: what this request reads of secrets, policies and
@@ -109,9 +113,16 @@ async function verifyBoundEvidence(
   }
   const data = s.releaseData.at(s, s.database.db, consumed.generation)
 
-  const claims = await verifier.verify(parsed.data, { now, collateral: withTpmTrust(s.database.db, s.collateral.lookup()) })
-  const binding = key === undefined ? await computeKeylessBinding(input.nonce) : await computeBinding(input.nonce, key.publicJwk)
-  const bindingRule = checkEvidenceBinding(verifier.binding, claims, binding, { agentCertificate: context.agentCertificate })
+  let claims: Claims
+  let bindingRule: string
+  try {
+    claims = await verifier.verify(parsed.data, { now, collateral: withTpmTrust(s.database.db, s.collateral.lookup()) })
+    const binding = key === undefined ? await computeKeylessBinding(input.nonce) : await computeBinding(input.nonce, key.publicJwk)
+    bindingRule = checkEvidenceBinding(verifier.binding, claims, binding, { agentCertificate: context.agentCertificate })
+  } catch (err) {
+    if (err instanceof KeybrokerError) s.metrics.verificationFailures.inc({ evidence_type: verifier.type, reason: err.code })
+    throw err
+  }
   const appraised = appraisalClaims(claims)
   const overall = appraise(appraised, await data.setsHolding(claims.measurement.toLowerCase()), {
     now,
@@ -153,6 +164,8 @@ export async function attest(s: Services, input: AttestInput, requestId: string,
     const failed = failedRules(decisions)
     if (failed.length > 0) {
       await audit(s, 'attest', release.join(','), 'denied', { requestId, ...summary, failedRules: failed.map(ruleText), trace: denialTrace(decisions) })
+      countDenials(s, failed)
+      s.log.info('release denied', { requestId, evidenceType: claims.evidenceType, measurement: claims.measurement, failedRules: failed.map(ruleText) })
       throw new KeybrokerError('policy-denied', `release denied by ${failed.length} rule(s)`, { extensions: { failedRules: failed } })
     }
     for (const d of decisions) policies[d.secret] = policyLabel(d)
@@ -187,6 +200,15 @@ export async function attest(s: Services, input: AttestInput, requestId: string,
     tokenId: ear.jti,
     versions,
     policies,
+  })
+  for (const name of Object.keys(released)) s.metrics.releases.inc({ secret: name })
+  s.log.info('attested', {
+    requestId,
+    evidenceType: claims.evidenceType,
+    measurement: claims.measurement,
+    status: overall.status,
+    released: Object.entries(versions).map(([name, version]) => `${name}@${version}`),
+    ...(recovery === undefined ? {} : { recovered: recovery.subject }),
   })
   const issued = certificates === undefined ? undefined : await certificates.issue({ token: ear.token, tokenId: ear.jti, status: overall.status })
   return {
@@ -235,8 +257,8 @@ export async function verifyEvidence(s: Services, input: VerifyInput, requestId:
   return { token: ear.token }
 }
 
-/** The EAR of verified evidence; `cnf` is the attested key, when there is one. */
-function earOf(s: Services, nonce: string, key: RecipientKey | undefined, v: Pick<Verified, 'now' | 'claims' | 'overall' | 'bindingRule'>) {
+/** The EAR of verified evidence; `cnf` is the attested key, when there is one (also the Cosmian pull flow's). */
+export function earOf(s: Services, nonce: string, key: RecipientKey | undefined, v: Pick<Verified, 'now' | 'claims' | 'overall' | 'bindingRule'>) {
   return issueEar(s.keys.current, {
     issuer: s.config.issuer,
     audience: s.config.audience,
@@ -285,6 +307,8 @@ export async function fetchSecret(
   const failed = failedRules(decisions)
   if (failed.length > 0) {
     await audit(s, 'release', name, 'denied', { requestId, tokenId: ear.jti, failedRules: failed.map(ruleText), trace: denialTrace(decisions) })
+    countDenials(s, failed)
+    s.log.info('release denied', { requestId, evidenceType: ear.evidenceType, failedRules: failed.map(ruleText) })
     throw tokenReleaseDenied()
   }
   const plaintext = openAtRest(s.keks, row.envelope, secretAad(name, row.version))
@@ -295,6 +319,8 @@ export async function fetchSecret(
     plaintext.fill(0)
   }
   await audit(s, 'release', name, 'ok', { requestId, tokenId: ear.jti, version: row.version, policy: decisions.map(policyLabel).join(',') })
+  s.metrics.releases.inc({ secret: name })
+  s.log.info('released', { requestId, evidenceType: ear.evidenceType, released: [`${name}@${row.version}`] })
   return { name, version: row.version, jwe }
 }
 
@@ -324,6 +350,11 @@ function checkVmpl(claims: Claims, appraisal: Appraisal, maxVmpl: number): void 
 }
 
 /** What the audit log keeps of the evidence: its type and digests of identity, never the blob. */
+/** One count per failed rule of a denial (a secret failing two rules counts twice). */
+function countDenials(s: Services, failed: readonly FailedRule[]): void {
+  for (const r of failed) s.metrics.denials.inc({ secret: r.secret, rule: r.rule })
+}
+
 function evidenceSummary(claims: Claims): Record<string, JsonValue> {
   return {
     evidenceType: claims.evidenceType,

@@ -4,6 +4,7 @@
  * `keybroker kek rewrap`, which re-seals envelopes under the current KEK in batches so that an
  * earlier KEK can be dropped from `KEYBROKER_KEK_PREVIOUS`.
  */
+import type { AuditKey } from '../audit/index.js'
 import { ConfigError } from '../config/config.js'
 import { KeybrokerError } from '../errors.js'
 import { openAtRest, sealAtRest, type KekRing } from '../secrets/index.js'
@@ -26,6 +27,8 @@ interface EnvelopeDeps {
   readonly database: Database
   readonly keks: KekRing
   readonly now: () => Date
+  /** The audit chain's key: each committed batch is audited. */
+  readonly auditKey: AuditKey
 }
 
 /** The AAD an envelope was sealed with: it binds the envelope to its row (see each kind's writer). */
@@ -157,7 +160,7 @@ export async function rewrapEnvelopes(s: EnvelopeDeps, options: RewrapOptions = 
           }
         }
         if (n > 0) {
-          await appendAuditEntry(tx, {
+          await appendAuditEntry(tx, s.auditKey, {
             at: s.now(),
             actor: options.actor ?? 'cli',
             action: 'kek.rewrap',

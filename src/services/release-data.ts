@@ -4,7 +4,7 @@
  * disk deny-list — valid for exactly one release generation.
  *
  * Why this is safe across replicas: every change to those tables raises `release_generation` in
- * the changing transaction (triggers, migrations/0010), and a request reads the counter in the
+ * the changing transaction (triggers, migrations/0011), and a request reads the counter in the
  * same statement that consumes its nonce (`consumeNonceReadingGeneration`). A request uses a
  * copy only when the copy was made for the generation the request read; otherwise it reads the
  * database and, if its generation is the newest this replica has seen, keeps what it read. So

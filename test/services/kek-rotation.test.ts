@@ -11,9 +11,8 @@ import { toBase64Url } from '../../src/evidence/reader.js'
 import { createLogger } from '../../src/log/logger.js'
 import { createKekRing, kekFromBase64, openAtRest } from '../../src/secrets/index.js'
 import { envelopeAad, kekStatus, rewrapEnvelopes } from '../../src/services/envelope-store.js'
-import { verifyAudit } from '../../src/services/audit.js'
-import { createServices } from '../../src/services/services.js'
-import { ENVELOPE_KINDS, listAuditEntries, selectEnvelopesNotUnder, type Database } from '../../src/storage/index.js'
+import { createServices, openAuditKey } from '../../src/services/services.js'
+import { ENVELOPE_KINDS, listAuditEntries, verifyAuditChain, selectEnvelopesNotUnder, type Database } from '../../src/storage/index.js'
 import { testDatabases } from '../support/databases.js'
 import { adminCall, startKeybroker, type TestKeybroker } from '../support/keybroker.js'
 
@@ -92,7 +91,8 @@ describe.each(testDatabases())('KEK rotation on %s', (engine) => {
   })
 
   it('rewraps in audited batches; an interrupted run continues where it stopped; then the earlier KEK can be dropped', async () => {
-    const both = { database, keks: createKekRing(kekFromBase64(KEK_B), [kekFromBase64(KEK_A)]), now: () => new Date() }
+    const keks = createKekRing(kekFromBase64(KEK_B), [kekFromBase64(KEK_A)])
+    const both = { database, keks, now: () => new Date(), auditKey: await openAuditKey(database, keks, new Date()) }
     // Interrupted: the process dies after its second batch committed (here: the callback throws).
     let seen = 0
     await expect(
@@ -132,12 +132,12 @@ describe.each(testDatabases())('KEK rotation on %s', (engine) => {
     const entries = (await listAuditEntries(database.db, { limit: 1000 })).filter((e) => e.action === 'kek.rewrap')
     expect(entries.reduce((n, e) => n + Number((e.detail as { rewrapped: number }).rewrapped), 0)).toBe(6)
     expect(entries.every((e) => (e.detail as { to: string }).to === onlyB.current.id)).toBe(true)
-    expect((await verifyAudit({ database })).ok).toBe(true)
+    expect((await verifyAuditChain(database.db, both.auditKey)).ok).toBe(true)
 
     // The earlier KEK dropped: the service starts and releases.
     kb = await startKeybroker(database, { KEYBROKER_KEK: KEK_B })
     const released = await kb.client.attestAndOpen(sample, [...secrets, 's4'])
     expect(released.secrets.s4?.byteLength).toBe(16)
-    expect((await kb.client.raw('GET', '/v1/ca/workloads/crl')).status).toBe(200)
+    expect((await kb.raw('GET', '/v1/ca/workloads/crl')).status).toBe(200)
   })
 })
