@@ -15,6 +15,8 @@ const START_TIMEOUT_MS = 60_000
 const STOP_TIMEOUT_MS = 15_000
 
 export interface BenchService {
+  /** The service process (for its CPU time, see `cpuSecondsOf`). */
+  readonly pid: number
   readonly port: number
   readonly url: string
   readonly adminToken: string
@@ -72,6 +74,7 @@ export async function startService(options: StartOptions): Promise<BenchService>
     throw err
   })
   return {
+    pid: child.pid ?? 0,
     port,
     url: `https://127.0.0.1:${port}`,
     adminToken,
@@ -80,6 +83,25 @@ export async function startService(options: StartOptions): Promise<BenchService>
     stop,
   }
 }
+
+/**
+ * CPU seconds (user + system) process `pid` has used so far, from /proc (Linux); NaN elsewhere.
+ * On a shared machine this is the robust figure: wall time stretches when other work takes the
+ * cores, CPU time per request much less.
+ */
+export async function cpuSecondsOf(pid: number): Promise<number> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND
+  } catch {
+    return NaN
+  }
+}
+
+/** USER_HZ: 100 on every Linux this runs on (sysconf(_SC_CLK_TCK)). */
+const CLOCK_TICKS_PER_SECOND = 100
 
 /** SIGTERM by PID, SIGKILL after a bounded wait. */
 export async function stopChild(child: ChildProcess): Promise<void> {

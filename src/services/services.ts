@@ -17,6 +17,7 @@ import { createCollateralService, type CollateralFetcher, type CollateralService
 import { checkEnvelopeKeks } from './envelope-store.js'
 import { loadKekRing } from './kek-ring.js'
 import { deriveNonceKey } from './nonce-key.js'
+import { ReleaseData } from './release-data.js'
 import { createKdsFetcher, SNP_KDS_LAYOUT } from './snp-kds.js'
 import { createPcsFetcher, TDX_PCS_LAYOUT } from './tdx-pcs.js'
 import { TPM_DIRECTORY_LAYOUT } from './tpm-trust.js'
@@ -25,7 +26,8 @@ import { builtinSevRoots, type SevRoot } from '../sev/index.js'
 
 /**
  * What the HTTP layer and the CLI call into: configuration, the database, the keys. Built once
- * at start; nothing in it depends on an earlier request (the service is stateless).
+ * at start; nothing in it depends on an earlier request (the service is stateless) except
+ * `releaseData`, copies that a request uses only when the database says they are current.
  */
 export interface Services {
   readonly config: Config
@@ -40,8 +42,13 @@ export interface Services {
   readonly readiness: Readiness
   /** Audit entries of attestations and releases (group commit). */
   readonly audit: AuditWriter
+<<<<<<< HEAD
   /** Refused attestations, audited with a bounded volume (stop it at shutdown: it flushes). */
   readonly refusals: RefusalAudit
+=======
+  /** This replica's copies of the release data, valid for one release generation (release-data.ts). */
+  readonly releaseData: ReleaseData
+>>>>>>> perf
   /** The clock; tests pass a fixed one to step over expiry bounds. */
   readonly now: () => Date
   /** The evidence verifiers with their options from the configuration, built once. */
@@ -162,8 +169,13 @@ export async function createServices(config: Config, log: Logger, options: Creat
     log,
     readiness,
     auditKey,
+<<<<<<< HEAD
     audit,
     refusals: new RefusalAudit({ writer: audit, windowSeconds: config.audit.refusalWindowSeconds, now, log }),
+=======
+    audit: new AuditWriter(database, auditKey),
+    releaseData: new ReleaseData(),
+>>>>>>> perf
     now,
     verifiers: createVerifiers(config, options.testTrustAnchors, true),
     collateral: createCollateralService({ directory: config.collateralDir, layouts: [SNP_KDS_LAYOUT, TDX_PCS_LAYOUT, TPM_DIRECTORY_LAYOUT], db: database.db, fetchers, log, now }),

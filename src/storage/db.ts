@@ -17,6 +17,7 @@ import pg from 'pg'
 import { KeybrokerError } from '../errors.js'
 import * as schema from './schema.js'
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js'
+import { registerPreparedRunner } from './prepared.js'
 import { driverError } from './storage-error.js'
 
 /** The drizzle handle common to `drizzle-orm/pglite` and `drizzle-orm/node-postgres`. */
@@ -187,6 +188,7 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
     },
   }
   migrators.set(db, () => migratePglite(db, { migrationsFolder: migrationsFolder() }))
+  registerPreparedRunner(db, async (statement, values) => (await client.query(statement.text, [...values])).rows)
   return database
 }
 
@@ -231,6 +233,7 @@ async function openPostgres(databaseUrl: string, opts: OpenDatabaseOptions): Pro
       return closing
     },
   }
+  registerPreparedRunner(db, async (statement, values) => (await pool.query({ name: statement.name, text: statement.text, values: [...values] })).rows)
   migrators.set(db, async () => {
     const client = await pool.connect()
     try {

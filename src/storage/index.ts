@@ -5,7 +5,7 @@ export type { AdminRole, SecretKind, SecretState } from './schema.js'
 export { isUnavailable, isUniqueViolation, toStorageError } from './storage-error.js'
 export { executeRows } from './raw-rows.js'
 export type { RawRow } from './raw-rows.js'
-export { consumeNonce, deleteExpiredNonces } from './nonces.js'
+export { consumeNonce, consumeNonceReadingGeneration, deleteExpiredNonces } from './nonces.js'
 export { findActiveAdminTokenByHash, insertAdminToken, listAdminTokens, revokeAdminToken } from './admin-tokens.js'
 export type { ActiveAdminToken, AdminTokenInfo, NewAdminToken } from './admin-tokens.js'
 export {
