@@ -42,13 +42,10 @@ export interface Services {
   readonly readiness: Readiness
   /** Audit entries of attestations and releases (group commit). */
   readonly audit: AuditWriter
-<<<<<<< HEAD
   /** Refused attestations, audited with a bounded volume (stop it at shutdown: it flushes). */
   readonly refusals: RefusalAudit
-=======
   /** This replica's copies of the release data, valid for one release generation (release-data.ts). */
   readonly releaseData: ReleaseData
->>>>>>> perf
   /** The clock; tests pass a fixed one to step over expiry bounds. */
   readonly now: () => Date
   /** The evidence verifiers with their options from the configuration, built once. */
@@ -169,13 +166,9 @@ export async function createServices(config: Config, log: Logger, options: Creat
     log,
     readiness,
     auditKey,
-<<<<<<< HEAD
     audit,
     refusals: new RefusalAudit({ writer: audit, windowSeconds: config.audit.refusalWindowSeconds, now, log }),
-=======
-    audit: new AuditWriter(database, auditKey),
     releaseData: new ReleaseData(),
->>>>>>> perf
     now,
     verifiers: createVerifiers(config, options.testTrustAnchors, true),
     collateral: createCollateralService({ directory: config.collateralDir, layouts: [SNP_KDS_LAYOUT, TDX_PCS_LAYOUT, TPM_DIRECTORY_LAYOUT], db: database.db, fetchers, log, now }),
