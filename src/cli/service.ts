@@ -15,7 +15,7 @@ import { scheduleMaintenance } from '../services/maintenance.js'
 import { checkpointJwsFromFile } from '../services/audit-checkpoints.js'
 import { loadAuditKey } from '../services/audit-key.js'
 import { createServices, loadConfiguredKeys, openAuditKey } from '../services/services.js'
-import { migrateDatabase, openDatabase, type AdminRole } from '../storage/index.js'
+import { listAdminTokens, migrateDatabase, openDatabase, type AdminRole } from '../storage/index.js'
 import type { CliOutput } from './io.js'
 
 export async function serve(config: Config): Promise<number> {
@@ -30,6 +30,9 @@ export async function serve(config: Config): Promise<number> {
     if (!(await services.readiness.waitForDatabase())) return
     if (config.bootstrapAdminToken !== undefined && (await ensureBootstrapAdminToken(services, config.bootstrapAdminToken))) {
       log.info('bootstrap admin token registered')
+    }
+    if (!(await listAdminTokens(services.database.db)).some((t) => t.revokedAt === null)) {
+      log.warn('no admin token yet: set KEYBROKER_BOOTSTRAP_ADMIN_TOKEN (>= 32 characters) and restart, or run `keybroker admin token create --offline --role admin` (embedded database: with the service stopped)')
     }
     maintenance = scheduleMaintenance(services)
     log.info('ready')

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path'
 import { z } from 'zod'
 import { snpFirmwareSchema, snpMinTcbSchema, snpProductSchema, type SnpConfig } from './snp.js'
 import { sevProductsSchema, type SevConfig } from './sev.js'
+import { withSecretFiles } from './secret-files.js'
 import { spkiPinsSchema, tdxTcbStatusesSchema, type TdxConfig } from './tdx.js'
 
 export type { SnpConfig, SnpFirmwareVersion, SnpProductName, SnpTcbFloor } from './snp.js'
@@ -198,7 +199,8 @@ function checkProduction(v: Values): void {
  * Loads and validates the configuration. Throws `ConfigError` naming the first bad setting
  * (its environment variable, or the config-file key). Secrets given here are never echoed.
  */
-export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
+export function loadConfig(environment: Readonly<Record<string, string | undefined>> = process.env): Config {
+  const env = withSecretFiles(environment)
   const file = env.KEYBROKER_CONFIG ? readConfigFile(env.KEYBROKER_CONFIG) : {}
   const values: Partial<Record<Key, unknown>> = {}
   for (const [key, setting] of Object.entries(SETTINGS) as [Key, Setting][]) {

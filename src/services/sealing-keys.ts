@@ -40,7 +40,7 @@ import type { Services } from './services.js'
 import type { ReleaseDataView } from './release-data.js'
 
 /**
- * Sealing keys (DESIGN.md, "Secrets"; issue #8): Tang-style exchange keys whose recovery is
+ * Sealing keys (docs/architecture.md, "Secrets"; issue #8): Tang-style exchange keys whose recovery is
  * gated by attestation. keybroker keeps one private key per version and nothing per disk; a disk
  * is bound offline to the advertised public key (clevis pin `keybroker`), and unlocking it is an
  * attestation with `recover` (see {@link recoverDiskKey}).
