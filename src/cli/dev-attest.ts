@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { compactDecrypt, exportJWK, generateKeyPair } from 'jose'
 import { computeBinding } from '../tokens/binding.js'
 import { AdminApiError, AdminConnectionError, adminRequest } from './admin/http.js'
-import { asRecord, cell, formatJson } from './admin/output.js'
+import { asRecord, failedRuleNames, formatJson } from './admin/output.js'
 import { connectionFor, list, str } from './admin/session.js'
 import type { CliContext } from './io.js'
 
@@ -48,7 +48,8 @@ export async function devAttest(opts: Record<string, unknown>, ctx: CliContext):
   } catch (err) {
     if (err instanceof AdminApiError) {
       if (opts['json'] === true) ctx.out.stdout(formatJson({ status: err.status, ...err.problem }))
-      const failed = Array.isArray(err.problem['failedRules']) ? `\nfailed rules: ${err.problem['failedRules'].map(cell).join(', ')}` : ''
+      const names = failedRuleNames(err.problem)
+      const failed = names === undefined ? '' : `\nfailed rules: ${names.join(', ')}`
       ctx.out.stderr(`keybroker: refused: ${err.message}${failed}\n`)
       return 1
     }

@@ -8,13 +8,14 @@ import type { Config } from '../config/config.js'
 import { createLogger, describeError } from '../log/logger.js'
 import { createApp } from '../server/app.js'
 import { listen } from '../server/listen.js'
+import { listenMetrics, type MetricsListener } from '../server/metrics-listener.js'
 import { createAdminToken, ensureBootstrapAdminToken } from '../services/admin-tokens.js'
 import { verifyAudit } from '../services/audit.js'
 import { scheduleMaintenance } from '../services/maintenance.js'
 import { checkpointJwsFromFile } from '../services/audit-checkpoints.js'
 import { loadAuditKey } from '../services/audit-key.js'
 import { createServices, loadConfiguredKeys, openAuditKey } from '../services/services.js'
-import { migrateDatabase, openDatabase, type AdminRole } from '../storage/index.js'
+import { listAdminTokens, migrateDatabase, openDatabase, type AdminRole } from '../storage/index.js'
 import type { CliOutput } from './io.js'
 
 export async function serve(config: Config): Promise<number> {
@@ -30,14 +31,19 @@ export async function serve(config: Config): Promise<number> {
     if (config.bootstrapAdminToken !== undefined && (await ensureBootstrapAdminToken(services, config.bootstrapAdminToken))) {
       log.info('bootstrap admin token registered')
     }
+    if (!(await listAdminTokens(services.database.db)).some((t) => t.revokedAt === null)) {
+      log.warn('no admin token yet: set KEYBROKER_BOOTSTRAP_ADMIN_TOKEN (>= 32 characters) and restart, or run `keybroker admin token create --offline --role admin` (embedded database: with the service stopped)')
+    }
     maintenance = scheduleMaintenance(services)
     log.info('ready')
   }
   let server: Awaited<ReturnType<typeof listen>>
+  let metrics: MetricsListener | undefined
   let started: Promise<void> = Promise.resolve()
   try {
     if (!deferred) await startUp()
     server = await listen(createApp({ config, services, log }), config, log)
+    if (config.metricsListen !== undefined) metrics = await listenMetrics(services.metrics, config.metricsListen, log)
     if (deferred) started = startUp()
   } catch (err) {
     await services.database.close()
@@ -65,6 +71,7 @@ export async function serve(config: Config): Promise<number> {
   }, 10_000)
   timer.unref()
   await server.close()
+  await metrics?.close()
   // The counted refusals of the current window are written before the database closes.
   await services.refusals.stop()
   await services.database.close()

@@ -33,6 +33,9 @@ export function createMetrics(): Metrics {
   // included (nodejs_eventloop_lag_seconds and its percentiles).
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 })
   const registers = [registry]
+  // prom-client names these gauges `…_total`, which Prometheus reserves for counters (promtool
+  // refuses them); their per-type versions (nodejs_active_handles, …_requests, …_resources) stay.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name)
   let pool: (() => PoolStats | undefined) | undefined
   const poolGauge = (name: string, help: string, read: (s: PoolStats) => number): Gauge =>
     new Gauge({

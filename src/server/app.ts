@@ -9,6 +9,7 @@ import type { AppDeps, AppEnv } from './context.js'
 import { accessLog } from './middleware/access-log.js'
 import { readinessGate } from './middleware/readiness-gate.js'
 import { requestId } from './middleware/request-id.js'
+import { traceContext } from './middleware/trace-context.js'
 import { securityHeaders } from './middleware/security-headers.js'
 import { problemFor } from './problem.js'
 import { registerAdminAuditRoutes } from './routes/admin-audit.js'
@@ -48,7 +49,8 @@ export function createApp(deps: AppDeps): App {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
 
   app.use('*', requestId())
-  app.use('*', accessLog({ log: deps.log }))
+  app.use('*', traceContext())
+  app.use('*', accessLog({ log: deps.log, metrics: () => deps.services.metrics }))
   app.use('*', securityHeaders())
   app.use('*', readinessGate({ services: deps.services }))
   app.use(
@@ -124,6 +126,7 @@ function toKeybrokerError(err: unknown, deps: AppDeps): KeybrokerError {
 
 function problemResponse(c: Context<AppEnv>, err: KeybrokerError, deps: AppDeps): Response {
   const id = c.get('requestId')
+  c.set('problem', err.code)
   if (err.code === 'internal') {
     deps.log.error('internal error', { requestId: id, route: c.req.routePath, error: describeError(err.cause ?? err) })
   } else {
@@ -138,6 +141,8 @@ function problemResponse(c: Context<AppEnv>, err: KeybrokerError, deps: AppDeps)
     'X-Content-Type-Options': 'nosniff',
   }
   if (id) headers['X-Request-Id'] = id
+  const trace = c.get('trace') as AppEnv['Variables']['trace'] | undefined
+  if (trace !== undefined) headers.traceparent = `00-${trace.traceId}-${trace.spanId}-${trace.flags}`
   if (typeof allow === 'string') headers.Allow = allow
   // Every 503 says when to come back (RFC 9110 §10.2.3); clients add jitter.
   if (body.status === 503) headers['Retry-After'] = String(typeof retryAfterSeconds === 'number' ? retryAfterSeconds : DEFAULT_RETRY_AFTER_SECONDS)

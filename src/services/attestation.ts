@@ -87,7 +87,7 @@ export interface Verified {
 }
 
 /**
- * Steps 1-4 of DESIGN.md's flow, shared by `/v1/attest` and `/v1/verify`: nonce (MAC, expiry,
+ * Steps 1-4 of the request flow (docs/architecture.md), shared by `/v1/attest` and `/v1/verify`: nonce (MAC, expiry,
  * single use) → evidence verifier (pure) → the type's binding profile against B of the nonce and
  * key (keyless: see `computeKeylessBinding`) → appraisal against the sets holding the measurement.
  */
@@ -132,7 +132,7 @@ async function verifyBoundEvidence(
 }
 
 /**
- * The attestation flow of DESIGN.md: `verifyBoundEvidence` → per-secret release policy → audit
+ * The attestation flow (docs/architecture.md, "Request flow"): `verifyBoundEvidence` → per-secret release policy → audit
  * entry committed before anything is returned. Any requested secret that is denied denies the
  * whole request (all or nothing), naming every failed rule.
  */

@@ -253,7 +253,7 @@ export const SEALING_KEY_VERSION_STATES = ['active', 'retired'] as const
 export type SealingKeyVersionState = (typeof SEALING_KEY_VERSION_STATES)[number]
 
 /**
- * Sealing keys for disks (DESIGN.md, "Secrets"): one per unlock policy, Tang-style, no per-disk
+ * Sealing keys for disks (docs/architecture.md, "Secrets"): one per unlock policy, Tang-style, no per-disk
  * state. The private keys live in `sealing_key_versions`, never here.
  */
 export const sealingKeys = pgTable(

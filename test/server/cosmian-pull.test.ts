@@ -18,6 +18,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { toBase64Url } from '../../src/evidence/reader.js'
+import { CosmianAgentClient } from '../../src/services/cosmian/agent-client.js'
+import { computeKeylessBinding } from '../../src/tokens/index.js'
+import { KeybrokerClientError } from '../../src/clients/index.js'
 import { loadOrCreateDevCertificate } from '../../src/server/dev-certificate.js'
 import type { Database } from '../../src/storage/index.js'
 import { testAk } from '../generators/cosmian.js'
@@ -183,7 +186,7 @@ describe.each(testDatabases())('Cosmian VM pull verification and provisioning on
     agent.misbehave = {}
     const caFile = join(tmp, `service-ca-${engine.kind}.pem`)
     await writeFile(caFile, kb.server.caPem ?? '')
-    const env = { KEYBROKER_URL: kb.url, KEYBROKER_TOKEN: kb.tokens.admin, KEYBROKER_CA: caFile }
+    const env = { KEYBROKER_URL: kb.url, KEYBROKER_TOKEN: kb.tokens.admin, KEYBROKER_CACERT: caFile }
     const ok = await cli(['cosmian', 'verify', '--agent', agent.url, '--snapshot', 'cvm'], env)
     expect(ok.stderr).toBe('')
     expect(ok.code).toBe(0)
@@ -195,6 +198,26 @@ describe.each(testDatabases())('Cosmian VM pull verification and provisioning on
     agent.misbehave = { resetCount: 99 }
     expect((await cli(['cosmian', 'verify', '--agent', agent.url, '--snapshot', 'cvm'], env)).code).toBe(1)
     expect((await cli(['cosmian', 'verify', '--snapshot', 'cvm'], env)).code).toBe(2)
+  })
+
+  it('pushed evidence: POST /v1/verify with the agent\'s answers and agentCertificate (required: without it, binding-mismatch)', async () => {
+    agent.misbehave = {}
+    const { nonce } = await kb.client.challenge()
+    const n = (await computeKeylessBinding(nonce)).slice(0, 32)
+    const q = encodeURIComponent(Buffer.from(n).toString('base64').replace(/=+$/, ''))
+    const relay = new CosmianAgentClient({ url: agent.url, timeoutMs: 10_000, maxBytes: 8 * 1024 * 1024 })
+    const evidence = {
+      type: 'cosmian',
+      teeQuote: await relay.getJson(`/quote/tee?nonce=${q}`),
+      tpmQuote: await relay.getJson(`/quote/tpm?nonce=${q}`),
+      imaBinary: await relay.getJson('/ima/binary'),
+    }
+    const { token } = await kb.client.verify({ nonce, evidence: { ...evidence, agentCertificate: tlsA.cert } })
+    expect(JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString())['ear.status']).toBe('affirming')
+    const again = await kb.client.challenge()
+    const err = await kb.client.verify({ nonce: again.nonce, evidence }).then(() => undefined, (e: unknown) => e)
+    expect(err).toBeInstanceOf(KeybrokerClientError)
+    expect((err as KeybrokerClientError).code).toBe('binding-mismatch')
   })
 
   it('bad input: a non-https agent URL is a 400; an unknown set a 404; an agent that is not there a 502', async () => {

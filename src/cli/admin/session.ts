@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
 import { UsageError, type CliContext } from '../io.js'
 import { AdminApiError, AdminConnectionError, adminRequest, normalizePin, type AdminConnection } from './http.js'
-import { asRecord, asRows, formatJson, formatRecord, formatTable, type Column } from './output.js'
+import { asRecord, asRows, failedRuleNames, formatJson, formatRecord, formatTable, type Column } from './output.js'
 
 /** The options `keybroker admin` takes for every subcommand (commander `optsWithGlobals`). */
 export interface AdminGlobalOptions {
@@ -78,8 +78,8 @@ export class AdminSession {
   }
 
   /** Prints one object: `--json` as is, else `key: value` lines. */
-  printRecord(body: unknown): void {
-    this.ctx.out.stdout(this.json ? formatJson(body) : formatRecord(asRecord(body)))
+  printRecord(body: unknown, view: (record: Record<string, unknown>) => Record<string, unknown> = (r) => r): void {
+    this.ctx.out.stdout(this.json ? formatJson(body) : formatRecord(view(asRecord(body))))
   }
 
   /** A confirmation for people (stderr); nothing with `--json`. */
@@ -103,7 +103,8 @@ export function adminAction(ctx: CliContext, run: (session: AdminSession, args: 
     } catch (err) {
       if (err instanceof AdminApiError) {
         if (session.json) ctx.out.stdout(formatJson({ status: err.status, ...err.problem }))
-        const failed = Array.isArray(err.problem['failedRules']) ? ` (failed rules: ${err.problem['failedRules'].join(', ')})` : ''
+        const names = failedRuleNames(err.problem)
+        const failed = names === undefined ? '' : ` (failed rules: ${names.join(', ')})`
         ctx.out.stderr(`keybroker: ${err.message}${failed}\n`)
         ctx.setExitCode(1)
         return
