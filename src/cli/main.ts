@@ -4,7 +4,7 @@ import { KeybrokerError } from '../errors.js'
 import { createLogger, describeError } from '../log/logger.js'
 import { createApp } from '../server/app.js'
 import { listen } from '../server/listen.js'
-import { createAdminToken, ensureBootstrapAdminToken } from '../services/admin-tokens.js'
+import { createAdminToken, prepareAdminAccess } from '../services/admin-tokens.js'
 import { verifyAudit } from '../services/audit.js'
 import { scheduleMaintenance } from '../services/maintenance.js'
 import { createServices } from '../services/services.js'
@@ -79,9 +79,7 @@ async function serve(config: Config): Promise<number> {
   if (config.allowSampleEvidence) log.warn('sample evidence is ENABLED: development only, never in production')
   let server: Awaited<ReturnType<typeof listen>>
   try {
-    if (config.bootstrapAdminToken !== undefined && (await ensureBootstrapAdminToken(services, config.bootstrapAdminToken))) {
-      log.info('bootstrap admin token registered')
-    }
+    await prepareAdminAccess(services, config.bootstrapAdminToken)
     server = await listen(createApp({ config, services, log }), config, log)
   } catch (err) {
     await services.database.close()

@@ -23,6 +23,7 @@ import { registerHealthRoutes } from './routes/health.js'
 import { registerSealingKeyRoutes } from './routes/sealing-keys.js'
 import { registerSevRoutes } from './routes/sev.js'
 import { registerAdminTpmRoutes } from './routes/admin-tpm.js'
+import { registerAdminTokenRoutes } from './routes/admin-tokens.js'
 import { registerTpmEnrollmentRoutes } from './routes/tpm-enrollment.js'
 import { registerWellKnownRoutes } from './routes/well-known.js'
 import { validationHook } from './validation.js'
@@ -68,6 +69,7 @@ export function createApp(deps: AppDeps): App {
   registerAdminPolicyRoutes(app, deps)
   registerAdminBundleRoutes(app, deps)
   registerAdminAuditRoutes(app, deps)
+  registerAdminTokenRoutes(app, deps)
   registerAdminCollateralRoutes(app, deps)
   registerSealingKeyRoutes(app, deps)
   registerAdminTpmRoutes(app, deps)
