@@ -50,7 +50,7 @@ export function createApp(deps: AppDeps): App {
 
   app.use('*', requestId())
   app.use('*', accessLog({ log: deps.log }))
-  app.use('*', securityHeaders())
+  app.use('*', securityHeaders({ hsts: !deps.config.insecureHttp }))
   app.use(
     '*',
     bodyLimit({
