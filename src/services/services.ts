@@ -75,6 +75,9 @@ export async function createServices(config: Config, log: Logger, options: Creat
     if (options.database === undefined) await database.close()
     throw err
   }
+  if (config.production && database.engine === 'pglite') {
+    log.warn('production mode on the embedded database (PGlite): a single-node setup, one process, no replicas; use PostgreSQL (DATABASE_URL) to run several')
+  }
   const now = options.now ?? (() => new Date())
   const fetchers: CollateralFetcher[] = []
   if (config.snp.kdsFetch) {
