@@ -171,7 +171,7 @@ export function actorOf(principal: AdminPrincipal): string {
 
 /** The one start-up line logged when no admin token exists. */
 export const NO_ADMIN_TOKEN_MESSAGE =
-  'no admin token exists: create the first with `keybroker admin token create --role admin` (on the embedded database while the service is stopped), or set KEYBROKER_BOOTSTRAP_ADMIN_TOKEN and restart'
+  'no admin token exists: create the first with `keybroker admin token create --offline --role admin` (on the embedded database while the service is stopped), or set KEYBROKER_BOOTSTRAP_ADMIN_TOKEN and restart'
 
 /**
  * Admin access at start: registers the bootstrap token when configured (never again once

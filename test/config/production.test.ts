@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ConfigError, loadConfig } from '../../src/config/config.js'
 import { createLogger } from '../../src/log/logger.js'
 import { createServices } from '../../src/services/services.js'
+import type { Database } from '../../src/storage/index.js'
 import { openTestDatabase } from '../support/databases.js'
 
 const KEK = randomBytes(32).toString('base64')
@@ -62,22 +63,22 @@ describe('production mode', () => {
 
   describe('on PGlite', () => {
     let dataDir: string
+    let database: Database
     beforeAll(async () => {
       dataDir = await mkdtemp(join(tmpdir(), 'keybroker-prod-'))
+      database = await openTestDatabase('pglite')
     })
-    afterAll(() => rm(dataDir, { recursive: true, force: true }))
+    afterAll(async () => {
+      await database?.close()
+      await rm(dataDir, { recursive: true, force: true })
+    })
 
     it('warns that this is a single-node setup (and not outside production mode)', async () => {
       for (const production of ['1', '0']) {
         const lines: { level: string; msg: string }[] = []
         const log = createLogger('info', (l) => lines.push(JSON.parse(l) as { level: string; msg: string }))
-        const database = await openTestDatabase('pglite')
-        try {
-          const config = loadConfig({ KEYBROKER_PRODUCTION: production, KEYBROKER_KEK: KEK, KEYBROKER_INSECURE_HTTP: '1', KEYBROKER_DATA_DIR: dataDir })
-          await createServices(config, log, { database })
-        } finally {
-          await database.close()
-        }
+        const config = loadConfig({ KEYBROKER_PRODUCTION: production, KEYBROKER_KEK: KEK, KEYBROKER_INSECURE_HTTP: '1', KEYBROKER_DATA_DIR: dataDir })
+        await createServices(config, log, { database })
         const warnings = lines.filter((l) => l.level === 'warn' && /single-node/.test(l.msg))
         expect(warnings, `production=${production}`).toHaveLength(production === '1' ? 1 : 0)
       }

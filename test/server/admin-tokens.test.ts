@@ -126,7 +126,7 @@ describe.each(testDatabases())('admin tokens API on %s', (engine) => {
     const empty = capture()
     await prepareAdminAccess({ ...s, log: empty.log }, BOOTSTRAP)
     expect(empty.lines.filter((l) => l.level === 'warn')).toEqual([expect.objectContaining({ msg: NO_ADMIN_TOKEN_MESSAGE })])
-    expect(NO_ADMIN_TOKEN_MESSAGE).toContain('keybroker admin token create --role admin')
+    expect(NO_ADMIN_TOKEN_MESSAGE).toContain('keybroker admin token create --offline --role admin')
     const none = capture()
     await prepareAdminAccess({ ...s, log: none.log }, undefined)
     expect(none.lines).toEqual([expect.objectContaining({ level: 'warn', msg: NO_ADMIN_TOKEN_MESSAGE })])
