@@ -2,40 +2,60 @@
  * The service's own commands: `serve`, `migrate`, and the ones that work on its database
  * directly (`audit verify`, `admin token create --offline`). Loaded only when one of them runs.
  */
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Config } from '../config/config.js'
-import { createLogger } from '../log/logger.js'
+import { createLogger, describeError } from '../log/logger.js'
 import { createApp } from '../server/app.js'
 import { listen } from '../server/listen.js'
 import { createAdminToken, prepareAdminAccess } from '../services/admin-tokens.js'
 import { verifyAudit } from '../services/audit.js'
 import { scheduleMaintenance } from '../services/maintenance.js'
-import { createServices } from '../services/services.js'
+import { checkpointJwsFromFile } from '../services/audit-checkpoints.js'
+import { loadAuditKey } from '../services/audit-key.js'
+import { createServices, loadConfiguredKeys, openAuditKey } from '../services/services.js'
 import { migrateDatabase, openDatabase, type AdminRole } from '../storage/index.js'
 import type { CliOutput } from './io.js'
 
 export async function serve(config: Config): Promise<number> {
   const log = createLogger(config.logLevel)
-  const services = await createServices(config, log)
+  // PostgreSQL may be down at start: listen anyway (503 `not-ready`, /readyz 503) and retry.
+  // Embedded PGlite is opened (and locked) before listening: there is nothing to wait for.
+  const deferred = config.databaseUrl !== undefined
+  const services = await createServices(config, log, { deferDatabase: deferred })
   if (config.allowSampleEvidence) log.warn('sample evidence is ENABLED: development only, never in production')
-  let server: Awaited<ReturnType<typeof listen>>
-  try {
+  let maintenance: { stop(): void } | undefined
+  const startUp = async (): Promise<void> => {
+    if (!(await services.readiness.waitForDatabase())) return
     await prepareAdminAccess(services, config.bootstrapAdminToken)
+    maintenance = scheduleMaintenance(services)
+    log.info('ready')
+  }
+  let server: Awaited<ReturnType<typeof listen>>
+  let started: Promise<void> = Promise.resolve()
+  try {
+    if (!deferred) await startUp()
     server = await listen(createApp({ config, services, log }), config, log)
+    if (deferred) started = startUp()
   } catch (err) {
     await services.database.close()
     throw err
   }
-  const maintenance = scheduleMaintenance(services)
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      log.info('shutting down', { signal })
-      resolve()
-    }
-    process.once('SIGINT', () => stop('SIGINT'))
-    process.once('SIGTERM', () => stop('SIGTERM'))
+  const failed = started.then(
+    () => undefined,
+    (err: unknown) => err,
+  )
+  const signal = await new Promise<string | Error>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'))
+    process.once('SIGTERM', () => resolve('SIGTERM'))
+    void failed.then((err) => {
+      if (err !== undefined) resolve(err instanceof Error ? err : new Error(String(err)))
+    })
   })
-  maintenance.stop()
+  if (signal instanceof Error) log.error('start-up failed', { error: describeError(signal) })
+  else log.info('shutting down', { signal })
+  services.readiness.stop()
+  maintenance?.stop()
   // Bounded shutdown: connections are closed, then the database; a stuck close cannot hang us.
   const timer = setTimeout(() => {
     log.error('shutdown timed out')
@@ -45,7 +65,7 @@ export async function serve(config: Config): Promise<number> {
   await server.close()
   await services.database.close()
   log.info('stopped')
-  return 0
+  return signal instanceof Error ? 1 : 0
 }
 
 export async function openConfiguredDatabase(config: Config) {
@@ -68,7 +88,9 @@ export async function createTokenOffline(config: Config, role: AdminRole, label:
   const database = await openConfiguredDatabase(config)
   try {
     await migrateDatabase(database)
-    const { id, token } = await createAdminToken({ database, now: () => new Date() }, role, label, 'cli')
+    const { keks } = await loadConfiguredKeys(config)
+    const auditKey = await openAuditKey(database, keks, new Date())
+    const { id, token } = await createAdminToken({ database, now: () => new Date(), auditKey }, role, label, 'cli')
     out.stderr(`created ${role} token ${id}; it is shown once:\n`)
     out.stdout(`${token}\n`)
     return 0
@@ -77,10 +99,16 @@ export async function createTokenOffline(config: Config, role: AdminRole, label:
   }
 }
 
-export async function verifyAuditOffline(config: Config, out: CliOutput): Promise<number> {
+/** `checkpointFiles`: exported checkpoints (GET /admin/v1/audit/checkpoints) the chain must still contain. */
+export async function verifyAuditOffline(config: Config, out: CliOutput, checkpointFiles: readonly string[] = []): Promise<number> {
+  const exported: string[] = []
+  for (const file of checkpointFiles) exported.push(...checkpointJwsFromFile(await readFile(file, 'utf8')))
   const database = await openConfiguredDatabase(config)
   try {
-    const result = await verifyAudit({ database })
+    const { keks, keys } = await loadConfiguredKeys(config)
+    // Opening the key never rewrites entries: a chain written before the audit key is verified as it is.
+    const auditKey = await loadAuditKey(database, keks, new Date())
+    const result = await verifyAudit({ database, auditKey, keys }, exported)
     out.stdout(`${JSON.stringify(result)}\n`)
     return result.ok ? 0 : 1
   } finally {

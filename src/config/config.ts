@@ -40,6 +40,13 @@ export interface Config {
   readonly tokenPreviousKeysFile: string | undefined
   readonly bootstrapAdminToken: string | undefined
   readonly bodyLimitBytes: number
+  /** The audit log (README, "Reliability and security"). */
+  readonly audit: {
+    /** Seconds between signed checkpoints of the chain head; 0: only on demand. */
+    readonly checkpointSeconds: number
+    /** Identical refused attestations (route, reason, source) within this window share one entry. */
+    readonly refusalWindowSeconds: number
+  }
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent'
   /** Collateral cache directory in the AMD KDS layout (README, "Collateral"); default `<dataDir>/collateral`. */
   readonly collateralDir: string
@@ -128,6 +135,8 @@ export const SETTINGS = {
   caPublicUrl: { env: 'KEYBROKER_CA_PUBLIC_URL', file: 'caPublicUrl', schema: z.string().url().regex(/^https?:\/\//, 'must be an http(s) URL'), doc: 'base URL relying parties reach keybroker at, written into issued certificates (CRL, OCSP, issuer); default: the token issuer' },
   caStatusTtlSeconds: { env: 'KEYBROKER_CA_STATUS_TTL_SECONDS', file: 'caStatusTtlSeconds', schema: int(60, 7 * 86_400), default: '3600', doc: 'nextUpdate of CRLs and OCSP answers (a revocation shows from the next request on regardless)' },
   certsCompatProfile: { env: 'KEYBROKER_CERTS_COMPAT_PROFILE', file: 'certsCompatProfile', schema: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'a profile name'), doc: 'certificate profile of the absmach/certs-compatible endpoints without a domain (/certs/…, Cocos); unset: they answer 404' },
+  auditCheckpointSeconds: { env: 'KEYBROKER_AUDIT_CHECKPOINT_SECONDS', file: 'auditCheckpointSeconds', schema: int(0, 7 * 86_400), default: '3600', doc: 'seconds between signed audit checkpoints (head id + hash, JWS with the token key), written when the head moved; 0: only on demand (POST /admin/v1/audit/checkpoints)' },
+  auditRefusalWindowSeconds: { env: 'KEYBROKER_AUDIT_REFUSAL_WINDOW_SECONDS', file: 'auditRefusalWindowSeconds', schema: int(1, 3_600), default: '60', doc: 'refused attestations with the same route, reason and client IP within this window are audited as one entry with a count' },
   logLevel: { env: 'KEYBROKER_LOG_LEVEL', file: 'logLevel', schema: z.enum(['debug', 'info', 'warn', 'error', 'silent']), default: 'info', doc: 'log level' },
 } as const satisfies Record<string, Setting>
 
@@ -238,6 +247,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     tokenPreviousKeysFile: v.tokenPreviousKeysFile === undefined ? undefined : resolve(v.tokenPreviousKeysFile),
     bootstrapAdminToken: v.bootstrapAdminToken,
     bodyLimitBytes: v.bodyLimitBytes ?? 1024 * 1024,
+    audit: { checkpointSeconds: v.auditCheckpointSeconds ?? 3600, refusalWindowSeconds: v.auditRefusalWindowSeconds ?? 60 },
     logLevel: v.logLevel ?? 'info',
     collateralDir: resolve(v.collateralDir ?? join(v.dataDir ?? './data', 'collateral')),
     snp: {

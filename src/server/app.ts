@@ -4,14 +4,18 @@ import { bodyLimit } from 'hono/body-limit'
 import { HTTPException } from 'hono/http-exception'
 import { KeybrokerError, type ErrorCode } from '../errors.js'
 import { describeError } from '../log/logger.js'
+import { isUnavailable } from '../storage/index.js'
+import { NOT_READY_RETRY_AFTER_SECONDS } from '../services/readiness.js'
 import type { AppDeps, AppEnv } from './context.js'
 import { accessLog } from './middleware/access-log.js'
+import { readinessGate } from './middleware/readiness-gate.js'
 import { requestId } from './middleware/request-id.js'
 import { securityHeaders } from './middleware/security-headers.js'
 import { PROBLEMS, problemFor } from './problem.js'
 import { registerAdminAuditRoutes } from './routes/admin-audit.js'
 import { registerAdminCaRoutes } from './routes/admin-ca.js'
 import { registerAdminBundleRoutes } from './routes/admin-bundles.js'
+import { registerAdminCosmianRoutes } from './routes/admin-cosmian.js'
 import { registerAdminPolicyRoutes } from './routes/admin-policies.js'
 import { registerAdminCollateralRoutes } from './routes/admin-collateral.js'
 import { registerAdminReferenceValueRoutes } from './routes/admin-reference-values.js'
@@ -29,6 +33,9 @@ import { registerWellKnownRoutes } from './routes/well-known.js'
 import { validationHook } from './validation.js'
 
 export type App = OpenAPIHono<AppEnv>
+
+/** `Retry-After` of a 503 whose error names no delay of its own. */
+const DEFAULT_RETRY_AFTER_SECONDS = NOT_READY_RETRY_AFTER_SECONDS
 
 const HTTP_STATUS_CODES: Readonly<Record<number, ErrorCode>> = {
   400: 'bad-request',
@@ -51,6 +58,7 @@ export function createApp(deps: AppDeps): App {
   app.use('*', requestId())
   app.use('*', accessLog({ log: deps.log }))
   app.use('*', securityHeaders({ hsts: !deps.config.insecureHttp }))
+  app.use('*', readinessGate({ services: deps.services }))
   app.use(
     '*',
     bodyLimit({
@@ -68,6 +76,7 @@ export function createApp(deps: AppDeps): App {
   registerAdminReferenceValueRoutes(app, deps)
   registerAdminPolicyRoutes(app, deps)
   registerAdminBundleRoutes(app, deps)
+  registerAdminCosmianRoutes(app, deps)
   registerAdminAuditRoutes(app, deps)
   registerAdminTokenRoutes(app, deps)
   registerAdminCollateralRoutes(app, deps)
@@ -81,7 +90,12 @@ export function createApp(deps: AppDeps): App {
   registerMethodNotAllowed(app)
 
   app.notFound((c) => problemResponse(c, new KeybrokerError('not-found', 'no such route'), deps))
-  app.onError((err, c) => problemResponse(c, toKeybrokerError(err, deps), deps))
+  app.onError((err, c) => {
+    const problem = toKeybrokerError(err, deps)
+    // A query found the database unreachable: refuse at once until a probe reaches it again.
+    if (problem.code === 'not-ready') deps.services.readiness.reportUnavailable()
+    return problemResponse(c, problem, deps)
+  })
   return app
 }
 
@@ -105,6 +119,8 @@ function registerMethodNotAllowed(app: App): void {
 
 function toKeybrokerError(err: unknown, deps: AppDeps): KeybrokerError {
   if (err instanceof KeybrokerError) return err
+  // A driver error that escaped the storage layer's mapping (e.g. `begin` of a transaction).
+  if (isUnavailable(err)) return new KeybrokerError('not-ready', 'database unavailable', { cause: err })
   if (err instanceof HTTPException) {
     const code = HTTP_STATUS_CODES[err.status]
     if (code !== undefined) {
@@ -124,7 +140,7 @@ function problemResponse(c: Context<AppEnv>, err: KeybrokerError, deps: AppDeps)
     deps.log.info('request refused', { requestId: id, route: c.req.routePath, code: err.code })
   }
   const detail = err.code === 'internal' ? 'internal error; the request id identifies it in the log' : err.detail
-  const { allow, ...extensions } = err.extensions ?? {}
+  const { allow, retryAfterSeconds, ...extensions } = err.extensions ?? {}
   const body = problemFor(err.code, detail, id, extensions)
   const headers: Record<string, string> = {
     'Content-Type': 'application/problem+json',
@@ -133,6 +149,8 @@ function problemResponse(c: Context<AppEnv>, err: KeybrokerError, deps: AppDeps)
   }
   if (id) headers['X-Request-Id'] = id
   if (typeof allow === 'string') headers.Allow = allow
+  // Every 503 says when to come back (RFC 9110 §10.2.3); clients add jitter.
+  if (body.status === 503) headers['Retry-After'] = String(typeof retryAfterSeconds === 'number' ? retryAfterSeconds : DEFAULT_RETRY_AFTER_SECONDS)
   if (err.code === 'unauthorized') headers['WWW-Authenticate'] = 'Bearer realm="keybroker"'
   // The body of these requests was not read: close the connection, or a keep-alive client
   // would send its next request behind the unread bytes.

@@ -49,7 +49,7 @@ export const MAX_LABEL_LENGTH = 200
  * @throws KeybrokerError `bad-request` when `expiresAt` is not in the future or the label is too long
  */
 export async function createAdminToken(
-  s: Pick<Services, 'database' | 'now'>,
+  s: Pick<Services, 'database' | 'now' | 'auditKey'>,
   role: AdminRole,
   label: string,
   actor: string,
@@ -63,7 +63,7 @@ export async function createAdminToken(
   let info: AdminTokenInfo | undefined
   await s.database.db.transaction(async (tx) => {
     info = await insertAdminToken(tx, { id, tokenHash: hashAdminToken(token), role, label, at, expiresAt: expiresAt ?? null })
-    await appendAuditEntry(tx, {
+    await appendAuditEntry(tx, s.auditKey, {
       at,
       actor,
       action: 'admin-token.create',
@@ -101,7 +101,7 @@ export async function listAdminTokenViews(s: Pick<Services, 'database'>): Promis
  * @throws KeybrokerError `not-found` for an unknown id, `conflict` for the last admin token
  */
 export async function revokeAdminTokenById(
-  s: Pick<Services, 'database' | 'now'>,
+  s: Pick<Services, 'database' | 'now' | 'auditKey'>,
   id: string,
   actor: string,
   options: { readonly force?: boolean } = {},
@@ -116,7 +116,7 @@ export async function revokeAdminTokenById(
       throw new KeybrokerError('conflict', 'this is the last active admin token; create another first, or revoke it with ?force=true')
     }
     if (!(await revokeAdminToken(tx, id, at))) return
-    await appendAuditEntry(tx, {
+    await appendAuditEntry(tx, s.auditKey, {
       at,
       actor,
       action: 'admin-token.revoke',
@@ -138,7 +138,7 @@ export async function hasActiveAdminToken(s: Pick<Services, 'database' | 'now'>)
  * registered again: revoking it is how an operator retires the bootstrap setting), `registered`
  * when this call added it.
  */
-export async function ensureBootstrapAdminToken(s: Pick<Services, 'database' | 'now'>, token: string): Promise<'registered' | 'present' | 'revoked'> {
+export async function ensureBootstrapAdminToken(s: Pick<Services, 'database' | 'now' | 'auditKey'>, token: string): Promise<'registered' | 'present' | 'revoked'> {
   const tokenHash = hashAdminToken(token)
   const existing = await findAdminTokenByHash(s.database.db, tokenHash)
   if (existing !== undefined) return existing.revokedAt === null ? 'present' : 'revoked'
@@ -146,7 +146,7 @@ export async function ensureBootstrapAdminToken(s: Pick<Services, 'database' | '
   const at = s.now()
   await s.database.db.transaction(async (tx) => {
     await insertAdminToken(tx, { id, tokenHash, role: 'admin', label: 'bootstrap (KEYBROKER_BOOTSTRAP_ADMIN_TOKEN)', at })
-    await appendAuditEntry(tx, {
+    await appendAuditEntry(tx, s.auditKey, {
       at,
       actor: 'config',
       action: 'admin-token.create',
@@ -177,7 +177,7 @@ export const NO_ADMIN_TOKEN_MESSAGE =
  * Admin access at start: registers the bootstrap token when configured (never again once
  * revoked), then, when no admin token is active, logs exactly one line saying how to create one.
  */
-export async function prepareAdminAccess(s: Pick<Services, 'database' | 'now' | 'log'>, bootstrapToken: string | undefined): Promise<void> {
+export async function prepareAdminAccess(s: Pick<Services, 'database' | 'now' | 'log' | 'auditKey'>, bootstrapToken: string | undefined): Promise<void> {
   if (bootstrapToken !== undefined) {
     const state = await ensureBootstrapAdminToken(s, bootstrapToken)
     if (state === 'registered') s.log.info('bootstrap admin token registered')

@@ -75,7 +75,7 @@ export async function issueChallenge(s: Services, publicKey?: unknown): Promise<
 }
 
 /** What every attestation request establishes before any release: verified, bound, appraised. */
-interface Verified {
+export interface Verified {
   readonly now: Date
   readonly claims: Claims
   readonly appraised: AppraisedClaims
@@ -233,8 +233,8 @@ export async function verifyEvidence(s: Services, input: VerifyInput, requestId:
   return { token: ear.token }
 }
 
-/** The EAR of verified evidence; `cnf` is the attested key, when there is one. */
-function earOf(s: Services, nonce: string, key: RecipientKey | undefined, v: Pick<Verified, 'now' | 'claims' | 'overall' | 'bindingRule'>) {
+/** The EAR of verified evidence; `cnf` is the attested key, when there is one (also the Cosmian pull flow's). */
+export function earOf(s: Services, nonce: string, key: RecipientKey | undefined, v: Pick<Verified, 'now' | 'claims' | 'overall' | 'bindingRule'>) {
   return issueEar(s.keys.current, {
     issuer: s.config.issuer,
     audience: s.config.audience,

@@ -2,11 +2,15 @@ import { join } from 'node:path'
 import type { Config } from '../config/config.js'
 import type { VerifierRegistry } from '../evidence/index.js'
 import type { PinnedArk } from '../evidence/snp/index.js'
-import type { Logger } from '../log/logger.js'
+import type { KeybrokerError } from '../errors.js'
+import { describeError, type Logger } from '../log/logger.js'
 import type { KekRing } from '../secrets/index.js'
-import { openDatabase, type Database } from '../storage/index.js'
+import { connectDatabase, openDatabase, type Database } from '../storage/index.js'
 import { createNonceService, loadOrCreateSigningKeys, type KeySet, type NonceService } from '../tokens/index.js'
+import type { AuditKey } from '../audit/index.js'
+import { DeferredAuditKey, loadAuditKey, prepareAuditChain } from './audit-key.js'
 import { AuditWriter } from './audit-writer.js'
+import { Readiness } from './readiness.js'
 import { createCollateralService, type CollateralFetcher, type CollateralService } from './collateral.js'
 import { checkEnvelopeKeks } from './envelope-store.js'
 import { loadKekRing } from './kek-ring.js'
@@ -27,7 +31,11 @@ export interface Services {
   readonly keys: KeySet
   readonly nonces: NonceService
   readonly keks: KekRing
+  /** The key of the audit chain's HMAC (src/services/audit-key.ts). */
+  readonly auditKey: AuditKey
   readonly log: Logger
+  /** Whether the database can be used now: drives `/readyz` and 503 `not-ready` answers. */
+  readonly readiness: Readiness
   /** Audit entries of attestations and releases (group commit). */
   readonly audit: AuditWriter
   /** The clock; tests pass a fixed one to step over expiry bounds. */
@@ -50,35 +58,73 @@ export interface CreateServicesOptions {
   readonly database?: Database
   /** Synthetic roots for tests only; never set from configuration (see `TestTrustAnchors`). */
   readonly testTrustAnchors?: TestTrustAnchors
+  /**
+   * Do not wait for the database: connect lazily and leave `readiness` in `starting`; the caller
+   * runs `readiness.waitForDatabase()` (ping and migrations, retried) while it already listens.
+   */
+  readonly deferDatabase?: boolean
+}
+
+/** The KEK ring and token keys of the configuration (the CLI's commands load them alike). */
+export async function loadConfiguredKeys(config: Config): Promise<{ keks: KekRing; keys: KeySet }> {
+  const keyDir = join(config.dataDir, 'keys')
+  const keks = await loadKekRing(config)
+  const keys = await loadOrCreateSigningKeys(keyDir, config.tokenAlg, config.tokenKeyFile, config.tokenPreviousKeysFile)
+  return { keks, keys }
+}
+
+/**
+ * The audit key of `database`, with the chain re-keyed if it was written before the key existed:
+ * what `serve` and every CLI command that appends to or verifies the log need.
+ */
+export async function openAuditKey(database: Database, keks: KekRing, now: Date, log?: Logger): Promise<AuditKey> {
+  const auditKey = await loadAuditKey(database, keks, now)
+  const rekeyed = await prepareAuditChain(database, auditKey, now)
+  if (rekeyed.status === 'rekeyed' && rekeyed.entries > 0) log?.warn('audit log re-keyed (HMAC under the audit key)', { entries: rekeyed.entries })
+  return auditKey
 }
 
 /**
  * Opens the database (migrating it) and loads or creates the keys in the data directory.
+ * With `deferDatabase`, the steps that need the database (the KEK check, the audit key) run in
+ * `readiness.waitForDatabase()` instead.
  * @throws ConfigError when a stored envelope is sealed under a KEK that is not configured
  *   (the database is closed again unless the caller passed it in)
  */
 export async function createServices(config: Config, log: Logger, options: CreateServicesOptions = {}): Promise<Services> {
-  const keyDir = join(config.dataDir, 'keys')
-  const keks = await loadKekRing(config)
-  const keys = await loadOrCreateSigningKeys(keyDir, config.tokenAlg, config.tokenKeyFile, config.tokenPreviousKeysFile)
-  const database =
-    options.database ??
-    (await openDatabase({
-      databaseUrl: config.databaseUrl,
-      dataDir: join(config.dataDir, 'pglite'),
-      migrate: true,
-      onBackgroundError: (err) => log.error('database connection error', { code: err.code, detail: err.detail }),
-    }))
-  try {
-    await checkEnvelopeKeks({ database, keks })
-  } catch (err) {
-    if (options.database === undefined) await database.close()
-    throw err
+  const { keks, keys } = await loadConfiguredKeys(config)
+  // Set once the Readiness exists; a connection error before that has no state to change.
+  let onConnectionError: () => void = () => {}
+  const databaseOptions = {
+    databaseUrl: config.databaseUrl,
+    dataDir: join(config.dataDir, 'pglite'),
+    onBackgroundError: (err: KeybrokerError) => {
+      log.warn('database connection error', { code: err.code, detail: err.detail, error: describeError(err.cause) })
+      onConnectionError()
+    },
   }
+  const deferred = options.database === undefined && options.deferDatabase === true
+  const database =
+    options.database ?? (deferred ? await connectDatabase(databaseOptions) : await openDatabase({ ...databaseOptions, migrate: true }))
   if (config.production && database.engine === 'pglite') {
     log.warn('production mode on the embedded database (PGlite): a single-node setup, one process, no replicas; use PostgreSQL (DATABASE_URL) to run several')
   }
   const now = options.now ?? (() => new Date())
+  const auditKey = new DeferredAuditKey()
+  const databaseSteps = async (): Promise<void> => {
+    await checkEnvelopeKeks({ database, keks })
+    auditKey.set(await openAuditKey(database, keks, now(), log))
+  }
+  if (!deferred) {
+    try {
+      await databaseSteps()
+    } catch (err) {
+      if (options.database === undefined) await database.close()
+      throw err
+    }
+  }
+  const readiness = new Readiness(database, log, deferred ? 'starting' : 'ready', { onDatabaseReady: databaseSteps })
+  onConnectionError = () => readiness.reportUnavailable()
   const fetchers: CollateralFetcher[] = []
   if (config.snp.kdsFetch) {
     fetchers.push(createKdsFetcher({ baseUrl: config.snp.kdsUrl, timeoutMs: config.snp.kdsTimeoutMs, now, log }))
@@ -108,7 +154,9 @@ export async function createServices(config: Config, log: Logger, options: Creat
     }),
     keks,
     log,
-    audit: new AuditWriter(database),
+    readiness,
+    auditKey,
+    audit: new AuditWriter(database, auditKey),
     now,
     verifiers: createVerifiers(config, options.testTrustAnchors, true),
     collateral: createCollateralService({ directory: config.collateralDir, layouts: [SNP_KDS_LAYOUT, TDX_PCS_LAYOUT, TPM_DIRECTORY_LAYOUT], db: database.db, fetchers, log, now }),

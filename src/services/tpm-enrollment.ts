@@ -252,7 +252,7 @@ export async function completeEnrollment(
       createdAt: now,
       createdBy: 'enrollment',
     })
-    await appendAuditEntry(tx, {
+    await appendAuditEntry(tx, s.auditKey, {
       at: now,
       actor: 'attester',
       action: 'tpm.ak.enroll',

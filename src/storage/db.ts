@@ -16,6 +16,7 @@ import { migrate as migrateNodePg } from 'drizzle-orm/node-postgres/migrator'
 import pg from 'pg'
 import { KeybrokerError } from '../errors.js'
 import * as schema from './schema.js'
+import { lockDataDir, type DataDirLock } from './data-dir-lock.js'
 import { driverError } from './storage-error.js'
 
 /** The drizzle handle common to `drizzle-orm/pglite` and `drizzle-orm/node-postgres`. */
@@ -115,7 +116,7 @@ export function redactDatabaseUrl(databaseUrl: string): string {
  *   a password.
  */
 export async function openDatabase(opts: OpenDatabaseOptions = {}): Promise<Database> {
-  const database = opts.databaseUrl === undefined ? await openPglite(opts.dataDir) : await openPostgres(opts.databaseUrl, opts)
+  const database = await connectDatabase(opts)
   try {
     await database.ping()
     if (opts.migrate === true) await migrateDatabase(database)
@@ -124,6 +125,17 @@ export async function openDatabase(opts: OpenDatabaseOptions = {}): Promise<Data
     throw err
   }
   return database
+}
+
+/**
+ * Like {@link openDatabase} but neither checks the connection nor migrates: for PostgreSQL it only
+ * builds the pool, so it succeeds while the server is down. `keybroker serve` uses it to listen
+ * (answering `/readyz` with 503) while it waits for the database (src/services/readiness.ts).
+ *
+ * @throws KeybrokerError `not-ready` when PGlite cannot be opened or the URL is invalid.
+ */
+export async function connectDatabase(opts: OpenDatabaseOptions = {}): Promise<Database> {
+  return opts.databaseUrl === undefined ? openPglite(opts.dataDir) : openPostgres(opts.databaseUrl, opts)
 }
 
 /**
@@ -146,10 +158,18 @@ export async function migrateDatabase(database: Database): Promise<void> {
 
 async function openPglite(dataDir: string | undefined): Promise<Database> {
   let client: PGlite
+  let lock: DataDirLock | undefined
   try {
-    if (dataDir !== undefined) await mkdir(dataDir, { recursive: true })
+    if (dataDir !== undefined) {
+      await mkdir(dirname(dataDir), { recursive: true })
+      // One process per data directory: fails at once, naming the running process.
+      lock = await lockDataDir(dataDir)
+      await mkdir(dataDir, { recursive: true, mode: 0o700 })
+    }
     client = await PGlite.create(dataDir === undefined ? {} : { dataDir })
   } catch (err) {
+    await lock?.release()
+    if (err instanceof KeybrokerError) throw err
     throw new KeybrokerError('not-ready', `cannot open PGlite ${dataDir === undefined ? 'in memory' : `in ${dataDir}`}`, { cause: err })
   }
   const db = drizzlePglite({ client, schema })
@@ -159,7 +179,7 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
     engine: 'pglite',
     ping: () => pingDb(db),
     close: () => {
-      closing ??= client.closed ? Promise.resolve() : client.close()
+      closing ??= (client.closed ? Promise.resolve() : client.close()).finally(() => lock?.release())
       return closing
     },
   }
@@ -185,6 +205,16 @@ async function openPostgres(databaseUrl: string, opts: OpenDatabaseOptions): Pro
   // Without a listener an idle-connection error would crash the process.
   pool.on('error', (err) => {
     opts.onBackgroundError?.(new KeybrokerError('not-ready', 'idle PostgreSQL connection failed', { cause: err }))
+  })
+  // The pool listens on idle clients only: a client checked out for a transaction (the audit group
+  // commit, an admin change) that loses its server (restart, failover, pg_terminate_backend) emits
+  // 'error' with nobody listening, which kills the process. A listener for the client's whole life
+  // keeps it alive; the pending query fails on its own (`not-ready`), and pg-pool discards the
+  // client on release because it is no longer queryable.
+  pool.on('connect', (client) => {
+    client.on('error', (err) => {
+      opts.onBackgroundError?.(new KeybrokerError('not-ready', 'PostgreSQL connection failed', { cause: err }))
+    })
   })
   const db = drizzleNodePg({ client: pool, schema })
   let closing: Promise<void> | undefined

@@ -46,6 +46,9 @@ export function isUnavailable(err: unknown): boolean {
     inner instanceof Error &&
     (inner.message.includes('timeout exceeded when trying to connect') ||
       inner.message.includes('Connection terminated') ||
+      // pg, after its connection failed mid-transaction (the rollback drizzle then sends).
+      inner.message === 'Client has encountered a connection error and is not queryable' ||
+      inner.message === 'Client was closed and is not queryable' ||
       inner.message === 'Cannot use a pool after calling end on the pool' ||
       inner.message.includes('PGlite is closed'))
   )

@@ -63,8 +63,8 @@ describe('keybroker CLI', () => {
     expect(created.stderr).not.toContain(created.stdout.trim())
     const verified = run(['audit', 'verify'], env)
     expect(verified.status).toBe(0)
-    expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, entries: 1 })
-  })
+    expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, keyed: true, entries: 1 })
+  }, 180_000)
 
   it('serves HTTPS with a kept development certificate and stops cleanly on SIGTERM', async () => {
     const adminToken = 'bootstrap-admin-token-0123456789abcdef'

@@ -43,6 +43,8 @@ const ADMIN_ROUTES = [
   ['POST', '/admin/v1/reference-values/x/revoke'],
   ['GET', '/admin/v1/audit'],
   ['GET', '/admin/v1/audit/verify'],
+  ['GET', '/admin/v1/audit/checkpoints'],
+  ['POST', '/admin/v1/audit/checkpoints'],
 ] as const
 
 /** Bodies that are not acceptable JSON for any route. */

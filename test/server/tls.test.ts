@@ -5,11 +5,15 @@
  * The TLS layer does not touch the database: one engine (PGlite) is enough.
  */
 import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { HSTS_VALUE } from '../../src/server/middleware/security-headers.js'
 import type { Database } from '../../src/storage/index.js'
 import { openTestDatabase } from '../support/databases.js'
 import { startKeybroker, type TestKeybroker } from '../support/keybroker.js'
+
+// Both instances share the database, hence its envelopes (the audit key): one KEK.
+const KEK = randomBytes(32).toString('base64')
 
 function sClient(port: number, ...args: string[]): Promise<{ status: number | null; out: string }> {
   return new Promise((resolve) => {
@@ -28,7 +32,7 @@ describe('TLS of the HTTPS listener', () => {
 
   beforeAll(async () => {
     database = await openTestDatabase('pglite')
-    kb = await startKeybroker(database)
+    kb = await startKeybroker(database, { KEYBROKER_KEK: KEK })
   })
   afterAll(async () => {
     await kb?.close()
@@ -71,7 +75,7 @@ describe('TLS of the HTTPS listener', () => {
   })
 
   it('sends no HSTS over plain HTTP (the TLS-terminating proxy does)', async () => {
-    const plain = await startKeybroker(database, { KEYBROKER_INSECURE_HTTP: '1' })
+    const plain = await startKeybroker(database, { KEYBROKER_KEK: KEK, KEYBROKER_INSECURE_HTTP: '1' })
     try {
       const r = await fetch(`${plain.url}/healthz`)
       expect(r.status).toBe(200)

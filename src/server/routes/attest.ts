@@ -5,6 +5,7 @@ import { snpEvidenceSchema } from '../../evidence/snp/index.js'
 import { azSnpVtpmEvidenceSchema, azTdxVtpmEvidenceSchema } from '../../evidence/azure/index.js'
 import { tpmEvidenceSchema } from '../../evidence/tpm/index.js'
 import { automataEvidenceSchema } from '../../evidence/automata/index.js'
+import { cosmianEvidenceSchema } from '../../evidence/cosmian/index.js'
 import { attest, fetchSecret, issueChallenge, verifyEvidence } from '../../services/attestation.js'
 import type { App } from '../app.js'
 import type { AppDeps } from '../context.js'
@@ -36,7 +37,7 @@ const EvidenceSchema = z
   .passthrough()
   .openapi('Evidence', {
     description:
-      'evidence of one type; the fields depend on `type`: `snp` is SnpEvidence, `tpm` TpmEvidence, `az-snp-vtpm` AzSnpVtpmEvidence, `az-tdx-vtpm` AzTdxVtpmEvidence, `automata` AutomataEvidence (see README)',
+      'evidence of one type; the fields depend on `type`: `snp` is SnpEvidence, `tpm` TpmEvidence, `az-snp-vtpm` AzSnpVtpmEvidence, `az-tdx-vtpm` AzTdxVtpmEvidence, `automata` AutomataEvidence, `cosmian` CosmianEvidence (see README)',
   })
 
 /** Disk unlock through a sealing key (issue #8): the blinded McCallum-Relyea exchange. */
@@ -162,6 +163,7 @@ export function registerAttestRoutes(app: App, deps: AppDeps): void {
     ['AzSnpVtpmEvidence', azSnpVtpmEvidenceSchema],
     ['AzTdxVtpmEvidence', azTdxVtpmEvidenceSchema],
     ['AutomataEvidence', automataEvidenceSchema],
+    ['CosmianEvidence', cosmianEvidenceSchema],
   ] as const) {
     const { $schema: _d, ...doc } = toJSONSchema(schema, { io: 'input' })
     app.openAPIRegistry.registerComponent('schemas', name, doc as SchemaObject)

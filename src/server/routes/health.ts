@@ -1,5 +1,4 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { KeybrokerError } from '../../errors.js'
 import type { App } from '../app.js'
 import type { AppDeps } from '../context.js'
 import { problemResponse } from '../schemas/common.js'
@@ -18,21 +17,17 @@ const readyz = createRoute({
   method: 'get',
   path: '/readyz',
   tags: ['health'],
-  summary: 'Readiness: the database is reachable',
+  summary: 'Readiness: started, not shutting down, and the database is reachable',
   responses: {
     200: { description: 'ready', content: { 'application/json': { schema: StatusSchema } } },
-    503: problemResponse('the database is not reachable'),
+    503: problemResponse('starting, shutting down, or the database is not reachable; Retry-After says when to ask again'),
   },
 })
 
 export function registerHealthRoutes(app: App, deps: AppDeps): void {
   app.openapi(healthz, (c) => c.json({ status: 'ok' }, 200))
   app.openapi(readyz, async (c) => {
-    try {
-      await deps.services.database.ping()
-    } catch (err) {
-      throw new KeybrokerError('not-ready', 'database unreachable', { cause: err })
-    }
+    await deps.services.readiness.check()
     return c.json({ status: 'ready' }, 200)
   })
 }

@@ -22,6 +22,7 @@ export const COMMON_ERRORS = {
   400: problemResponse('Malformed request: JSON, schema or a value'),
   413: problemResponse('Body larger than the configured limit'),
   500: problemResponse('Internal error (details are logged, never returned)'),
+  503: problemResponse('Not ready (starting, database unavailable) or overloaded; Retry-After gives the seconds to wait'),
 } as const
 
 export const ADMIN_ERRORS = {
