@@ -50,7 +50,7 @@ describe.each(testDatabases())('KEK rotation on %s', (engine) => {
     expect((await adminCall(kb, 'POST', '/admin/v1/cas', { name: 'workloads', keyType: 'P-256' })).status).toBe(201)
     await kb.close()
     kb = undefined
-  })
+  }, 300_000)
 
   afterAll(async () => {
     await kb?.close()
@@ -141,5 +141,5 @@ describe.each(testDatabases())('KEK rotation on %s', (engine) => {
     const released = await kb.client.attestAndOpen(sample, [...secrets, 's4'])
     expect(released.secrets.s4?.byteLength).toBe(16)
     expect((await kb.client.raw('GET', '/v1/ca/workloads/crl')).status).toBe(200)
-  })
+  }, 180_000)
 })

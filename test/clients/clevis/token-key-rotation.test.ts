@@ -150,5 +150,6 @@ describe.each(testDatabases())('token-key rotation with the clevis pin on %s', (
     const passAfter = await run('clevis', ['luks', 'pass', '-d', image, '-s', '1'], { env: { KB_TEST_MEASUREMENT: GOOD } })
     expect(passAfter.code).toBe(0)
     expect(passAfter.stdout.equals(pass.stdout)).toBe(true)
-  })
+    // Three restarts and a dozen clevis runs (each a few processes): bounded, but above the default.
+  }, 300_000)
 })
