@@ -11,7 +11,7 @@
  * not. `provision` prints the result of the push: exit 0 when the secret went to the agent.
  * A problem answer is printed as JSON with exit 1; usage errors exit 2.
  */
-import { KeybrokerClient } from '../clients/index.js'
+import { KeybrokerClient, KeybrokerClientError } from '../clients/index.js'
 import { parseFlags, readInputFile, requiredFlag, UsageError, type CliContext } from './io.js'
 
 export const COSMIAN_USAGE = `cosmian verify --agent https://HOST:5555 --snapshot NAME [--snapshot NAME]… [--ca FILE]
@@ -47,13 +47,15 @@ async function run(sub: string, args: readonly string[], ctx: CliContext): Promi
   const client = new KeybrokerClient({ baseUrl: url, ...(ca === undefined ? {} : { ca }), timeoutMs: 120_000 })
   const body =
     sub === 'verify' ? { agentUrl, referenceValues } : { agentUrl, referenceValues, secret: requiredFlag(values.secret, '--secret') }
-  const res = await client.raw('POST', sub === 'verify' ? '/admin/v1/cosmian/verifications' : '/admin/v1/cosmian/provisions', JSON.stringify(body), {
-    Authorization: `Bearer ${token}`,
-    'Content-Type': 'application/json',
-  })
-  ctx.out.stdout(`${res.body.trim()}\n`)
-  if (res.status !== 200) return 1
-  const parsed: unknown = JSON.parse(res.body)
-  const passed = typeof parsed === 'object' && parsed !== null && 'passed' in parsed && parsed.passed === true
+  let answer: Record<string, unknown>
+  try {
+    answer = await client.request('POST', sub === 'verify' ? '/admin/v1/cosmian/verifications' : '/admin/v1/cosmian/provisions', { token, json: body })
+  } catch (err) {
+    if (!(err instanceof KeybrokerClientError)) throw err
+    ctx.out.stdout(`${JSON.stringify(err.problem)}\n`)
+    return 1
+  }
+  ctx.out.stdout(`${JSON.stringify(answer)}\n`)
+  const passed = answer['passed'] === true
   return passed ? 0 : 1
 }

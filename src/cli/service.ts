@@ -8,6 +8,7 @@ import type { Config } from '../config/config.js'
 import { createLogger, describeError } from '../log/logger.js'
 import { createApp } from '../server/app.js'
 import { listen } from '../server/listen.js'
+import { listenMetrics, type MetricsListener } from '../server/metrics-listener.js'
 import { createAdminToken, prepareAdminAccess } from '../services/admin-tokens.js'
 import { verifyAudit } from '../services/audit.js'
 import { scheduleMaintenance } from '../services/maintenance.js'
@@ -32,10 +33,12 @@ export async function serve(config: Config): Promise<number> {
     log.info('ready')
   }
   let server: Awaited<ReturnType<typeof listen>>
+  let metrics: MetricsListener | undefined
   let started: Promise<void> = Promise.resolve()
   try {
     if (!deferred) await startUp()
     server = await listen(createApp({ config, services, log }), config, log)
+    if (config.metricsListen !== undefined) metrics = await listenMetrics(services.metrics, config.metricsListen, log)
     if (deferred) started = startUp()
   } catch (err) {
     await services.database.close()
@@ -63,6 +66,7 @@ export async function serve(config: Config): Promise<number> {
   }, 10_000)
   timer.unref()
   await server.close()
+  await metrics?.close()
   await services.database.close()
   log.info('stopped')
   return signal instanceof Error ? 1 : 0

@@ -48,6 +48,8 @@ export interface Config {
     readonly refusalWindowSeconds: number
   }
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent'
+  /** Where Prometheus scrapes `/metrics` (plain HTTP, a listener of its own); undefined: off. */
+  readonly metricsListen: { readonly host: string; readonly port: number } | undefined
   /** Collateral cache directory in the AMD KDS layout (README, "Collateral"); default `<dataDir>/collateral`. */
   readonly collateralDir: string
   readonly snp: SnpConfig
@@ -137,6 +139,7 @@ export const SETTINGS = {
   certsCompatProfile: { env: 'KEYBROKER_CERTS_COMPAT_PROFILE', file: 'certsCompatProfile', schema: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'a profile name'), doc: 'certificate profile of the absmach/certs-compatible endpoints without a domain (/certs/…, Cocos); unset: they answer 404' },
   auditCheckpointSeconds: { env: 'KEYBROKER_AUDIT_CHECKPOINT_SECONDS', file: 'auditCheckpointSeconds', schema: int(0, 7 * 86_400), default: '3600', doc: 'seconds between signed audit checkpoints (head id + hash, JWS with the token key), written when the head moved; 0: only on demand (POST /admin/v1/audit/checkpoints)' },
   auditRefusalWindowSeconds: { env: 'KEYBROKER_AUDIT_REFUSAL_WINDOW_SECONDS', file: 'auditRefusalWindowSeconds', schema: int(1, 3_600), default: '60', doc: 'refused attestations with the same route, reason and client IP within this window are audited as one entry with a count' },
+  metricsListen: { env: 'KEYBROKER_METRICS_LISTEN', file: 'metricsListen', schema: z.string().min(1), doc: 'host:port of a separate plain-HTTP listener serving Prometheus /metrics (e.g. 127.0.0.1:9464); unset: no metrics listener' },
   logLevel: { env: 'KEYBROKER_LOG_LEVEL', file: 'logLevel', schema: z.enum(['debug', 'info', 'warn', 'error', 'silent']), default: 'info', doc: 'log level' },
 } as const satisfies Record<string, Setting>
 
@@ -166,10 +169,10 @@ function readConfigFile(path: string): Record<string, unknown> {
   return Object.fromEntries(Object.entries(parsed))
 }
 
-function parseListen(text: string): { host: string; port: number } {
+function parseListen(text: string, setting: string = SETTINGS.listen.env): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(text)
   const port = m ? Number(m[3]) : NaN
-  if (!m || port > 65_535) throw new ConfigError(SETTINGS.listen.env, `expected host:port, got "${text}"`)
+  if (!m || port > 65_535) throw new ConfigError(setting, `expected host:port, got "${text}"`)
   return { host: m[1] ?? m[2] ?? '127.0.0.1', port }
 }
 
@@ -249,6 +252,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     bodyLimitBytes: v.bodyLimitBytes ?? 1024 * 1024,
     audit: { checkpointSeconds: v.auditCheckpointSeconds ?? 3600, refusalWindowSeconds: v.auditRefusalWindowSeconds ?? 60 },
     logLevel: v.logLevel ?? 'info',
+    metricsListen: v.metricsListen === undefined ? undefined : parseListen(v.metricsListen, SETTINGS.metricsListen.env),
     collateralDir: resolve(v.collateralDir ?? join(v.dataDir ?? './data', 'collateral')),
     snp: {
       maxVmpl: v.snpMaxVmpl ?? 0,

@@ -10,6 +10,7 @@ import type { AppDeps, AppEnv } from './context.js'
 import { accessLog } from './middleware/access-log.js'
 import { readinessGate } from './middleware/readiness-gate.js'
 import { requestId } from './middleware/request-id.js'
+import { traceContext } from './middleware/trace-context.js'
 import { securityHeaders } from './middleware/security-headers.js'
 import { PROBLEMS, problemFor } from './problem.js'
 import { registerAdminAuditRoutes } from './routes/admin-audit.js'
@@ -24,6 +25,7 @@ import { registerAttestRoutes } from './routes/attest.js'
 import { registerCertificateRoutes } from './routes/certificates.js'
 import { registerCertsCompatRoutes } from './routes/certs-compat.js'
 import { registerHealthRoutes } from './routes/health.js'
+import { registerOpenApiRoute } from './routes/openapi.js'
 import { registerSealingKeyRoutes } from './routes/sealing-keys.js'
 import { registerSevRoutes } from './routes/sev.js'
 import { registerAdminTpmRoutes } from './routes/admin-tpm.js'
@@ -56,7 +58,8 @@ export function createApp(deps: AppDeps): App {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
 
   app.use('*', requestId())
-  app.use('*', accessLog({ log: deps.log }))
+  app.use('*', traceContext())
+  app.use('*', accessLog({ log: deps.log, metrics: () => deps.services.metrics }))
   app.use('*', securityHeaders({ hsts: !deps.config.insecureHttp }))
   app.use('*', readinessGate({ services: deps.services }))
   app.use(
@@ -87,6 +90,8 @@ export function createApp(deps: AppDeps): App {
   registerCertificateRoutes(app, deps)
   registerAdminCaRoutes(app, deps)
   registerCertsCompatRoutes(app, deps)
+  // Last: the document it serves covers every route registered before it (and itself).
+  registerOpenApiRoute(app)
   registerMethodNotAllowed(app)
 
   app.notFound((c) => problemResponse(c, new KeybrokerError('not-found', 'no such route'), deps))
@@ -134,6 +139,7 @@ function toKeybrokerError(err: unknown, deps: AppDeps): KeybrokerError {
 
 function problemResponse(c: Context<AppEnv>, err: KeybrokerError, deps: AppDeps): Response {
   const id = c.get('requestId')
+  c.set('problem', err.code)
   if (err.code === 'internal') {
     deps.log.error('internal error', { requestId: id, route: c.req.routePath, error: describeError(err.cause ?? err) })
   } else {
@@ -148,6 +154,8 @@ function problemResponse(c: Context<AppEnv>, err: KeybrokerError, deps: AppDeps)
     'X-Content-Type-Options': 'nosniff',
   }
   if (id) headers['X-Request-Id'] = id
+  const trace = c.get('trace') as AppEnv['Variables']['trace'] | undefined
+  if (trace !== undefined) headers.traceparent = `00-${trace.traceId}-${trace.spanId}-${trace.flags}`
   if (typeof allow === 'string') headers.Allow = allow
   // Every 503 says when to come back (RFC 9110 §10.2.3); clients add jitter.
   if (body.status === 503) headers['Retry-After'] = String(typeof retryAfterSeconds === 'number' ? retryAfterSeconds : DEFAULT_RETRY_AFTER_SECONDS)

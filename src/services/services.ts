@@ -4,6 +4,7 @@ import type { VerifierRegistry } from '../evidence/index.js'
 import type { PinnedArk } from '../evidence/snp/index.js'
 import type { KeybrokerError } from '../errors.js'
 import { describeError, type Logger } from '../log/logger.js'
+import { createMetrics, type Metrics } from '../metrics/metrics.js'
 import type { KekRing } from '../secrets/index.js'
 import { connectDatabase, openDatabase, type Database } from '../storage/index.js'
 import { createNonceService, loadOrCreateSigningKeys, type KeySet, type NonceService } from '../tokens/index.js'
@@ -50,6 +51,8 @@ export interface Services {
   readonly tdxExtraPinnedRoots: readonly string[]
   /** The SEV (pre-SNP) roots of the configured products (ARKs pinned), plus test roots in tests. */
   readonly sevRoots: readonly SevRoot[]
+  /** The Prometheus series of this instance (served by `KEYBROKER_METRICS_LISTEN`). */
+  readonly metrics: Metrics
 }
 
 export interface CreateServicesOptions {
@@ -110,6 +113,8 @@ export async function createServices(config: Config, log: Logger, options: Creat
     log.warn('production mode on the embedded database (PGlite): a single-node setup, one process, no replicas; use PostgreSQL (DATABASE_URL) to run several')
   }
   const now = options.now ?? (() => new Date())
+  const metrics = createMetrics()
+  metrics.watchPool(() => database.poolStats?.())
   const auditKey = new DeferredAuditKey()
   const databaseSteps = async (): Promise<void> => {
     await checkEnvelopeKeks({ database, keks })
@@ -163,5 +168,6 @@ export async function createServices(config: Config, log: Logger, options: Creat
     snpExtraPinnedArks: options.testTrustAnchors?.snpArks ?? [],
     tdxExtraPinnedRoots: options.testTrustAnchors?.tdxRoots ?? [],
     sevRoots: [...builtinSevRoots(config.sev.products), ...(options.testTrustAnchors?.sevRoots ?? [])],
+    metrics,
   }
 }

@@ -189,7 +189,7 @@ describe.each(testDatabases())('HTTP fuzz, never a 500, on %s', (engine) => {
     const auth: Record<string, string> = route.path.startsWith('/admin/') ? { Authorization: `Bearer ${kb.tokens.admin}` } : {}
     await fc.assert(
       fc.asyncProperty(bodyFor(route), async (body) => {
-        const res = await client.raw(route.method, route.path, body, { 'Content-Type': 'application/json', ...auth })
+        const res = await kb.raw(route.method, route.path, body, { 'Content-Type': 'application/json', ...auth })
         expectNoServerError(res, `${route.method} ${route.path} ${body.slice(0, 200)}`)
       }),
       { numRuns: RUNS, ...SEED },
@@ -201,7 +201,7 @@ describe.each(testDatabases())('HTTP fuzz, never a 500, on %s', (engine) => {
     await fc.assert(
       fc.asyncProperty(fc.dictionary(fc.oneof(fc.constantFrom(...route.query), fc.string()), fc.oneof(fc.string({ unit: 'binary' }), fc.integer().map(String))), async (q) => {
         const path = `${route.path}?${new URLSearchParams(q).toString()}`
-        expectNoServerError(await client.raw(route.method, path, undefined, auth), `${route.method} ${path}`)
+        expectNoServerError(await kb.raw(route.method, path, undefined, auth), `${route.method} ${path}`)
       }),
       { numRuns: Math.ceil(RUNS / 2), ...SEED },
     )
@@ -217,7 +217,7 @@ describe.each(testDatabases())('HTTP fuzz, never a 500, on %s', (engine) => {
         if (type === 'sample') evidence = { ...evidence, reportData: toBase64Url(await reportDataFor(nonce, key)) }
         for (const m of mutations) evidence = mutate(evidence, m)
         const body = JSON.stringify({ nonce, evidence, publicKey: key.publicJwk, ...(path === '/v1/attest' ? { release: ['fz'] } : {}) })
-        expectNoServerError(await client.raw('POST', path, body, { 'Content-Type': 'application/json' }), `${path} ${type} ${JSON.stringify(mutations).slice(0, 300)}`)
+        expectNoServerError(await kb.raw('POST', path, body, { 'Content-Type': 'application/json' }), `${path} ${type} ${JSON.stringify(mutations).slice(0, 300)}`)
       }),
       { numRuns: Math.max(RUNS, 150), ...SEED },
     )

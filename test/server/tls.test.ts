@@ -69,7 +69,7 @@ describe('TLS of the HTTPS listener', () => {
 
   it('sends HSTS on HTTPS answers, errors included', async () => {
     for (const path of ['/healthz', '/.well-known/jwks.json', '/no/such/route', '/admin/v1/tokens']) {
-      const r = await kb.client.raw('GET', path)
+      const r = await kb.raw('GET', path)
       expect(r.headers['strict-transport-security'], path).toBe(HSTS_VALUE)
     }
   })

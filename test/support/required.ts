@@ -10,8 +10,9 @@
  * | KEYBROKER_TEST_REQUIRE_ROOT=1       | uid 0, for the chroot unlock inside built initramfs trees      |
  * | KEYBROKER_TEST_REQUIRE_SWTPM=1      | swtpm, swtpm-tools and tpm2-tools (test/support/swtpm.ts)      |
  * | KEYBROKER_TEST_REQUIRE_SANITIZERS=1 | gcc with AddressSanitizer and UBSan (test/clients/attesters)   |
+ * | KEYBROKER_TEST_REQUIRE_PROMTOOL=1   | promtool (Debian package prometheus), to check /metrics        |
  */
-export type RequiredSwitch = 'KEYBROKER_TEST_REQUIRE_INTEROP' | 'KEYBROKER_TEST_REQUIRE_POSTGRES' | 'KEYBROKER_TEST_REQUIRE_ROOT'
+export type RequiredSwitch = 'KEYBROKER_TEST_REQUIRE_INTEROP' | 'KEYBROKER_TEST_REQUIRE_POSTGRES' | 'KEYBROKER_TEST_REQUIRE_ROOT' | 'KEYBROKER_TEST_REQUIRE_PROMTOOL'
 
 /** Whether CI (or the developer) set `name` to 1. */
 export function isRequired(name: RequiredSwitch): boolean {

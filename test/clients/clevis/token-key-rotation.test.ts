@@ -100,7 +100,7 @@ describe.each(testDatabases())('token-key rotation with the clevis pin on %s', (
 
     // Before: keybroker signs with key 1.
     let k = await restart({ KEYBROKER_TOKEN_KEY_FILE: files.key1 })
-    expect(((JSON.parse((await k.client.raw('GET', '/.well-known/jwks.json')).body) as { keys: JWK[] }).keys).map((j) => j.kid)).toEqual([thp1])
+    expect(((JSON.parse((await k.raw('GET', '/.well-known/jwks.json')).body) as { keys: JWK[] }).keys).map((j) => j.kid)).toEqual([thp1])
     expect((await adminCall(k, 'POST', '/admin/v1/reference-values', { name: 'img', measurements: [GOOD] })).status).toBe(201)
     expect((await adminCall(k, 'POST', '/admin/v1/sealing-keys', { name: 'root', referenceValues: ['img'] })).status).toBe(201)
     expect((await adminCall(k, 'POST', '/admin/v1/secrets', { name: 'app', generate: { bytes: 32 }, referenceValues: ['img'] })).status).toBe(201)
@@ -118,13 +118,13 @@ describe.each(testDatabases())('token-key rotation with the clevis pin on %s', (
 
     // Rotation: key 2 signs; key 1's public key stays in the JWKS.
     k = await restart({ KEYBROKER_TOKEN_KEY_FILE: files.key2, KEYBROKER_TOKEN_PREVIOUS_KEYS_FILE: files.previous })
-    const kids = ((JSON.parse((await k.client.raw('GET', '/.well-known/jwks.json')).body) as { keys: JWK[] }).keys).map((j) => j.kid)
+    const kids = ((JSON.parse((await k.raw('GET', '/.well-known/jwks.json')).body) as { keys: JWK[] }).keys).map((j) => j.kid)
     expect(kids).toEqual([thp2, thp1])
-    const adv = JSON.parse((await k.client.raw('GET', '/v1/sealing-keys/root')).body) as { protected: string }
+    const adv = JSON.parse((await k.raw('GET', '/v1/sealing-keys/root')).body) as { protected: string }
     expect(JSON.parse(Buffer.from(adv.protected, 'base64url').toString()).kid).toBe(thp2)
 
     // The EAR issued under key 1 still fetches secrets.
-    expect((await k.client.raw('GET', '/v1/secrets/app', undefined, { Authorization: `Bearer ${ear}` })).status).toBe(200)
+    expect((await k.raw('GET', '/v1/secrets/app', undefined, { Authorization: `Bearer ${ear}` })).status).toBe(200)
 
     // The disk bound under key 1 unlocks (clevis decrypt, clevis luks pass + cryptsetup).
     const dec = await decrypt(jwe)
@@ -144,8 +144,8 @@ describe.each(testDatabases())('token-key rotation with the clevis pin on %s', (
 
     // After the longest token lifetime, key 1 is dropped: old EARs are refused, old disks still unlock.
     k = await restart({ KEYBROKER_TOKEN_KEY_FILE: files.key2 })
-    expect(((JSON.parse((await k.client.raw('GET', '/.well-known/jwks.json')).body) as { keys: JWK[] }).keys).map((j) => j.kid)).toEqual([thp2])
-    expect((await k.client.raw('GET', '/v1/secrets/app', undefined, { Authorization: `Bearer ${ear}` })).status).toBe(401)
+    expect(((JSON.parse((await k.raw('GET', '/.well-known/jwks.json')).body) as { keys: JWK[] }).keys).map((j) => j.kid)).toEqual([thp2])
+    expect((await k.raw('GET', '/v1/secrets/app', undefined, { Authorization: `Bearer ${ear}` })).status).toBe(401)
     expect((await decrypt(jwe)).stdout.toString()).toBe('the disk passphrase')
     const passAfter = await run('clevis', ['luks', 'pass', '-d', image, '-s', '1'], { env: { KB_TEST_MEASUREMENT: GOOD } })
     expect(passAfter.code).toBe(0)

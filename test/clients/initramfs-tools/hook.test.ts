@@ -126,7 +126,7 @@ describe.each(testDatabases())('initramfs-tools hook on %s', (engine) => {
       expect((await run('mknod', ['-m', '666', join(initrd, 'dev/null'), 'c', '1', '3'])).code).toBe(0)
       await chmod(join(initrd, 'tmp'), 0o1777)
       caPem = kb.server.caPem ?? ''
-      thp = ((JSON.parse((await kb.client.raw('GET', '/.well-known/jwks.json')).body) as { keys: JWK[] }).keys[0]?.kid ?? '')
+      thp = ((JSON.parse((await kb.raw('GET', '/.well-known/jwks.json')).body) as { keys: JWK[] }).keys[0]?.kid ?? '')
       expect((await adminCall(kb, 'POST', '/admin/v1/reference-values', { name: 'vm', measurements: [GOOD] })).status).toBe(201)
       expect((await adminCall(kb, 'POST', '/admin/v1/sealing-keys', { name: 'root', referenceValues: ['vm'] })).status).toBe(201)
     })
