@@ -9,13 +9,13 @@ import { createLogger, describeError } from '../log/logger.js'
 import { createApp } from '../server/app.js'
 import { listen } from '../server/listen.js'
 import { listenMetrics, type MetricsListener } from '../server/metrics-listener.js'
-import { createAdminToken, ensureBootstrapAdminToken } from '../services/admin-tokens.js'
+import { createAdminToken, prepareAdminAccess } from '../services/admin-tokens.js'
 import { verifyAudit } from '../services/audit.js'
 import { scheduleMaintenance } from '../services/maintenance.js'
 import { checkpointJwsFromFile } from '../services/audit-checkpoints.js'
 import { loadAuditKey } from '../services/audit-key.js'
 import { createServices, loadConfiguredKeys, openAuditKey } from '../services/services.js'
-import { listAdminTokens, migrateDatabase, openDatabase, type AdminRole } from '../storage/index.js'
+import { migrateDatabase, openDatabase, type AdminRole } from '../storage/index.js'
 import type { CliOutput } from './io.js'
 
 export async function serve(config: Config): Promise<number> {
@@ -28,12 +28,7 @@ export async function serve(config: Config): Promise<number> {
   let maintenance: { stop(): void } | undefined
   const startUp = async (): Promise<void> => {
     if (!(await services.readiness.waitForDatabase())) return
-    if (config.bootstrapAdminToken !== undefined && (await ensureBootstrapAdminToken(services, config.bootstrapAdminToken))) {
-      log.info('bootstrap admin token registered')
-    }
-    if (!(await listAdminTokens(services.database.db)).some((t) => t.revokedAt === null)) {
-      log.warn('no admin token yet: set KEYBROKER_BOOTSTRAP_ADMIN_TOKEN (>= 32 characters) and restart, or run `keybroker admin token create --offline --role admin` (embedded database: with the service stopped)')
-    }
+    await prepareAdminAccess(services, config.bootstrapAdminToken)
     maintenance = scheduleMaintenance(services)
     log.info('ready')
   }

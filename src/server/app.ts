@@ -28,6 +28,7 @@ import { registerOpenApiRoute } from './routes/openapi.js'
 import { registerSealingKeyRoutes } from './routes/sealing-keys.js'
 import { registerSevRoutes } from './routes/sev.js'
 import { registerAdminTpmRoutes } from './routes/admin-tpm.js'
+import { registerAdminTokenRoutes } from './routes/admin-tokens.js'
 import { registerTpmEnrollmentRoutes } from './routes/tpm-enrollment.js'
 import { registerWellKnownRoutes } from './routes/well-known.js'
 import { validationHook } from './validation.js'
@@ -51,7 +52,7 @@ export function createApp(deps: AppDeps): App {
   app.use('*', requestId())
   app.use('*', traceContext())
   app.use('*', accessLog({ log: deps.log, metrics: () => deps.services.metrics }))
-  app.use('*', securityHeaders())
+  app.use('*', securityHeaders({ hsts: !deps.config.insecureHttp }))
   app.use('*', readinessGate({ services: deps.services }))
   app.use(
     '*',
@@ -74,6 +75,7 @@ export function createApp(deps: AppDeps): App {
   registerAdminBundleRoutes(app, deps)
   registerAdminCosmianRoutes(app, deps)
   registerAdminAuditRoutes(app, deps)
+  registerAdminTokenRoutes(app, deps)
   registerAdminCollateralRoutes(app, deps)
   registerSealingKeyRoutes(app, deps)
   registerAdminTpmRoutes(app, deps)

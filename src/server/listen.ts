@@ -8,6 +8,23 @@ import type { Logger } from '../log/logger.js'
 import type { App } from './app.js'
 import { loadOrCreateDevCertificate, loadTls } from './dev-certificate.js'
 
+/**
+ * The TLS cipher suites: TLS 1.3's AEAD suites, and for TLS 1.2 only ECDHE key exchange with an
+ * AEAD cipher (AES-GCM, ChaCha20-Poly1305). No CBC suites (Lucky 13 and padding-oracle attacks),
+ * no static-RSA key exchange (no forward secrecy). Mozilla's "intermediate" profile, minus DHE.
+ */
+export const TLS_CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':')
+
 export interface RunningServer {
   readonly url: string
   readonly port: number
@@ -35,7 +52,7 @@ export async function listen(app: App, config: Config, log: Logger): Promise<Run
       : await loadOrCreateDevCertificate(join(config.dataDir, 'tls'), config.listen.host)
     fingerprint = tls.fingerprint
     caPem = tls.cert
-    server = createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, listener) as unknown as Server
+    server = createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', ciphers: TLS_CIPHERS, honorCipherOrder: true }, listener) as unknown as Server
     log.info('TLS certificate', { sha256: tls.fingerprint, source: config.tls ? 'configured' : 'self-signed development certificate' })
   }
   server.requestTimeout = 30_000

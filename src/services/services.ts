@@ -116,6 +116,9 @@ export async function createServices(config: Config, log: Logger, options: Creat
   const deferred = options.database === undefined && options.deferDatabase === true
   const database =
     options.database ?? (deferred ? await connectDatabase(databaseOptions) : await openDatabase({ ...databaseOptions, migrate: true }))
+  if (config.production && database.engine === 'pglite') {
+    log.warn('production mode on the embedded database (PGlite): a single-node setup, one process, no replicas; use PostgreSQL (DATABASE_URL) to run several')
+  }
   const now = options.now ?? (() => new Date())
   const metrics = createMetrics()
   metrics.watchPool(() => database.poolStats?.())

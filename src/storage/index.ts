@@ -6,7 +6,15 @@ export { isUnavailable, isUniqueViolation, toStorageError } from './storage-erro
 export { executeRows } from './raw-rows.js'
 export type { RawRow } from './raw-rows.js'
 export { consumeNonce, consumeNonceReadingGeneration, deleteExpiredNonces } from './nonces.js'
-export { findActiveAdminTokenByHash, insertAdminToken, listAdminTokens, revokeAdminToken } from './admin-tokens.js'
+export {
+  countActiveAdminTokens,
+  findActiveAdminTokenByHash,
+  findAdminTokenByHash,
+  getAdminToken,
+  insertAdminToken,
+  listAdminTokens,
+  revokeAdminToken,
+} from './admin-tokens.js'
 export type { ActiveAdminToken, AdminTokenInfo, NewAdminToken } from './admin-tokens.js'
 export {
   createReferenceValueSet,

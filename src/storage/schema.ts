@@ -83,6 +83,8 @@ export const adminTokens = pgTable(
     role: text('role', { enum: ADMIN_ROLES }).notNull(),
     label: text('label').notNull(),
     createdAt: tstz('created_at').notNull(),
+    /** After this instant the token is refused (401); null: no expiry. */
+    expiresAt: tstz('expires_at'),
     revokedAt: tstz('revoked_at'),
   },
   (t) => [

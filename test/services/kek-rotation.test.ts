@@ -11,7 +11,6 @@ import { toBase64Url } from '../../src/evidence/reader.js'
 import { createLogger } from '../../src/log/logger.js'
 import { createKekRing, kekFromBase64, openAtRest } from '../../src/secrets/index.js'
 import { envelopeAad, kekStatus, rewrapEnvelopes } from '../../src/services/envelope-store.js'
-import { loadAuditKey } from '../../src/services/audit-key.js'
 import { createServices, openAuditKey } from '../../src/services/services.js'
 import { ENVELOPE_KINDS, listAuditEntries, verifyAuditChain, selectEnvelopesNotUnder, type Database } from '../../src/storage/index.js'
 import { testDatabases } from '../support/databases.js'
@@ -51,7 +50,7 @@ describe.each(testDatabases())('KEK rotation on %s', (engine) => {
     expect((await adminCall(kb, 'POST', '/admin/v1/cas', { name: 'workloads', keyType: 'P-256' })).status).toBe(201)
     await kb.close()
     kb = undefined
-  })
+  }, 300_000)
 
   afterAll(async () => {
     await kb?.close()
@@ -77,14 +76,13 @@ describe.each(testDatabases())('KEK rotation on %s', (engine) => {
     const a = kekFromBase64(KEK_A).id
     const b = kekFromBase64(KEK_B).id
     expect(status).toMatchObject({ current: b, previous: [a], unknown: [], unused: [] })
-    // 3 secrets + one more version of s1 under A, s4 under B; one sealing-key version, one CA key.
+    // 3 secrets + one more version of s1 under A, s4 under B; one sealing-key version, one CA key, the audit key.
     expect(status.envelopes).toEqual(
       expect.arrayContaining([
         { kind: 'secret-version', kekId: a, count: 4, known: true },
         { kind: 'secret-version', kekId: b, count: 1, known: true },
         { kind: 'sealing-key-version', kekId: a, count: 1, known: true },
         { kind: 'ca-key', kekId: a, count: 1, known: true },
-        // The audit chain's key is an envelope too: re-sealed with the others, so the chain outlives the KEK.
         { kind: 'audit-key', kekId: a, count: 1, known: true },
       ]),
     )
@@ -134,15 +132,14 @@ describe.each(testDatabases())('KEK rotation on %s', (engine) => {
     // Audited: one entry per committed batch, the chain intact.
     const entries = (await listAuditEntries(database.db, { limit: 1000 })).filter((e) => e.action === 'kek.rewrap')
     expect(entries.reduce((n, e) => n + Number((e.detail as { rewrapped: number }).rewrapped), 0)).toBe(7)
+    expect(new Set(entries.map((e) => e.subject))).toEqual(new Set(['secret-version', 'sealing-key-version', 'ca-key', 'audit-key']))
     expect(entries.every((e) => (e.detail as { to: string }).to === onlyB.current.id)).toBe(true)
     expect((await verifyAuditChain(database.db, both.auditKey)).ok).toBe(true)
-    // The audit key itself now opens with B alone, and it is the same key.
-    expect((await verifyAuditChain(database.db, await loadAuditKey(database, onlyB, new Date()))).ok).toBe(true)
 
     // The earlier KEK dropped: the service starts and releases.
     kb = await startKeybroker(database, { KEYBROKER_KEK: KEK_B })
     const released = await kb.client.attestAndOpen(sample, [...secrets, 's4'])
     expect(released.secrets.s4?.byteLength).toBe(16)
     expect((await kb.raw('GET', '/v1/ca/workloads/crl')).status).toBe(200)
-  })
+  }, 180_000)
 })
