@@ -7,6 +7,28 @@ export interface CliOutput {
   readonly stderr: (text: string) => void
 }
 
+/** What every command module gets: its output, its environment, and where it reports its exit code. */
+export interface CliContext {
+  readonly out: CliOutput
+  readonly env: Readonly<Record<string, string | undefined>>
+  /** Records the exit code of the command that ran (0 when never called). */
+  readonly setExitCode: (code: number) => void
+  readonly exitCode: () => number
+}
+
+/** A context writing to `out`, reading `env`. */
+export function createCliContext(out: CliOutput, env: Readonly<Record<string, string | undefined>> = process.env): CliContext {
+  let code = 0
+  return {
+    out,
+    env,
+    setExitCode: (c) => {
+      code = c
+    },
+    exitCode: () => code,
+  }
+}
+
 /** A mistake in the command line or its input files: exit 2 with the usage text. */
 export class UsageError extends Error {}
 

@@ -28,8 +28,16 @@ export interface Config {
   readonly nonceTtlSeconds: number
   readonly tokenAlg: 'ES256' | 'ES384'
   readonly tokenKeyFile: string | undefined
-  /** base64 of 32 bytes; otherwise a key file in the data directory. */
+  /** base64 of 32 bytes; otherwise `kekFile`, otherwise a key file in the data directory. */
   readonly kek: string | undefined
+  /** A file holding the KEK (base64 of 32 bytes); exclusive with `kek`. */
+  readonly kekFile: string | undefined
+  /** Earlier KEKs (base64 of 32 bytes each) that still open envelopes, until `keybroker kek rewrap`. */
+  readonly kekPrevious: readonly string[]
+  /** A file of earlier KEKs, one base64 key per line (`#` comments and blank lines ignored). */
+  readonly kekPreviousFile: string | undefined
+  /** PEM public (or private) keys of earlier token-signing keys: they verify and stay in the JWKS. */
+  readonly tokenPreviousKeysFile: string | undefined
   readonly bootstrapAdminToken: string | undefined
   readonly bodyLimitBytes: number
   /** HTTP server limits and shutdown (README, "Reliability and security"). */
@@ -78,6 +86,10 @@ interface Setting {
 
 const bool = z.enum(['1', '0', 'true', 'false', 'yes', 'no']).transform((v) => v === '1' || v === 'true' || v === 'yes')
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max)
+const base64KeyList = z
+  .string()
+  .transform((s) => s.split(',').map((k) => k.trim()).filter((k) => k !== ''))
+  .pipe(z.array(z.string().regex(/^[A-Za-z0-9+/_-]+={0,2}$/, 'must be base64 keys, comma-separated').refine((s) => Buffer.from(s, 'base64').byteLength === 32, 'each key must decode to 32 bytes')).max(16))
 const base64Key = z
   .string()
   .regex(/^[A-Za-z0-9+/_-]+={0,2}$/, 'must be base64')
@@ -100,6 +112,10 @@ export const SETTINGS = {
   tokenAlg: { env: 'KEYBROKER_TOKEN_ALG', file: 'tokenAlg', schema: z.enum(['ES256', 'ES384']), default: 'ES256', doc: 'token signature algorithm' },
   tokenKeyFile: { env: 'KEYBROKER_TOKEN_KEY_FILE', file: 'tokenKeyFile', schema: z.string().min(1), doc: 'PKCS#8 PEM token-signing key; otherwise created in the data directory' },
   kek: { env: 'KEYBROKER_KEK', file: 'kek', schema: base64Key, doc: 'key-encryption key for secrets at rest (base64, 32 bytes), the same on every replica (the nonce MAC key is derived from it); otherwise created in the data directory' },
+  kekFile: { env: 'KEYBROKER_KEK_FILE', file: 'kekFile', schema: z.string().min(1), doc: 'file holding the key-encryption key (base64, 32 bytes); instead of KEYBROKER_KEK' },
+  kekPrevious: { env: 'KEYBROKER_KEK_PREVIOUS', file: 'kekPrevious', schema: base64KeyList, doc: 'earlier key-encryption keys (base64, comma-separated) that still open envelopes sealed before a rotation, until `keybroker kek rewrap`' },
+  kekPreviousFile: { env: 'KEYBROKER_KEK_PREVIOUS_FILE', file: 'kekPreviousFile', schema: z.string().min(1), doc: 'file of earlier key-encryption keys, one base64 key per line' },
+  tokenPreviousKeysFile: { env: 'KEYBROKER_TOKEN_PREVIOUS_KEYS_FILE', file: 'tokenPreviousKeysFile', schema: z.string().min(1), doc: 'PEM file of earlier (or next) token-signing public keys: they verify tokens and stay in the JWKS while configured' },
   bootstrapAdminToken: { env: 'KEYBROKER_BOOTSTRAP_ADMIN_TOKEN', file: 'bootstrapAdminToken', schema: z.string().min(32, 'at least 32 characters').max(512), doc: 'an admin token created at start if absent' },
   bodyLimitBytes: { env: 'KEYBROKER_BODY_LIMIT_BYTES', file: 'bodyLimitBytes', schema: int(1024, 64 * 1024 * 1024), default: String(1024 * 1024), doc: 'largest accepted request body (413 above)' },
   httpHeadersTimeoutMs: { env: 'KEYBROKER_HTTP_HEADERS_TIMEOUT_MS', file: 'httpHeadersTimeoutMs', schema: int(1_000, 120_000), default: '10000', doc: 'time a client has to send the request headers (slow-loris bound)' },
@@ -167,6 +183,24 @@ function parseListen(text: string): { host: string; port: number } {
 }
 
 /**
+ * Production mode (`KEYBROKER_PRODUCTION=1`) refuses what is only for development: the
+ * self-signed certificate (a TLS certificate must be configured, or plain HTTP chosen explicitly
+ * for a TLS-terminating proxy) and a KEK generated next to the database (whoever copies the data
+ * directory would hold the key with the envelopes it opens). Sample evidence is refused above.
+ */
+function checkProduction(v: Values): void {
+  if (v.kek === undefined && v.kekFile === undefined) {
+    throw new ConfigError(SETTINGS.kek.env, 'production mode needs the KEK given (KEYBROKER_KEK or KEYBROKER_KEK_FILE), not generated next to the database')
+  }
+  if (v.insecureHttp !== true && (v.tlsCert === undefined || v.tlsKey === undefined)) {
+    throw new ConfigError(
+      SETTINGS.tlsCert.env,
+      'production mode refuses the self-signed development certificate: set KEYBROKER_TLS_CERT and KEYBROKER_TLS_KEY (or KEYBROKER_INSECURE_HTTP=1 behind a TLS-terminating proxy)',
+    )
+  }
+}
+
+/**
  * Loads and validates the configuration. Throws `ConfigError` naming the first bad setting
  * (its environment variable, or the config-file key). Secrets given here are never echoed.
  */
@@ -195,7 +229,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   if (v.production === true && v.allowSampleEvidence === true) {
     throw new ConfigError(SETTINGS.allowSampleEvidence.env, 'sample evidence cannot be enabled in production mode')
   }
+  if (v.kek !== undefined && v.kekFile !== undefined) {
+    throw new ConfigError(SETTINGS.kekFile.env, 'give the KEK once: KEYBROKER_KEK or KEYBROKER_KEK_FILE')
+  }
   const insecureHttp = v.insecureHttp ?? false
+  if (v.production === true) checkProduction(v)
   const hostForUrl = listen.host.includes(':') ? `[${listen.host}]` : listen.host
   return {
     listen,
@@ -212,6 +250,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     tokenAlg: v.tokenAlg ?? 'ES256',
     tokenKeyFile: v.tokenKeyFile,
     kek: v.kek,
+    kekFile: v.kekFile === undefined ? undefined : resolve(v.kekFile),
+    kekPrevious: v.kekPrevious ?? [],
+    kekPreviousFile: v.kekPreviousFile === undefined ? undefined : resolve(v.kekPreviousFile),
+    tokenPreviousKeysFile: v.tokenPreviousKeysFile === undefined ? undefined : resolve(v.tokenPreviousKeysFile),
     bootstrapAdminToken: v.bootstrapAdminToken,
     bodyLimitBytes: v.bodyLimitBytes ?? 1024 * 1024,
     http: {

@@ -1,6 +1,7 @@
 import { KeybrokerError } from '../errors.js'
 import { automataVerifier, createAutomataVerifier } from './automata/index.js'
 import { azSnpVtpmVerifier, azTdxVtpmVerifier, createAzSnpVtpmVerifier, createAzTdxVtpmVerifier } from './azure/index.js'
+import { cosmianVerifier, createCosmianVerifier } from './cosmian/index.js'
 import { createGotpmVerifier, gotpmVerifier } from './gotpm/index.js'
 import { sampleVerifier } from './sample/verify.js'
 import { createSnpVerifier, snpVerifier, type SnpVerifyOptions } from './snp/index.js'
@@ -21,6 +22,7 @@ const VERIFIERS: ReadonlyMap<string, EvidenceVerifier<never>> = new Map<string, 
   [azTdxVtpmVerifier.type, azTdxVtpmVerifier as EvidenceVerifier<never>],
   [gotpmVerifier.type, gotpmVerifier as EvidenceVerifier<never>],
   [automataVerifier.type, automataVerifier as EvidenceVerifier<never>],
+  [cosmianVerifier.type, cosmianVerifier as EvidenceVerifier<never>],
 ])
 
 export const EVIDENCE_TYPES: readonly string[] = [...VERIFIERS.keys()]
@@ -61,6 +63,8 @@ export function createVerifierRegistry(options: RegistryOptions): VerifierRegist
   configured.set('gotpm', createGotpmVerifier({ ...(teeSnp === undefined ? {} : { snp: teeSnp }), ...(options.tdx === undefined ? {} : { tdx: options.tdx }) }) as EvidenceVerifier<never>)
   // automata checks its SNP report / TD quote with the `snp` / `tdx` settings (VMPL at the verifier, as az-snp-vtpm).
   configured.set('automata', createAutomataVerifier({ ...(options.snp === undefined ? {} : { snp: options.snp }), ...(options.tdx === undefined ? {} : { tdx: options.tdx }) }) as EvidenceVerifier<never>)
+  // cosmian likewise (its TEE quote is a plain SNP report or TD quote; VMPL at the verifier).
+  configured.set('cosmian', createCosmianVerifier({ ...(options.snp === undefined ? {} : { snp: options.snp }), ...(options.tdx === undefined ? {} : { tdx: options.tdx }) }) as EvidenceVerifier<never>)
   return {
     types: [...configured.keys()],
     verifierFor: (type) => pick(configured, type, options),

@@ -17,6 +17,8 @@ export interface KekRing {
   readonly current: Kek
   /** The KEK with this id, or `undefined`. */
   get(id: string): Kek | undefined
+  /** The ids of every KEK in the ring, the current one first. */
+  ids(): string[]
 }
 
 export const KEK_BYTES = 32
@@ -99,5 +101,5 @@ export function createKekRing(current: Kek, previous: readonly Kek[] = []): KekR
     }
     byId.set(kek.id, kek)
   }
-  return Object.freeze({ current, get: (id: string) => byId.get(id) })
+  return Object.freeze({ current, get: (id: string) => byId.get(id), ids: () => [...byId.keys()] })
 }

@@ -92,7 +92,12 @@ export function exchange(d: Uint8Array, publicJwk: EcPublicJwk, point: EcPublicJ
   const { noble, node, bytes } = CURVES[curve]
   const S = pointOf(publicJwk)
   const X = pointOf(point)
-  if (curve === 'P-521') return jwkOf(curve, X.multiply(noble.Point.Fn.fromBytes(d)))
+  if (curve === 'P-521') {
+    // d·G is a fixed-base multiplication (precomputed table), a fraction of the d·X below.
+    const s = noble.Point.Fn.fromBytes(d)
+    if (!noble.Point.BASE.multiply(s).equals(S)) throw new KeybrokerError('internal', 'sealing key pair is inconsistent')
+    return jwkOf(curve, X.multiply(s))
+  }
   const ecdh = createECDH(node)
   ecdh.setPrivateKey(d)
   if (!equalPublic(ecdh.getPublicKey(), S.toBytes(false))) throw new KeybrokerError('internal', 'sealing key pair is inconsistent')

@@ -273,7 +273,7 @@ export async function fetchSecret(
   const row = await getCurrentSecretVersion(db, name)
   if (row === undefined) {
     await audit(s, 'release', name, 'denied', { requestId, tokenId: ear.jti, reason: 'secret-unknown' })
-    throw new KeybrokerError('not-found', `no such secret: ${name}`)
+    throw tokenReleaseDenied()
   }
   const decisions = await decideReleases(s, db, {
     claims,
@@ -283,7 +283,7 @@ export async function fetchSecret(
   const failed = failedRules(decisions)
   if (failed.length > 0) {
     await audit(s, 'release', name, 'denied', { requestId, tokenId: ear.jti, failedRules: failed.map(ruleText), trace: denialTrace(decisions) })
-    throw new KeybrokerError('policy-denied', `release denied by ${failed.length} rule(s)`, { extensions: { failedRules: failed } })
+    throw tokenReleaseDenied()
   }
   const plaintext = openAtRest(s.keks, row.envelope, secretAad(name, row.version))
   let jwe: string
@@ -294,6 +294,16 @@ export async function fetchSecret(
   }
   await audit(s, 'release', name, 'ok', { requestId, tokenId: ear.jti, version: row.version, policy: decisions.map(policyLabel).join(',') })
   return { name, version: row.version, jwe }
+}
+
+/**
+ * The one answer of `GET /v1/secrets/{name}` to a valid token that gets nothing: an unknown name
+ * and a denied one (failed rules, disabled secret) are indistinguishable, so a token holder
+ * cannot enumerate secret names. The failed rules are in the audit entry, for admins; a client
+ * that needs them explains the policy through the admin API or attests again naming the secret.
+ */
+function tokenReleaseDenied(): KeybrokerError {
+  return new KeybrokerError('policy-denied', 'this token does not release this secret (unknown name, or the policy denies it)')
 }
 
 /**

@@ -4,12 +4,14 @@ import type { VerifierRegistry } from '../evidence/index.js'
 import type { PinnedArk } from '../evidence/snp/index.js'
 import type { KeybrokerError } from '../errors.js'
 import { describeError, type Logger } from '../log/logger.js'
-import { createKekRing, kekFromBase64, loadOrCreateKek, type KekRing } from '../secrets/index.js'
+import type { KekRing } from '../secrets/index.js'
 import { connectDatabase, openDatabase, type Database } from '../storage/index.js'
 import { createNonceService, loadOrCreateSigningKeys, type KeySet, type NonceService } from '../tokens/index.js'
 import { AuditWriter } from './audit-writer.js'
 import { Readiness } from './readiness.js'
 import { createCollateralService, type CollateralFetcher, type CollateralService } from './collateral.js'
+import { checkEnvelopeKeks } from './envelope-store.js'
+import { loadKekRing } from './kek-ring.js'
 import { deriveNonceKey } from './nonce-key.js'
 import { createKdsFetcher, SNP_KDS_LAYOUT } from './snp-kds.js'
 import { createPcsFetcher, TDX_PCS_LAYOUT } from './tdx-pcs.js'
@@ -59,11 +61,15 @@ export interface CreateServicesOptions {
   readonly deferDatabase?: boolean
 }
 
-/** Opens the database (migrating it) and loads or creates the keys in the data directory. */
+/**
+ * Opens the database (migrating it) and loads or creates the keys in the data directory.
+ * @throws ConfigError when a stored envelope is sealed under a KEK that is not configured
+ *   (the database is closed again unless the caller passed it in)
+ */
 export async function createServices(config: Config, log: Logger, options: CreateServicesOptions = {}): Promise<Services> {
   const keyDir = join(config.dataDir, 'keys')
-  const keks = createKekRing(config.kek !== undefined ? kekFromBase64(config.kek) : await loadOrCreateKek(keyDir))
-  const keys = await loadOrCreateSigningKeys(keyDir, config.tokenAlg, config.tokenKeyFile)
+  const keks = await loadKekRing(config)
+  const keys = await loadOrCreateSigningKeys(keyDir, config.tokenAlg, config.tokenKeyFile, config.tokenPreviousKeysFile)
   // Set once the Readiness exists; a connection error before that has no state to change.
   let onConnectionError: () => void = () => {}
   const databaseOptions = {
@@ -74,10 +80,19 @@ export async function createServices(config: Config, log: Logger, options: Creat
       onConnectionError()
     },
   }
+  const deferred = options.database === undefined && options.deferDatabase === true
   const database =
-    options.database ??
-    (options.deferDatabase === true ? await connectDatabase(databaseOptions) : await openDatabase({ ...databaseOptions, migrate: true }))
-  const readiness = new Readiness(database, log, options.database === undefined && options.deferDatabase === true ? 'starting' : 'ready')
+    options.database ?? (deferred ? await connectDatabase(databaseOptions) : await openDatabase({ ...databaseOptions, migrate: true }))
+  // A deferred database is checked by the caller once it is reachable (`checkEnvelopeKeks`).
+  if (!deferred) {
+    try {
+      await checkEnvelopeKeks({ database, keks })
+    } catch (err) {
+      if (options.database === undefined) await database.close()
+      throw err
+    }
+  }
+  const readiness = new Readiness(database, log, deferred ? 'starting' : 'ready')
   onConnectionError = () => readiness.reportUnavailable()
   const now = options.now ?? (() => new Date())
   const fetchers: CollateralFetcher[] = []
@@ -91,6 +106,7 @@ export async function createServices(config: Config, log: Logger, options: Creat
     database: database.engine,
     tokenKid: keys.current.kid,
     kekId: keks.current.id,
+    previousKekIds: keks.ids().slice(1),
     collateralDir: config.collateralDir,
     snpKdsFetch: config.snp.kdsFetch,
   })
@@ -98,7 +114,14 @@ export async function createServices(config: Config, log: Logger, options: Creat
     config,
     database,
     keys,
-    nonces: createNonceService({ key: deriveNonceKey(keks.current), ttlSeconds: config.nonceTtlSeconds }),
+    nonces: createNonceService({
+      key: deriveNonceKey(keks.current),
+      previousKeys: keks.ids().slice(1).flatMap((id) => {
+        const kek = keks.get(id)
+        return kek === undefined ? [] : [deriveNonceKey(kek)]
+      }),
+      ttlSeconds: config.nonceTtlSeconds,
+    }),
     keks,
     log,
     readiness,

@@ -137,3 +137,5 @@ export type {
   NewCertificateProfile,
   NewIssuedCertificate,
 } from './certificates.js'
+export { countEnvelopesByKek, ENVELOPE_KINDS, replaceEnvelope, selectEnvelopesNotUnder } from './envelopes.js'
+export type { EnvelopeCount, EnvelopeCursor, EnvelopeKind, StoredEnvelope } from './envelopes.js'

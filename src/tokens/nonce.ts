@@ -33,6 +33,11 @@ export interface NonceServiceOptions {
   readonly key: Uint8Array
   /** Lifetime of an issued nonce, a positive integer of at most one day. */
   readonly ttlSeconds: number
+  /**
+   * Keys of earlier KEKs (32 bytes each) whose nonces still verify: during a KEK rotation across
+   * replicas, a nonce issued by a replica still on the old KEK is accepted by one on the new.
+   */
+  readonly previousKeys?: readonly Uint8Array[]
 }
 
 export interface IssuedNonce {
@@ -73,8 +78,13 @@ export function createNonceService(options: NonceServiceOptions): NonceService {
   }
   // A KeyObject keeps the key out of JS-visible buffers after this point.
   const key: KeyObject = createSecretKey(Uint8Array.from(options.key))
+  const previous: KeyObject[] = (options.previousKeys ?? []).map((k) => {
+    if (k.byteLength !== NONCE_KEY_BYTES) throw new KeybrokerError('internal', `nonce key must be ${NONCE_KEY_BYTES} bytes`)
+    return createSecretKey(Uint8Array.from(k))
+  })
 
-  const mac = (signed: Uint8Array): Uint8Array => new Uint8Array(createHmac('sha256', key).update(signed).digest())
+  const macWith = (k: KeyObject, signed: Uint8Array): Uint8Array => new Uint8Array(createHmac('sha256', k).update(signed).digest())
+  const mac = (signed: Uint8Array): Uint8Array => macWith(key, signed)
 
   return {
     issue(now: Date): IssuedNonce {
@@ -98,7 +108,9 @@ export function createNonceService(options: NonceServiceOptions): NonceService {
         throw new KeybrokerError('nonce-invalid', 'nonce is malformed')
       }
       // Constant-time MAC comparison; the expiry is only trusted after the MAC holds.
-      if (!equalBytes(mac(bytes.subarray(0, SIGNED_BYTES)), bytes.subarray(SIGNED_BYTES))) {
+      const signed = bytes.subarray(0, SIGNED_BYTES)
+      const tag = bytes.subarray(SIGNED_BYTES)
+      if (!equalBytes(mac(signed), tag) && !previous.some((k) => equalBytes(macWith(k, signed), tag))) {
         throw new KeybrokerError('nonce-invalid', 'nonce was not issued by this service')
       }
       const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)

@@ -102,10 +102,13 @@ export async function loadOrCreateSigningKey(dir: string, alg: TokenAlg): Promis
 /**
  * {@link loadOrCreateSigningKey}, plus an optional operator-provided signing key: when
  * `currentKeyFile` is given, that PKCS#8 PEM file signs (nothing is created) and every
- * `token-signing-*.pem` in `dir` only verifies.
+ * `token-signing-*.pem` in `dir` only verifies. `previousKeysFile` (PEM, public or private keys,
+ * one block each) adds verification keys: the public halves of earlier signing keys, kept in the
+ * JWKS while their tokens may still be presented, or of the next key, published before replicas
+ * switch to it.
  * @throws KeybrokerError `internal` on I/O failure, an unreadable key or a curve mismatch.
  */
-export async function loadOrCreateSigningKeys(dir: string, alg: TokenAlg, currentKeyFile?: string): Promise<KeySet> {
+export async function loadOrCreateSigningKeys(dir: string, alg: TokenAlg, currentKeyFile?: string, previousKeysFile?: string): Promise<KeySet> {
   let files = await listSigningKeyFiles(dir)
   if (currentKeyFile === undefined && !files.includes(CURRENT_SIGNING_KEY_FILE)) {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: CURVES[alg].node })
@@ -136,7 +139,44 @@ export async function loadOrCreateSigningKeys(dir: string, alg: TokenAlg, curren
     const s = await signerFromKeyObject(k.privateKey, k.alg)
     previous.push({ kid: s.kid, alg: s.alg, publicJwk: s.publicJwk, key: createPublicKey(k.privateKey) })
   }
+  if (previousKeysFile !== undefined) previous.push(...(await loadVerificationKeys(previousKeysFile)))
   return createKeySet(signer, previous)
+}
+
+const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g
+
+/**
+ * The verification keys of a PEM file: every block a P-256 or P-384 public key (SPKI) or
+ * private key (only its public half is kept).
+ * @throws KeybrokerError `internal` when the file is missing, holds no key, more than
+ *   64, or a block that is not such a key (the detail names the file and block, never key bytes).
+ */
+export async function loadVerificationKeys(path: string): Promise<VerificationKey[]> {
+  const bytes = await readKeyFile(path)
+  if (bytes === undefined) throw new KeybrokerError('internal', `token key file ${path} does not exist`)
+  const text = Buffer.from(bytes).toString('ascii')
+  bytes.fill(0)
+  const blocks = text.match(PEM_BLOCK) ?? []
+  if (blocks.length === 0) throw new KeybrokerError('internal', `token key file ${path} holds no PEM key`)
+  if (blocks.length > MAX_KEY_FILES) throw new KeybrokerError('internal', `token key file ${path} holds more than ${MAX_KEY_FILES} keys`)
+  const keys: VerificationKey[] = []
+  for (const [i, block] of blocks.entries()) {
+    let key: KeyObject
+    try {
+      key = createPublicKey({ key: block, format: 'pem' })
+    } catch (cause) {
+      throw new KeybrokerError('internal', `token key file ${path}: block ${i + 1} is not a PEM key`, { cause })
+    }
+    const curve = key.asymmetricKeyType === 'ec' ? key.asymmetricKeyDetails?.namedCurve : undefined
+    const keyAlg: TokenAlg | undefined = curve === CURVES.ES256.node ? 'ES256' : curve === CURVES.ES384.node ? 'ES384' : undefined
+    if (keyAlg === undefined) throw new KeybrokerError('internal', `token key file ${path}: block ${i + 1} is not a P-256 or P-384 key`)
+    const { x, y } = key.export({ format: 'jwk' })
+    if (typeof x !== 'string' || typeof y !== 'string') throw new KeybrokerError('internal', 'cannot export the public key')
+    const base: JWK = { kty: 'EC', crv: CURVES[keyAlg].jwk, x, y }
+    const kid = await calculateJwkThumbprint(base, 'sha256')
+    keys.push({ kid, alg: keyAlg, publicJwk: Object.freeze({ ...base, kid, alg: keyAlg, use: 'sig' }), key })
+  }
+  return keys
 }
 
 interface LoadedKey {

@@ -1,8 +1,9 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { KeybrokerError } from '../../src/errors.js'
-import type { JsonValue } from '../../src/evidence/types.js'
 import { compilePolicy, DEFAULT_POLICY, evaluatePolicy, policyBindings, type PolicyInput } from '../../src/policy/index.js'
+import type { JsonValue } from '../../src/evidence/types.js'
+import { isError, jsonDoc, oracle, passes, rawDoc, rule, ruleText } from './cel-oracle.js'
 
 const INPUT: PolicyInput = {
   claims: {
@@ -175,20 +176,52 @@ describe('CEL release rules', () => {
     )
   })
 
-  it('property: any claims document evaluates without throwing; a rule passes only by evaluating to true', () => {
-    const policy = compilePolicy([
-      { name: 'a', expr: 'claims.raw.guestSvn >= 3' },
-      { name: 'b', expr: 'claims.raw.x.y == "z" || claims.tcb.snp > 1.5' },
-      { name: 'c', expr: 'claims.raw.list.exists(e, e == 1)' },
-      { name: 'd', expr: 'size(claims.raw) > 0' },
-    ])
+  it('property: generated rules over any claims document agree with an independent CEL oracle (test/policy/cel-oracle.ts)', () => {
     fc.assert(
-      fc.property(fc.dictionary(fc.constantFrom('guestSvn', 'x', 'list', 'other'), fc.jsonValue({ maxDepth: 3 })), fc.jsonValue({ maxDepth: 2 }), (raw, tcb) => {
-        const input = policyBindings({ ...INPUT, claims: { ...INPUT.claims, raw: raw as Record<string, JsonValue>, tcb: tcb as JsonValue } })
-        const result = evaluatePolicy(policy, input, { explain: true })
-        return result.length === 4 && result.every((r) => typeof r.passed === 'boolean' && (r.passed ? r.error === undefined : true))
+      fc.property(fc.array(rule, { minLength: 1, maxLength: 4 }), rawDoc, jsonDoc, (rules, raw, tcb) => {
+        const sources = rules.map((r, i) => ({ name: `r${i}`, expr: ruleText(r) }))
+        const input = policyBindings({ ...INPUT, claims: { ...INPUT.claims, raw, tcb } })
+        const result = evaluatePolicy(compilePolicy(sources), input, { explain: true })
+        const claims = { raw, tcb }
+        expect(result.map((r) => r.rule)).toEqual(sources.map((r) => r.name))
+        for (const [i, r] of rules.entries()) {
+          const expected = oracle(r, claims)
+          const got = result[i]
+          const where = `${sources[i]?.expr} on ${JSON.stringify(claims)}`
+          expect(got?.passed, where).toBe(passes(expected))
+          // An evaluation error is reported as one (fails closed, named), a plain false is not.
+          expect(got?.error !== undefined, where).toBe(isError(expected))
+        }
       }),
-      { numRuns: 500 },
+      { numRuns: 600 },
     )
+  })
+
+  it('the oracle itself: hand-checked outcomes of CEL error and equality semantics', () => {
+    const claims = { raw: { guestSvn: 4, x: { y: 'z' }, list: [1.0, 'a'] }, tcb: 7 }
+    const cmp = (path: string[], op: '==' | '<', lit: number | string | null) => oracle({ k: 'cmp', path, op, lit }, claims)
+    expect(cmp(['raw', 'guestSvn'], '==', 4)).toBe(true)
+    expect(cmp(['raw', 'guestSvn'], '==', 'z')).toBe(false) // heterogeneous equality: no error
+    expect(isError(cmp(['raw', 'guestSvn'], '<', 'z'))).toBe(true) // no ordering int < string
+    expect(isError(cmp(['raw', 'nope'], '==', 1))).toBe(true) // missing key
+    expect(isError(cmp(['tcb', 'snp'], '==', 1))).toBe(true) // select on an int
+    const missing = { k: 'cmp', path: ['raw', 'nope'], op: '==', lit: 1 } as const
+    const yes = { k: 'cmp', path: ['raw', 'x', 'y'], op: '==', lit: 'z' } as const
+    expect(oracle({ k: 'or', a: missing, b: yes }, claims)).toBe(true)
+    expect(oracle({ k: 'and', a: missing, b: { k: 'not', a: yes } }, claims)).toBe(false)
+    expect(isError(oracle({ k: 'and', a: missing, b: yes }, claims))).toBe(true)
+    expect(oracle({ k: 'exists', path: ['raw', 'list'], lit: 1 }, claims)).toBe(true)
+    expect(oracle({ k: 'in', lit: 'y', path: ['raw', 'x'] }, claims)).toBe(true)
+    // The two named deviations of @bufbuild/cel from cel-spec the oracle follows, pinned on the
+    // engine itself so that a library upgrade that changes them is noticed here.
+    const engine = (expr: string, raw: Record<string, JsonValue>) => {
+      const [r] = evaluatePolicy(compilePolicy([{ name: 'r', expr }]), policyBindings({ ...INPUT, claims: { ...INPUT.claims, raw } }))
+      return r?.error === undefined ? r?.passed : 'error'
+    }
+    expect(engine('has(claims.raw.a)', { a: null })).toBe(false)
+    expect(engine('"a" in claims.raw', { a: null })).toBe(false)
+    expect(engine('claims.raw.a == null', { a: null })).toBe(true)
+    expect(engine('!has(claims.raw.a.b)', { a: 3 })).toBe(true)
+    expect(engine('!has(claims.raw.a.b)', { c: 3 })).toBe('error')
   })
 })

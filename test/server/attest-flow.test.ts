@@ -200,6 +200,28 @@ describe.each(testDatabases())('attest → release on %s', (engine) => {
     await expectProblem(kb.client.secret('revocable-secret', token), 403, 'policy-denied')
   })
 
+  it('answers a token holder alike for an unknown secret name and a denied one (no enumeration)', async () => {
+    const { token } = await kb.client.attestAndOpen(sample(GOOD), [])
+    // other-image is guarded by another reference-value set: denied; the second name does not exist.
+    const ask = async (name: string) => {
+      const res = await kb.client.raw('GET', `/v1/secrets/${name}`, undefined, { Authorization: `Bearer ${token}` })
+      const { instance: _requestId, ...body } = JSON.parse(res.body) as Record<string, unknown>
+      return { status: res.status, contentType: res.headers['content-type'], body }
+    }
+    const denied = await ask('other-image')
+    const unknown = await ask('no-such-secret-name')
+    expect(denied.status).toBe(403)
+    expect(denied.body['type']).toMatch(/policy-denied$/)
+    expect(unknown).toEqual(denied)
+    // Disabled looks the same too.
+    expect((await adminCall(kb, 'POST', '/admin/v1/secrets/api-key/disable')).status).toBe(200)
+    try {
+      expect(await ask('api-key')).toEqual(denied)
+    } finally {
+      expect((await adminCall(kb, 'POST', '/admin/v1/secrets/api-key/enable')).status).toBe(200)
+    }
+  })
+
   it('denies a disabled secret and releases it again once enabled', async () => {
     expect((await adminCall(kb, 'POST', '/admin/v1/secrets/api-key/disable')).status).toBe(200)
     try {

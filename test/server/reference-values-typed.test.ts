@@ -2,12 +2,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { KeybrokerClientError } from '../../src/clients/index.js'
 import { toBase64Url } from '../../src/evidence/reader.js'
 import type { Database } from '../../src/storage/index.js'
+import { lastTokenDenialRules } from '../support/audit.js'
 import { testDatabases } from '../support/databases.js'
 import { adminCall, startKeybroker, type TestKeybroker } from '../support/keybroker.js'
 
 const M1 = 'f1'.repeat(48)
 const M2 = 'f2'.repeat(48)
 const sample = (measurement: string, debug = false) => (reportData: Uint8Array) => ({ type: 'sample', measurement, reportData: toBase64Url(reportData), debug })
+
+async function tokenDenial(p: Promise<unknown>): Promise<string> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  if (!(err instanceof KeybrokerClientError)) throw new Error(`expected a problem, got ${String(err)}`)
+  return err.code
+}
 
 async function failedRules(p: Promise<unknown>): Promise<string[]> {
   const err = await p.then(
@@ -100,7 +110,8 @@ describe.each(testDatabases())('typed reference values on %s', (engine) => {
     kb.clock.advance(61)
     try {
       expect(await failedRules(kb.client.attestAndOpen(sample(M1), ['windowed-secret']))).toContain('measurement-in-reference-values')
-      expect(await failedRules(kb.client.secret('windowed-secret', token))).toContain('measurement-in-reference-values')
+      expect(await tokenDenial(kb.client.secret('windowed-secret', token))).toBe('policy-denied')
+      expect(await lastTokenDenialRules(kb, 'windowed-secret')).toContain('measurement-in-reference-values')
       expect((await kb.client.attestAndOpen(sample(M2), ['windowed-secret'])).secrets['windowed-secret']?.byteLength).toBe(16)
     } finally {
       kb.clock.reset()

@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { KeybrokerClientError } from '../../src/clients/index.js'
+import { generateAttestationKey, KeybrokerClientError, reportDataFor } from '../../src/clients/index.js'
 import { toBase64Url } from '../../src/evidence/reader.js'
 import { openDatabase, type Database } from '../../src/storage/index.js'
+import { lastTokenDenialRules } from '../support/audit.js'
 import { postgresTestUrl, testDatabases } from '../support/databases.js'
 import { adminCall, startKeybroker, type TestKeybroker } from '../support/keybroker.js'
 
@@ -20,6 +21,15 @@ async function deniedRules(p: Promise<unknown>): Promise<string[]> {
   )
   if (!(err instanceof KeybrokerClientError) || err.code !== 'policy-denied') throw new Error(`expected policy-denied, got ${String(err)}`)
   return (err.problem.failedRules as { rule: string }[]).map((r) => r.rule)
+}
+
+async function problemCode(p: Promise<unknown>): Promise<string> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  if (!(err instanceof KeybrokerClientError)) throw new Error(`expected a problem, got ${String(err)}`)
+  return err.code
 }
 
 /**
@@ -83,8 +93,11 @@ describe.each(testDatabases())('two instances sharing one database on %s', (engi
     expect((await adminCall(a, 'POST', '/admin/v1/reference-values/shared/revoke', { measurement: M, reason: 'CVE-2026-0002' })).status).toBe(200)
 
     expect(await deniedRules(b.client.attestAndOpen(sample(M), ['shared-secret']))).toContain('measurement-in-reference-values')
-    expect(await deniedRules(b.client.secret('shared-secret', fromB.token))).toContain('measurement-in-reference-values')
-    expect(await deniedRules(a.client.secret('shared-secret', fromB.token))).toContain('measurement-in-reference-values')
+    // The token path answers every refusal alike; the audit entry names the failed rule.
+    await expect(b.client.secret('shared-secret', fromB.token)).rejects.toMatchObject({ code: 'policy-denied' })
+    expect(await lastTokenDenialRules(b, 'shared-secret')).toContain('measurement-in-reference-values')
+    await expect(a.client.secret('shared-secret', fromB.token)).rejects.toMatchObject({ code: 'policy-denied' })
+    expect(await lastTokenDenialRules(a, 'shared-secret')).toContain('measurement-in-reference-values')
   })
 
   it('a new policy version written on one instance decides on the other at once', async () => {
@@ -94,5 +107,24 @@ describe.each(testDatabases())('two instances sharing one database on %s', (engi
     expect((await b.client.attestAndOpen(sample('e8'.repeat(48)), ['flip-secret'])).secrets['flip-secret']?.byteLength).toBe(16)
     expect((await adminCall(a, 'PUT', '/admin/v1/policies/flip', { rules: [{ name: 'closed', expr: 'false' }] })).body.version).toBe(2)
     expect(await deniedRules(b.client.attestAndOpen(sample('e8'.repeat(48)), ['flip-secret']))).toEqual(['closed'])
+  })
+  it('a nonce from one instance is accepted once by either, and its replay refused by both', async () => {
+    expect((await adminCall(a, 'POST', '/admin/v1/reference-values', { name: 'shared-3', measurements: ['e9'.repeat(48)] })).status).toBe(201)
+    const key = await generateAttestationKey()
+    const { nonce } = await a.client.challenge()
+    const body = { nonce, evidence: sample('e9'.repeat(48))(await reportDataFor(nonce, key)), publicKey: key.publicJwk }
+    // Stateless nonce: B checks A's MAC and consumes it in the shared database.
+    expect((await b.client.attest(body)).token).toBeTypeOf('string')
+    expect(await problemCode(a.client.attest(body))).toBe('nonce-reused')
+    expect(await problemCode(b.client.attest(body))).toBe('nonce-reused')
+
+    // Concurrent: one fresh nonce posted to both at once is accepted exactly once.
+    for (let round = 0; round < 5; round++) {
+      const fresh = await b.client.challenge()
+      const replayed = { nonce: fresh.nonce, evidence: sample('e9'.repeat(48))(await reportDataFor(fresh.nonce, key)), publicKey: key.publicJwk }
+      const outcomes = await Promise.all([a, b, a, b].map((kb) => kb.client.attest(replayed).then(() => 'ok', (e: unknown) => problemCode(Promise.reject(e)))))
+      expect(outcomes.filter((o) => o === 'ok')).toHaveLength(1)
+      expect(outcomes.filter((o) => o !== 'ok')).toEqual(['nonce-reused', 'nonce-reused', 'nonce-reused'])
+    }
   })
 })

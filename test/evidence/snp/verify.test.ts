@@ -240,24 +240,4 @@ describe('chain cache', () => {
     expect(await run(input(milan))).toBe('ok')
     expect(await run({ ...input(milan), options: { useBuiltinAmdCertificates: false } })).toBe('chain-untrusted')
   })
-
-  test('timings (informational)', async () => {
-    const { parseReport } = await import('../../../src/evidence/snp/index.js')
-    const i = input(milan)
-    const t = (n: number, f: () => unknown) => {
-      const s = performance.now()
-      for (let k = 0; k < n; k++) f()
-      return (performance.now() - s) / n
-    }
-    const parseMs = t(2000, () => parseReport(i.report))
-    clearSnpCaches()
-    const s = performance.now()
-    await verifySnpEvidence(i)
-    const coldMs = performance.now() - s
-    const s2 = performance.now()
-    for (let k = 0; k < 200; k++) await verifySnpEvidence(i)
-    const warmMs = (performance.now() - s2) / 200
-    console.log(`snp timings: parse ${parseMs.toFixed(4)} ms, verify cold ${coldMs.toFixed(2)} ms, verify cached ${warmMs.toFixed(3)} ms`)
-    expect(warmMs).toBeLessThan(coldMs)
-  })
 })
