@@ -52,6 +52,7 @@ export type ErrorCode =
   | 'bundle-rollback'
   // service
   | 'not-ready'
+  | 'overloaded'
   | 'internal'
 
 export class KeybrokerError extends Error {

@@ -13,6 +13,35 @@ export interface KeybrokerClientOptions {
   /** PEM of the CA (or the self-signed certificate) to trust for HTTPS. */
   readonly ca?: string
   readonly timeoutMs?: number
+  /**
+   * Answers 503 and 429 that carry `Retry-After` (overloaded, not ready) are retried after that
+   * delay plus jitter (up to the same again, so that clients refused together do not come back
+   * together), within `attempts` tries and `maxTotalMs` in all; the last refusal is thrown.
+   * Default: 8 attempts, 60 s. `false`: never retry.
+   */
+  readonly retry?: RetryOptions | false
+}
+
+export interface RetryOptions {
+  readonly attempts?: number
+  readonly maxTotalMs?: number
+}
+
+/** Seconds of a `Retry-After` header (RFC 9110 §10.2.3, delay-seconds or HTTP-date), capped at 300; undefined if absent or invalid. */
+export function parseRetryAfter(value: string | string[] | undefined, now: number = Date.now()): number | undefined {
+  const text = Array.isArray(value) ? value[0] : value
+  if (text === undefined) return undefined
+  const trimmed = text.trim()
+  let seconds: number
+  if (/^\d{1,9}$/.test(trimmed)) seconds = Number(trimmed)
+  else {
+    // An IMF-fixdate such as "Wed, 21 Oct 2026 07:28:00 GMT"; Date.parse alone would take "-1".
+    if (!/^[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(trimmed)) return undefined
+    const at = Date.parse(trimmed)
+    if (Number.isNaN(at)) return undefined
+    seconds = Math.max(0, Math.ceil((at - now) / 1000))
+  }
+  return Math.min(seconds, 300)
 }
 
 /** An error answer from keybroker: the HTTP status and the RFC 9457 problem document. */
@@ -125,9 +154,20 @@ export class KeybrokerClient {
     alg: KeyAlgorithm = 'P-256',
   ): Promise<{ token: string; key: AttestationKey; secrets: Record<string, Uint8Array> }> {
     const key = await generateAttestationKey(alg)
-    const { nonce } = await this.challenge()
-    const evidence = await evidenceFor(await reportDataFor(nonce, key))
-    const result = await this.attest({ nonce, evidence, publicKey: key.publicJwk, release })
+    let result: { token: string; secrets: Record<string, string> }
+    for (let flow = 1; ; flow++) {
+      const { nonce } = await this.challenge()
+      const evidence = await evidenceFor(await reportDataFor(nonce, key))
+      try {
+        result = await this.attest({ nonce, evidence, publicKey: key.publicJwk, release })
+        break
+      } catch (err) {
+        // A retried attest whose first try used the nonce before failing (database unavailable)
+        // finds it used or expired: start over with a fresh challenge, a bounded number of times.
+        const stale = err instanceof KeybrokerClientError && (err.code === 'nonce-reused' || err.code === 'nonce-expired')
+        if (!stale || flow >= 3 || this.#options.retry === false) throw err
+      }
+    }
     const secrets: Record<string, Uint8Array> = {}
     for (const [name, jwe] of Object.entries(result.secrets)) secrets[name] = await openSecret(jwe, key)
     return { token: result.token, key, secrets }
@@ -160,12 +200,22 @@ export class KeybrokerClient {
   }
 
   async #json<T>(method: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<T> {
-    const res = await this.raw(
-      method,
-      path,
-      body === undefined ? undefined : JSON.stringify(body),
-      body === undefined ? headers : { 'Content-Type': 'application/json', ...headers },
-    )
+    const retry = this.#options.retry === false ? { attempts: 1, maxTotalMs: 0 } : { attempts: 8, maxTotalMs: 60_000, ...this.#options.retry }
+    const started = Date.now()
+    let res: HttpResponse
+    for (let attempt = 1; ; attempt++) {
+      res = await this.raw(
+        method,
+        path,
+        body === undefined ? undefined : JSON.stringify(body),
+        body === undefined ? headers : { 'Content-Type': 'application/json', ...headers },
+      )
+      const after = res.status === 503 || res.status === 429 ? parseRetryAfter(res.headers['retry-after']) : undefined
+      if (after === undefined || attempt >= retry.attempts) break
+      const delayMs = after * 1000 + Math.random() * Math.max(after * 1000, 250)
+      if (Date.now() - started + delayMs > retry.maxTotalMs) break
+      await new Promise((r) => setTimeout(r, delayMs))
+    }
     const parsed: unknown = res.body === '' ? {} : JSON.parse(res.body)
     if (res.status >= 400) {
       throw new KeybrokerClientError(res.status, typeof parsed === 'object' && parsed !== null ? { ...parsed } : {})

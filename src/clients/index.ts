@@ -1,2 +1,2 @@
-export { KeybrokerClient, KeybrokerClientError, generateAttestationKey, openSecret, reportDataFor } from './client.js'
-export type { AttestationKey, HttpResponse, KeyAlgorithm, KeybrokerClientOptions, SevSessionAnswer } from './client.js'
+export { KeybrokerClient, KeybrokerClientError, generateAttestationKey, openSecret, parseRetryAfter, reportDataFor } from './client.js'
+export type { AttestationKey, HttpResponse, KeyAlgorithm, KeybrokerClientOptions, RetryOptions, SevSessionAnswer } from './client.js'

@@ -47,6 +47,8 @@ export interface Config {
     readonly keepAliveTimeoutMs: number
     /** Attestations (evidence verified) answered at once per process; beyond it 503 `overloaded`. */
     readonly maxInFlightAttestations: number
+    /** `Retry-After` of a 503 `overloaded`. */
+    readonly overloadRetryAfterSeconds: number
     /** Between `/readyz` turning 503 and the listener closing (load balancers stop sending). */
     readonly shutdownDelayMs: number
     /** How long requests in flight may take to finish after the listener closed. */
@@ -122,6 +124,7 @@ export const SETTINGS = {
   httpRequestTimeoutMs: { env: 'KEYBROKER_HTTP_REQUEST_TIMEOUT_MS', file: 'httpRequestTimeoutMs', schema: int(1_000, 600_000), default: '30000', doc: 'time a client has to send the whole request, body included' },
   httpKeepAliveTimeoutMs: { env: 'KEYBROKER_HTTP_KEEP_ALIVE_TIMEOUT_MS', file: 'httpKeepAliveTimeoutMs', schema: int(0, 600_000), default: '5000', doc: 'how long an idle keep-alive connection stays open (0: close after each answer)' },
   maxInFlightAttestations: { env: 'KEYBROKER_MAX_IN_FLIGHT_ATTESTATIONS', file: 'maxInFlightAttestations', schema: int(1, 100_000), default: '64', doc: 'attestations (evidence verified) a process works on at once; more are answered 503 `overloaded` with Retry-After at once (how the default was measured: README, "Load shedding")' },
+  overloadRetryAfterSeconds: { env: 'KEYBROKER_OVERLOAD_RETRY_AFTER_SECONDS', file: 'overloadRetryAfterSeconds', schema: int(1, 300), default: '1', doc: '`Retry-After` of a 503 `overloaded` (clients add jitter)' },
   shutdownDelaySeconds: { env: 'KEYBROKER_SHUTDOWN_DELAY_SECONDS', file: 'shutdownDelaySeconds', schema: int(0, 300), default: '0', doc: 'on SIGTERM, how long /readyz answers 503 before the listener closes (time for a load balancer to stop sending)' },
   shutdownGraceSeconds: { env: 'KEYBROKER_SHUTDOWN_GRACE_SECONDS', file: 'shutdownGraceSeconds', schema: int(0, 600), default: '10', doc: 'on SIGTERM, how long requests in flight may take to finish before their connections are closed' },
   collateralDir: { env: 'KEYBROKER_COLLATERAL_DIR', file: 'collateralDir', schema: z.string().min(1), doc: 'collateral cache directory in the AMD KDS layout, read before the admin store; KDS-fetched VCEKs are written here; default <data>/collateral' },
@@ -261,6 +264,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       requestTimeoutMs: v.httpRequestTimeoutMs ?? 30_000,
       keepAliveTimeoutMs: v.httpKeepAliveTimeoutMs ?? 5_000,
       maxInFlightAttestations: v.maxInFlightAttestations ?? 64,
+      overloadRetryAfterSeconds: v.overloadRetryAfterSeconds ?? 1,
       shutdownDelayMs: (v.shutdownDelaySeconds ?? 0) * 1000,
       shutdownGraceMs: (v.shutdownGraceSeconds ?? 10) * 1000,
     },
