@@ -45,6 +45,7 @@ interface Stats {
   transportErrors: number
   failed: number
   completed: number
+  staleNonces: number
 }
 
 function post(agent: Agent, port: number, path: string, body: unknown): Promise<{ status: number; retryAfter: number | undefined; body: string }> {
@@ -120,6 +121,12 @@ async function unlockRound(
         await sleep(backoff(res.retryAfter))
         continue
       }
+      // A nonce that expired (or was used by a try that failed) while the answer queued: the
+      // pin starts over with a fresh challenge, and so does this round.
+      if (/nonce-(expired|reused|invalid)"/.test(res.body)) {
+        stats.staleNonces++
+        continue
+      }
       throw new Error(`attest answered ${res.status}: ${res.body.slice(0, 200)}`)
     } catch (err) {
       if (err instanceof Error && err.message.startsWith('attest answered')) {
@@ -163,7 +170,7 @@ async function storm(limit: number | undefined): Promise<void> {
     const sealing = { name: 'storm', kid, points, disks: await Promise.all(points.map((p) => calculateJwkThumbprint(p))) }
     const keys = await Promise.all(Array.from({ length: 64 }, () => generateAttestationKey()))
     const agent = new Agent({ keepAlive: true, maxSockets: SOCKETS, rejectUnauthorized: false })
-    const stats: Stats = { admittedMs: [], attestRequests: 0, shed: 0, challengeShed: 0, transportErrors: 0, failed: 0, completed: 0 }
+    const stats: Stats = { admittedMs: [], attestRequests: 0, shed: 0, challengeShed: 0, transportErrors: 0, failed: 0, completed: 0, staleNonces: 0 }
     const started = performance.now()
     const rounds: Promise<void>[] = []
     for (let i = 0; i < ROUNDS; i++) {
@@ -181,7 +188,7 @@ async function storm(limit: number | undefined): Promise<void> {
     line('completed / failed', `${stats.completed} / ${stats.failed}`)
     line('admitted attest p50 / p99 (ms)', `${percentile(stats.admittedMs, 0.5).toFixed(1)} / ${percentile(stats.admittedMs, 0.99).toFixed(1)}`)
     line('attest requests shed (503 overloaded)', `${stats.shed} of ${stats.attestRequests} (${((100 * stats.shed) / Math.max(1, stats.attestRequests)).toFixed(1)} %)`)
-    line('challenge 503s / transport errors', `${stats.challengeShed} / ${stats.transportErrors}`)
+    line('challenge 503s / transport errors / stale nonces', `${stats.challengeShed} / ${stats.transportErrors} / ${stats.staleNonces}`)
     line('total time (s)', totalS.toFixed(1))
     line('throughput (rounds/s)', (stats.completed / totalS).toFixed(0))
     line('service peak RSS (VmHWM)', rss)
