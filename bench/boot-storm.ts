@@ -18,7 +18,7 @@ import { readFile } from 'node:fs/promises'
 import { Agent, request } from 'node:https'
 import { cpus, totalmem } from 'node:os'
 import { calculateJwkThumbprint } from 'jose'
-import { generateAttestationKey, parseRetryAfter, reportDataFor, type AttestationKey } from '../src/clients/index.js'
+import { generateAttestationKey, reportDataFor, type AttestationKey } from '../src/clients/index.js'
 import { toBase64Url } from '../src/evidence/reader.js'
 import { call, percentile, startService, type BenchService } from './support/service.js'
 
@@ -65,7 +65,7 @@ function post(agent: Agent, port: number, path: string, body: unknown): Promise<
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))
         res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, retryAfter: parseRetryAfter(res.headers['retry-after']), body: Buffer.concat(chunks).toString() }),
+          resolve({ status: res.statusCode ?? 0, retryAfter: retryAfterOf(res.headers['retry-after']), body: Buffer.concat(chunks).toString() }),
         )
         res.on('error', reject)
       },
@@ -74,6 +74,12 @@ function post(agent: Agent, port: number, path: string, body: unknown): Promise<
     req.on('error', reject)
     req.end(text)
   })
+}
+
+/** Delay-seconds of a Retry-After header (what keybroker sends), else undefined. */
+function retryAfterOf(value: string | string[] | undefined): number | undefined {
+  const text = Array.isArray(value) ? value[0] : value
+  return text !== undefined && /^\d{1,4}$/.test(text.trim()) ? Number(text.trim()) : undefined
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))

@@ -50,6 +50,8 @@ export type ErrorCode =
   | 'bundle-signature-invalid'
   | 'bundle-expired'
   | 'bundle-rollback'
+  // outbound (keybroker pulling from an agent: Cosmian VM)
+  | 'agent-unreachable'
   // service
   | 'not-ready'
   | 'overloaded'

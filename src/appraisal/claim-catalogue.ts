@@ -224,6 +224,15 @@ const COMPOSITE: readonly ClaimSpec[] = [
   str('teeTpmTie', [['teeTpmTie']], 'hardware', 'what ties the TEE report to the vTPM quote: tee-report-data, azure-var-data, ak-certificate, registered-ak, none (oneOf)'),
 ]
 
+/**
+ * Cosmian VM (src/evidence/cosmian/): the TPM clock counters of the quote, which a Cosmian
+ * snapshot pins (a reboot or TPM restart invalidates it).
+ */
+const COSMIAN: readonly ClaimSpec[] = [
+  uint('tpm.resetCount', [['raw', 'quote', 'resetCount']], 'configuration', 'TPM clockInfo.resetCount: TPM resets (reboots) since the TPM was cleared (equals: no reboot since the snapshot)'),
+  uint('tpm.restartCount', [['raw', 'quote', 'restartCount']], 'configuration', 'TPM clockInfo.restartCount: TPM restarts (hibernations) since the last reset'),
+]
+
 interface BootEvent {
   readonly pcr: number
   readonly type: string
@@ -326,6 +335,8 @@ const CATALOGUE: ReadonlyMap<string, ReadonlyMap<string, ClaimSpec>> = new Map(
       ['sev', [...COMMON, ...SEV]],
       // go-tpm-tools attestations: the vTPM quotes and, when embedded, the SEV-SNP report or TD quote.
       ['gotpm', [...COMMON, ...SNP, ...TDX, ...TPM]],
+      // Cosmian VM agents: the TEE quote (SEV-SNP or TDX), the TPM quote and the IMA list of one VM.
+      ['cosmian', [...COMMON, ...SNP, ...TDX, ...TPM, ...COMPOSITE, ...COSMIAN]],
     ] as const
   ).map(([type, specs]) => [type, new Map(specs.map((s) => [s.name, s]))]),
 )

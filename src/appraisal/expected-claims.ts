@@ -63,7 +63,8 @@ export interface ClaimResult {
 }
 
 const MAX_ONE_OF = 256
-const MAX_FILE_RULES = 10_000
+/** A Cosmian snapshot lists every file of the guest's `/` (src/bundles/cosmian-snapshot.ts). */
+const MAX_FILE_RULES = 200_000
 const MAX_PATTERN_WILDCARDS = 8
 const MAX_STRING = 4096
 /** Paths reported per IMA result: enough to act on, bounded in size. */
@@ -170,7 +171,10 @@ function fileRules(raw: JsonValue, where: string): FileRule[] {
     const at = `${where}[${i}]`
     if ((path === undefined) === (pattern === undefined)) throw new KeybrokerError('bad-request', `${at}: exactly one of path and pattern`)
     const text = path ?? pattern
-    if (typeof text !== 'string' || !text.startsWith('/') || text.length > MAX_STRING) throw new KeybrokerError('bad-request', `${at}: an absolute path`)
+    // IMA names its first entry `boot_aggregate` (the digest of the boot PCRs), not a path.
+    if (typeof text !== 'string' || !(text.startsWith('/') || (path !== undefined && text === 'boot_aggregate')) || text.length > MAX_STRING) {
+      throw new KeybrokerError('bad-request', `${at}: an absolute path (or boot_aggregate)`)
+    }
     if (digests === undefined || digests === null || !isJsonArray(digests) || digests.length === 0 || digests.length > MAX_ONE_OF) {
       throw new KeybrokerError('bad-request', `${at}.digests: a list of 1 to ${MAX_ONE_OF} hex digests`)
     }

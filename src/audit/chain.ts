@@ -1,11 +1,15 @@
 /**
- * The hash chain of the audit log: pure functions, no I/O, no clock.
+ * The chain of the audit log: pure functions, no I/O, no clock.
  *
  * Each entry's `hash` covers its own fields and the previous entry's hash, so changing, removing
  * or reordering any entry breaks every later link (the head row in storage pins the last hash,
- * so a removed tail is caught too).
+ * so a removed tail is caught too). Since format 2 the link is an HMAC under the audit key
+ * ({@link computeAuditMac}): whoever can write the database but does not hold the key cannot
+ * recompute the chain after an edit. Format 1 ({@link computeAuditHash}, a plain SHA-256) is
+ * kept only to verify and re-key chains written before.
  */
-import { createHash } from 'node:crypto'
+import { createHash, createHmac } from 'node:crypto'
+import { inspect } from 'node:util'
 
 /** A JSON value as it survives a round trip through a `jsonb` column. */
 export type JsonValue = string | number | boolean | null | readonly JsonValue[] | { readonly [key: string]: JsonValue }
@@ -84,10 +88,14 @@ export function canonicalJson(value: unknown): string {
  *   is not 64 lowercase hex digits, or `detail` is not JSON (see {@link canonicalJson}).
  */
 export function computeAuditHash(prevHash: string, entry: AuditHashInput): string {
+  return createHash('sha256').update(entryText(prevHash, entry), 'utf8').digest('hex')
+}
+
+function entryText(prevHash: string, entry: AuditHashInput): string {
   if (!Number.isSafeInteger(entry.id) || entry.id < 1) throw new TypeError('audit entry id must be a positive integer')
   if (Number.isNaN(entry.at.getTime())) throw new TypeError('audit entry time is invalid')
   if (!HASH_HEX.test(prevHash)) throw new TypeError('previous audit hash must be 64 lowercase hex digits')
-  const text =
+  return (
     `{"id":${entry.id}` +
     `,"at":${JSON.stringify(entry.at.toISOString())}` +
     `,"actor":${JSON.stringify(entry.actor)}` +
@@ -96,5 +104,40 @@ export function computeAuditHash(prevHash: string, entry: AuditHashInput): strin
     `,"outcome":${JSON.stringify(entry.outcome)}` +
     `,"detail":${canonicalJson(entry.detail)}` +
     `,"prevHash":${JSON.stringify(prevHash)}}`
-  return createHash('sha256').update(text, 'utf8').digest('hex')
+  )
+}
+
+/** Chain formats: 1 = SHA-256 (before the audit key), 2 = HMAC-SHA-256 under the audit key. */
+export type AuditChainFormat = 1 | 2
+export const KEYED_AUDIT_FORMAT = 2
+
+/** The audit key: 32 random bytes, kept sealed by the KEK in the database (`audit_keys`). */
+export interface AuditKey {
+  /** Row id of the key (1 today; a later rotation adds rows). */
+  readonly id: number
+  readonly key: Uint8Array
+}
+
+export const AUDIT_KEY_BYTES = 32
+const MAC_LABEL = 'keybroker-audit-v2\0'
+
+/**
+ * Wraps key bytes as an {@link AuditKey} that redacts itself in JSON and `util.inspect`.
+ * @throws TypeError if `key` is not 32 bytes.
+ */
+export function auditKeyFromBytes(id: number, key: Uint8Array): AuditKey {
+  if (key.byteLength !== AUDIT_KEY_BYTES) throw new TypeError(`audit key must be ${AUDIT_KEY_BYTES} bytes`)
+  const copy = Uint8Array.from(key)
+  return Object.freeze({ id, key: copy, toJSON: () => ({ id, key: '[redacted]' }), [inspect.custom]: () => `AuditKey { id: ${id}, key: [redacted] }` })
+}
+
+/**
+ * Format 2 link: HMAC-SHA-256 (RFC 2104), lowercase hex, under the audit key, of the bytes
+ * `"keybroker-audit-v2" ‖ 0x00 ‖ <the JSON text of computeAuditHash>`. The label keeps the MAC
+ * distinct from any other use of the key; the text is the same unambiguous encoding.
+ *
+ * @throws TypeError as {@link computeAuditHash}.
+ */
+export function computeAuditMac(key: AuditKey, prevHash: string, entry: AuditHashInput): string {
+  return createHmac('sha256', key.key).update(MAC_LABEL, 'utf8').update(entryText(prevHash, entry), 'utf8').digest('hex')
 }

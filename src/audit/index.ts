@@ -1,2 +1,10 @@
-export { GENESIS_HASH, canonicalJson, computeAuditHash } from './chain.js'
-export type { AuditDetail, AuditHashInput, JsonValue } from './chain.js'
+export {
+  AUDIT_KEY_BYTES,
+  GENESIS_HASH,
+  KEYED_AUDIT_FORMAT,
+  auditKeyFromBytes,
+  canonicalJson,
+  computeAuditHash,
+  computeAuditMac,
+} from './chain.js'
+export type { AuditChainFormat, AuditDetail, AuditHashInput, AuditKey, JsonValue } from './chain.js'

@@ -11,3 +11,5 @@ export { GO_POLICY_FORMATS, MAX_GO_POLICY_BYTES, mapGoSevGuestPolicy, mapGoTdxGu
 export type { FieldMapping, GoPolicyFormat, GoPolicyInput, GoPolicyMapping } from './go-policy.js'
 export { MAX_CORIM_BYTES, checkCorimValidity, corimNotAfter, mapCorim, parseCorim, verifyCorimSignature } from './corim.js'
 export type { ParsedCorim, Validity as CorimValidity } from './corim.js'
+export { COSMIAN_SNAPSHOT_FORMAT, MAX_COSMIAN_SNAPSHOT_FILES, mapCosmianSnapshot } from './cosmian-snapshot.js'
+export type { CosmianSnapshotMapping } from './cosmian-snapshot.js'

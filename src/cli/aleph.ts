@@ -16,7 +16,7 @@
  * development certificate) from --ca or KEYBROKER_CA. Usage errors exit 2.
  */
 import { createPrivateKey, type KeyObject } from 'node:crypto'
-import { KeybrokerClient, KeybrokerClientError } from '../clients/client.js'
+import { KeybrokerClient, KeybrokerClientError } from '@keybroker/client'
 import { AlephCrnClient, AlephCrnError } from '../clients/aleph/crn-client.js'
 import { launchAlephVm } from '../clients/aleph/launch.js'
 import { delegationHeader, delegationPayloadHex, parseDelegation } from '../clients/aleph/operator-auth.js'

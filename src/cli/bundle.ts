@@ -7,6 +7,7 @@
  *   bundle verify --format automata --pub SIGNER.pem FILE       Automata json_sig_tool document
  *   bundle verify --format corim --pub KEY.pem [--at TIME] FILE  COSE_Sign1 CoRIM (signature, key, validity); unsigned: no --pub
  *   bundle verify --format gosevguest|gotdxguest [--ignore PATH]… [--evidence-type T] FILE
+ *   bundle verify --format cosmian-snapshot FILE                 Cosmian VM snapshot JSON
  *                                                               go-sev-guest / go-tdx-guest policy (unsigned): the set it maps to
  *   bundle fingerprint KEY.pem                                  the signer fingerprint (hex SHA-256 of the SPKI)
  *
@@ -18,7 +19,7 @@ import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { parseExpectedClaims } from '../appraisal/index.js'
-import { checkCorimValidity, mapCorim, parseCorim, verifyCorimSignature, mapGoSevGuestPolicy, mapGoTdxGuestPolicy, parseAutomataDocument, parseSignerKey, signBundle, verifyAutomataDocument, verifyBundle } from '../bundles/index.js'
+import { checkCorimValidity, mapCorim, parseCorim, verifyCorimSignature, mapGoSevGuestPolicy, mapGoTdxGuestPolicy, mapCosmianSnapshot, parseAutomataDocument, parseSignerKey, signBundle, verifyAutomataDocument, verifyBundle } from '../bundles/index.js'
 import { KeybrokerError } from '../errors.js'
 import { problemFor } from '../server/problem.js'
 import { readInputFile, UsageError, type CliOutput } from './io.js'
@@ -27,6 +28,7 @@ export const BUNDLE_USAGE = `bundle sign --key PRIVATE.pem [--out FILE] BUNDLE.j
   bundle verify [--format keybroker|automata] --pub SIGNER.pem [--at TIME] FILE
   bundle verify --format corim --pub KEY.pem [--at TIME] FILE      (an unsigned CoRIM without --pub)
   bundle verify --format gosevguest|gotdxguest [--ignore PATH]… [--evidence-type TYPE] FILE
+  bundle verify --format cosmian-snapshot FILE                    Cosmian VM snapshot (unsigned): what it maps to
   bundle fingerprint KEY.pem`
 
 const MAX_FILE_BYTES = 1024 * 1024
@@ -106,6 +108,24 @@ async function verify(args: readonly string[], out: CliOutput): Promise<number> 
     strict: true,
   })
   const format = values.format
+  if (format === 'cosmian-snapshot') {
+    // A snapshot lists every file of the guest: far larger than a signed bundle.
+    const text = Buffer.from(await readInputFile(one(positionals, 'FILE'), 64 * 1024 * 1024)).toString('utf8')
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch (cause) {
+      throw new KeybrokerError('bundle-malformed', 'cosmianSnapshot: FILE is not JSON', { cause })
+    }
+    const mapping = mapCosmianSnapshot(json, 'snapshot')
+    // The same catalogue check as an import.
+    parseExpectedClaims([...mapping.set.expect], mapping.set.evidenceType)
+    const expect = mapping.set.expect.map((e) => (typeof e === 'object' && e !== null && !Array.isArray(e) && 'files' in e ? { ...e, files: `${mapping.files} entries` } : e))
+    out.stdout(
+      `${JSON.stringify({ verified: true, format, signed: false, digest: mapping.digest, evidenceType: 'cosmian', cloudType: mapping.cloudType, values: mapping.set.values.map((v) => v.measurement), expect, fields: mapping.fields }, null, 2)}\n`,
+    )
+    return 0
+  }
   if (format === 'gosevguest' || format === 'gotdxguest') {
     const text = await readText(one(positionals, 'FILE'))
     const input = { text, name: 'policy', evidenceType: values['evidence-type'], ignore: values.ignore }
@@ -122,7 +142,7 @@ async function verify(args: readonly string[], out: CliOutput): Promise<number> 
   if (!Number.isFinite(now.getTime())) throw new UsageError('--at takes an RFC 3339 time')
   if (format === 'corim') return verifyCorim(one(positionals, 'FILE'), values.pub, now, values['evidence-type'], out)
   if (values.pub === undefined) throw new UsageError('--pub SIGNER.pem is required')
-  if (format !== 'keybroker' && format !== 'automata') throw new UsageError('--format is keybroker, automata, corim, gosevguest or gotdxguest')
+  if (format !== 'keybroker' && format !== 'automata') throw new UsageError('--format is keybroker, automata, corim, gosevguest, gotdxguest or cosmian-snapshot')
   const signer = parseSignerKey(await readText(values.pub), format)
   const text = await readText(one(positionals, 'FILE'))
   if (format === 'automata') {

@@ -45,7 +45,11 @@ export async function readInputFile(path: string, maxBytes: number): Promise<Uin
 }
 
 /** `parseArgs` (strict), with its errors as usage errors (exit 2). */
-export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(args: readonly string[], options: T, allowPositionals = false) {
+export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
+  args: readonly string[],
+  options: T,
+  allowPositionals = false,
+): ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: boolean; strict: true }>> {
   try {
     return parseArgs({ args: [...args], options, allowPositionals, strict: true })
   } catch (err) {

@@ -17,6 +17,7 @@
 import type { Config } from '../config/config.js'
 import { kekStatus, rewrapEnvelopes } from '../services/envelope-store.js'
 import { loadKekRing } from '../services/kek-ring.js'
+import { openAuditKey } from '../services/services.js'
 import type { Database } from '../storage/index.js'
 import { parseFlags, UsageError, type CliOutput } from './io.js'
 
@@ -49,8 +50,9 @@ export async function kekCommand(
       const keks = await loadKekRing(config)
       const database = await openDatabase(config)
       try {
+        const auditKey = await openAuditKey(database, keks, new Date())
         const result = await rewrapEnvelopes(
-          { database, keks, now: () => new Date() },
+          { database, keks, now: () => new Date(), auditKey },
           { batchSize, maxBatches, actor: 'cli', onBatch: (b) => out.stderr(`rewrapped ${b.rewrapped} ${b.kind} envelope(s)\n`) },
         )
         out.stdout(`${JSON.stringify(result)}\n`)

@@ -2,17 +2,20 @@
  * The service's own commands: `serve`, `migrate`, and the ones that work on its database
  * directly (`audit verify`, `admin token create --offline`). Loaded only when one of them runs.
  */
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Config } from '../config/config.js'
 import { createLogger, describeError } from '../log/logger.js'
 import { createApp } from '../server/app.js'
 import { listen } from '../server/listen.js'
+import { listenMetrics, type MetricsListener } from '../server/metrics-listener.js'
 import { createAdminToken, ensureBootstrapAdminToken } from '../services/admin-tokens.js'
 import { verifyAudit } from '../services/audit.js'
 import { scheduleMaintenance } from '../services/maintenance.js'
-import { checkEnvelopeKeks } from '../services/envelope-store.js'
-import { createServices } from '../services/services.js'
-import { migrateDatabase, openDatabase, type AdminRole } from '../storage/index.js'
+import { checkpointJwsFromFile } from '../services/audit-checkpoints.js'
+import { loadAuditKey } from '../services/audit-key.js'
+import { createServices, loadConfiguredKeys, openAuditKey } from '../services/services.js'
+import { listAdminTokens, migrateDatabase, openDatabase, type AdminRole } from '../storage/index.js'
 import type { CliOutput } from './io.js'
 
 export async function serve(config: Config): Promise<number> {
@@ -25,19 +28,22 @@ export async function serve(config: Config): Promise<number> {
   let maintenance: { stop(): void } | undefined
   const startUp = async (): Promise<void> => {
     if (!(await services.readiness.waitForDatabase())) return
-    // createServices checked the envelopes' KEKs already unless the database was deferred.
-    if (deferred) await checkEnvelopeKeks({ database: services.database, keks: services.keks })
     if (config.bootstrapAdminToken !== undefined && (await ensureBootstrapAdminToken(services, config.bootstrapAdminToken))) {
       log.info('bootstrap admin token registered')
+    }
+    if (!(await listAdminTokens(services.database.db)).some((t) => t.revokedAt === null)) {
+      log.warn('no admin token yet: set KEYBROKER_BOOTSTRAP_ADMIN_TOKEN (>= 32 characters) and restart, or run `keybroker admin token create --offline --role admin` (embedded database: with the service stopped)')
     }
     maintenance = scheduleMaintenance(services)
     log.info('ready')
   }
   let server: Awaited<ReturnType<typeof listen>>
+  let metrics: MetricsListener | undefined
   let started: Promise<void> = Promise.resolve()
   try {
     if (!deferred) await startUp()
     server = await listen(createApp({ config, services, log }), config, log)
+    if (config.metricsListen !== undefined) metrics = await listenMetrics(services.metrics, config.metricsListen, log)
     if (deferred) started = startUp()
   } catch (err) {
     await services.database.close()
@@ -69,6 +75,9 @@ export async function serve(config: Config): Promise<number> {
   timer.unref()
   if (config.http.shutdownDelayMs > 0) await new Promise((r) => setTimeout(r, config.http.shutdownDelayMs))
   await server.close({ graceMs: config.http.shutdownGraceMs })
+  await metrics?.close()
+  // The counted refusals of the current window are written before the database closes.
+  await services.refusals.stop()
   log.info('connections closed; closing the database')
   await services.database.close()
   log.info('stopped')
@@ -95,7 +104,9 @@ export async function createTokenOffline(config: Config, role: AdminRole, label:
   const database = await openConfiguredDatabase(config)
   try {
     await migrateDatabase(database)
-    const { id, token } = await createAdminToken({ database, now: () => new Date() }, role, label, 'cli')
+    const { keks } = await loadConfiguredKeys(config)
+    const auditKey = await openAuditKey(database, keks, new Date())
+    const { id, token } = await createAdminToken({ database, now: () => new Date(), auditKey }, role, label, 'cli')
     out.stderr(`created ${role} token ${id}; it is shown once:\n`)
     out.stdout(`${token}\n`)
     return 0
@@ -104,10 +115,16 @@ export async function createTokenOffline(config: Config, role: AdminRole, label:
   }
 }
 
-export async function verifyAuditOffline(config: Config, out: CliOutput): Promise<number> {
+/** `checkpointFiles`: exported checkpoints (GET /admin/v1/audit/checkpoints) the chain must still contain. */
+export async function verifyAuditOffline(config: Config, out: CliOutput, checkpointFiles: readonly string[] = []): Promise<number> {
+  const exported: string[] = []
+  for (const file of checkpointFiles) exported.push(...checkpointJwsFromFile(await readFile(file, 'utf8')))
   const database = await openConfiguredDatabase(config)
   try {
-    const result = await verifyAudit({ database })
+    const { keks, keys } = await loadConfiguredKeys(config)
+    // Opening the key never rewrites entries: a chain written before the audit key is verified as it is.
+    const auditKey = await loadAuditKey(database, keks, new Date())
+    const result = await verifyAudit({ database, auditKey, keys }, exported)
     out.stdout(`${JSON.stringify(result)}\n`)
     return result.ok ? 0 : 1
   } finally {

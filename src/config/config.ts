@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path'
 import { z } from 'zod'
 import { snpFirmwareSchema, snpMinTcbSchema, snpProductSchema, type SnpConfig } from './snp.js'
 import { sevProductsSchema, type SevConfig } from './sev.js'
+import { withSecretFiles } from './secret-files.js'
 import { spkiPinsSchema, tdxTcbStatusesSchema, type TdxConfig } from './tdx.js'
 
 export type { SnpConfig, SnpFirmwareVersion, SnpProductName, SnpTcbFloor } from './snp.js'
@@ -54,7 +55,16 @@ export interface Config {
     /** How long requests in flight may take to finish after the listener closed. */
     readonly shutdownGraceMs: number
   }
+  /** The audit log (README, "Reliability and security"). */
+  readonly audit: {
+    /** Seconds between signed checkpoints of the chain head; 0: only on demand. */
+    readonly checkpointSeconds: number
+    /** Identical refused attestations (route, reason, source) within this window share one entry. */
+    readonly refusalWindowSeconds: number
+  }
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent'
+  /** Where Prometheus scrapes `/metrics` (plain HTTP, a listener of its own); undefined: off. */
+  readonly metricsListen: { readonly host: string; readonly port: number } | undefined
   /** Collateral cache directory in the AMD KDS layout (README, "Collateral"); default `<dataDir>/collateral`. */
   readonly collateralDir: string
   readonly snp: SnpConfig
@@ -149,6 +159,9 @@ export const SETTINGS = {
   caPublicUrl: { env: 'KEYBROKER_CA_PUBLIC_URL', file: 'caPublicUrl', schema: z.string().url().regex(/^https?:\/\//, 'must be an http(s) URL'), doc: 'base URL relying parties reach keybroker at, written into issued certificates (CRL, OCSP, issuer); default: the token issuer' },
   caStatusTtlSeconds: { env: 'KEYBROKER_CA_STATUS_TTL_SECONDS', file: 'caStatusTtlSeconds', schema: int(60, 7 * 86_400), default: '3600', doc: 'nextUpdate of CRLs and OCSP answers (a revocation shows from the next request on regardless)' },
   certsCompatProfile: { env: 'KEYBROKER_CERTS_COMPAT_PROFILE', file: 'certsCompatProfile', schema: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'a profile name'), doc: 'certificate profile of the absmach/certs-compatible endpoints without a domain (/certs/…, Cocos); unset: they answer 404' },
+  auditCheckpointSeconds: { env: 'KEYBROKER_AUDIT_CHECKPOINT_SECONDS', file: 'auditCheckpointSeconds', schema: int(0, 7 * 86_400), default: '3600', doc: 'seconds between signed audit checkpoints (head id + hash, JWS with the token key), written when the head moved; 0: only on demand (POST /admin/v1/audit/checkpoints)' },
+  auditRefusalWindowSeconds: { env: 'KEYBROKER_AUDIT_REFUSAL_WINDOW_SECONDS', file: 'auditRefusalWindowSeconds', schema: int(1, 3_600), default: '60', doc: 'refused attestations with the same route, reason and client IP within this window are audited as one entry with a count' },
+  metricsListen: { env: 'KEYBROKER_METRICS_LISTEN', file: 'metricsListen', schema: z.string().min(1), doc: 'host:port of a separate plain-HTTP listener serving Prometheus /metrics (e.g. 127.0.0.1:9464); unset: no metrics listener' },
   logLevel: { env: 'KEYBROKER_LOG_LEVEL', file: 'logLevel', schema: z.enum(['debug', 'info', 'warn', 'error', 'silent']), default: 'info', doc: 'log level' },
 } as const satisfies Record<string, Setting>
 
@@ -178,10 +191,10 @@ function readConfigFile(path: string): Record<string, unknown> {
   return Object.fromEntries(Object.entries(parsed))
 }
 
-function parseListen(text: string): { host: string; port: number } {
+function parseListen(text: string, setting: string = SETTINGS.listen.env): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(text)
   const port = m ? Number(m[3]) : NaN
-  if (!m || port > 65_535) throw new ConfigError(SETTINGS.listen.env, `expected host:port, got "${text}"`)
+  if (!m || port > 65_535) throw new ConfigError(setting, `expected host:port, got "${text}"`)
   return { host: m[1] ?? m[2] ?? '127.0.0.1', port }
 }
 
@@ -207,7 +220,8 @@ function checkProduction(v: Values): void {
  * Loads and validates the configuration. Throws `ConfigError` naming the first bad setting
  * (its environment variable, or the config-file key). Secrets given here are never echoed.
  */
-export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
+export function loadConfig(environment: Readonly<Record<string, string | undefined>> = process.env): Config {
+  const env = withSecretFiles(environment)
   const file = env.KEYBROKER_CONFIG ? readConfigFile(env.KEYBROKER_CONFIG) : {}
   const values: Partial<Record<Key, unknown>> = {}
   for (const [key, setting] of Object.entries(SETTINGS) as [Key, Setting][]) {
@@ -268,7 +282,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       shutdownDelayMs: (v.shutdownDelaySeconds ?? 0) * 1000,
       shutdownGraceMs: (v.shutdownGraceSeconds ?? 10) * 1000,
     },
+    audit: { checkpointSeconds: v.auditCheckpointSeconds ?? 3600, refusalWindowSeconds: v.auditRefusalWindowSeconds ?? 60 },
     logLevel: v.logLevel ?? 'info',
+    metricsListen: v.metricsListen === undefined ? undefined : parseListen(v.metricsListen, SETTINGS.metricsListen.env),
     collateralDir: resolve(v.collateralDir ?? join(v.dataDir ?? './data', 'collateral')),
     snp: {
       maxVmpl: v.snpMaxVmpl ?? 0,

@@ -1,4 +1,4 @@
-export { createVerifierRegistry, verifierFor, EVIDENCE_TYPES } from './registry.js'
+export { createVerifierRegistry, verifierFor, EVIDENCE_SCHEMAS, EVIDENCE_TYPES } from './registry.js'
 export type { RegistryOptions, VerifierRegistry } from './registry.js'
 export type { Claims, CollateralLookup, EvidenceFiles, EvidenceVerifier, JsonValue, TeeTpmTie, VerifyContext } from './types.js'
 export { NO_COLLATERAL, TEE_TPM_TIES } from './types.js'

@@ -27,6 +27,9 @@ const VERIFIERS: ReadonlyMap<string, EvidenceVerifier<never>> = new Map<string, 
 
 export const EVIDENCE_TYPES: readonly string[] = [...VERIFIERS.keys()]
 
+/** The schema of each evidence type's JSON (`type` included), for the API document. */
+export const EVIDENCE_SCHEMAS: ReadonlyMap<string, EvidenceVerifier<never>['schema']> = new Map([...VERIFIERS].map(([type, v]) => [type, v.schema]))
+
 export interface RegistryOptions {
   readonly allowSample: boolean
   /** Options of the `snp` verifier (defaults: `DEFAULT_SNP_VERIFY_OPTIONS`). */

@@ -1,8 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
-import { HTTPException } from 'hono/http-exception'
-import { KeybrokerError, type ErrorCode } from '../errors.js'
+import { KeybrokerError } from '../errors.js'
 import { describeError } from '../log/logger.js'
 import { isUnavailable } from '../storage/index.js'
 import { NOT_READY_RETRY_AFTER_SECONDS } from '../services/readiness.js'
@@ -11,11 +10,13 @@ import { accessLog } from './middleware/access-log.js'
 import { admissionLimit } from './middleware/admission-limit.js'
 import { readinessGate } from './middleware/readiness-gate.js'
 import { requestId } from './middleware/request-id.js'
+import { traceContext } from './middleware/trace-context.js'
 import { securityHeaders } from './middleware/security-headers.js'
-import { PROBLEMS, problemFor } from './problem.js'
+import { problemFor } from './problem.js'
 import { registerAdminAuditRoutes } from './routes/admin-audit.js'
 import { registerAdminCaRoutes } from './routes/admin-ca.js'
 import { registerAdminBundleRoutes } from './routes/admin-bundles.js'
+import { registerAdminCosmianRoutes } from './routes/admin-cosmian.js'
 import { registerAdminPolicyRoutes } from './routes/admin-policies.js'
 import { registerAdminCollateralRoutes } from './routes/admin-collateral.js'
 import { registerAdminReferenceValueRoutes } from './routes/admin-reference-values.js'
@@ -24,12 +25,15 @@ import { registerAttestRoutes } from './routes/attest.js'
 import { registerCertificateRoutes } from './routes/certificates.js'
 import { registerCertsCompatRoutes } from './routes/certs-compat.js'
 import { registerHealthRoutes } from './routes/health.js'
+import { registerOpenApiRoute } from './routes/openapi.js'
 import { registerSealingKeyRoutes } from './routes/sealing-keys.js'
 import { registerSevRoutes } from './routes/sev.js'
 import { registerAdminTpmRoutes } from './routes/admin-tpm.js'
 import { registerTpmEnrollmentRoutes } from './routes/tpm-enrollment.js'
 import { registerWellKnownRoutes } from './routes/well-known.js'
 import { validationHook } from './validation.js'
+import { knownError } from './known-error.js'
+import { refusalAudit } from './middleware/refusal-audit.js'
 
 export type App = OpenAPIHono<AppEnv>
 
@@ -39,15 +43,6 @@ const ATTESTATION_PATHS = ['/v1/attest', '/v1/verify', '/v1/certificates', '/v1/
 /** `Retry-After` of a 503 whose error names no delay of its own. */
 const DEFAULT_RETRY_AFTER_SECONDS = NOT_READY_RETRY_AFTER_SECONDS
 
-const HTTP_STATUS_CODES: Readonly<Record<number, ErrorCode>> = {
-  400: 'bad-request',
-  401: 'unauthorized',
-  403: 'forbidden',
-  404: 'not-found',
-  405: 'method-not-allowed',
-  413: 'payload-too-large',
-  415: 'unsupported-media-type',
-}
 
 /**
  * Builds the hono application: middleware, every route, and the one place where errors become
@@ -58,7 +53,8 @@ export function createApp(deps: AppDeps): App {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
 
   app.use('*', requestId())
-  app.use('*', accessLog({ log: deps.log }))
+  app.use('*', traceContext())
+  app.use('*', accessLog({ log: deps.log, metrics: () => deps.services.metrics }))
   app.use('*', securityHeaders())
   app.use('*', readinessGate({ services: deps.services }))
   // The routes that verify evidence (the CPU-bound work) share one in-flight bound.
@@ -74,6 +70,8 @@ export function createApp(deps: AppDeps): App {
     }),
   )
 
+  // Every refused attestation leaves a bounded trace in the audit log.
+  for (const path of ['/v1/attest', '/v1/verify']) app.use(path, refusalAudit({ services: deps.services }))
   registerHealthRoutes(app, deps)
   registerWellKnownRoutes(app, deps)
   registerAttestRoutes(app, deps)
@@ -81,6 +79,7 @@ export function createApp(deps: AppDeps): App {
   registerAdminReferenceValueRoutes(app, deps)
   registerAdminPolicyRoutes(app, deps)
   registerAdminBundleRoutes(app, deps)
+  registerAdminCosmianRoutes(app, deps)
   registerAdminAuditRoutes(app, deps)
   registerAdminCollateralRoutes(app, deps)
   registerSealingKeyRoutes(app, deps)
@@ -90,6 +89,8 @@ export function createApp(deps: AppDeps): App {
   registerCertificateRoutes(app, deps)
   registerAdminCaRoutes(app, deps)
   registerCertsCompatRoutes(app, deps)
+  // Last: the document it serves covers every route registered before it (and itself).
+  registerOpenApiRoute(app)
   registerMethodNotAllowed(app)
 
   app.notFound((c) => problemResponse(c, new KeybrokerError('not-found', 'no such route'), deps))
@@ -124,19 +125,15 @@ function toKeybrokerError(err: unknown, deps: AppDeps): KeybrokerError {
   if (err instanceof KeybrokerError) return err
   // A driver error that escaped the storage layer's mapping (e.g. `begin` of a transaction).
   if (isUnavailable(err)) return new KeybrokerError('not-ready', 'database unavailable', { cause: err })
-  if (err instanceof HTTPException) {
-    const code = HTTP_STATUS_CODES[err.status]
-    if (code !== undefined) {
-      // Hono's own messages ("Malformed JSON in request body", "Unsupported Media Type") are fixed strings.
-      return new KeybrokerError(code, err.message || PROBLEMS[code].title, { cause: err })
-    }
-  }
+  const known = knownError(err)
+  if (known !== undefined) return known
   deps.log.debug('unmapped error', { error: describeError(err) })
   return new KeybrokerError('internal', 'internal error', { cause: err })
 }
 
 function problemResponse(c: Context<AppEnv>, err: KeybrokerError, deps: AppDeps): Response {
   const id = c.get('requestId')
+  c.set('problem', err.code)
   if (err.code === 'internal') {
     deps.log.error('internal error', { requestId: id, route: c.req.routePath, error: describeError(err.cause ?? err) })
   } else {
@@ -151,6 +148,8 @@ function problemResponse(c: Context<AppEnv>, err: KeybrokerError, deps: AppDeps)
     'X-Content-Type-Options': 'nosniff',
   }
   if (id) headers['X-Request-Id'] = id
+  const trace = c.get('trace') as AppEnv['Variables']['trace'] | undefined
+  if (trace !== undefined) headers.traceparent = `00-${trace.traceId}-${trace.spanId}-${trace.flags}`
   if (typeof allow === 'string') headers.Allow = allow
   // Every 503 says when to come back (RFC 9110 §10.2.3); clients add jitter.
   if (body.status === 503) headers['Retry-After'] = String(typeof retryAfterSeconds === 'number' ? retryAfterSeconds : DEFAULT_RETRY_AFTER_SECONDS)

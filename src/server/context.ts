@@ -6,10 +6,23 @@ import type { AdminPrincipal } from '../services/admin-tokens.js'
 
 export type { AdminPrincipal, AdminRole } from '../services/admin-tokens.js'
 
-/** Per-request values, typed (STYLE.md §7: never `c.get('x') as any`). */
+/** Per-request values, typed (docs/conventions.md §7: never `c.get('x') as any`). */
 export interface AppVariables {
   requestId: string
   admin: AdminPrincipal
+  /** The error code of a problem answer, for the access log and the request metrics. */
+  problem: string | undefined
+  /** The W3C trace context of this request (`traceparent`), accepted from the client or started here. */
+  trace: TraceContext
+}
+
+/** W3C Trace Context: the trace this request belongs to and the span keybroker opened for it. */
+export interface TraceContext {
+  readonly traceId: string
+  readonly spanId: string
+  /** The caller's span, when the request carried a valid `traceparent`. */
+  readonly parentId: string | undefined
+  readonly flags: string
 }
 
 export interface AppEnv {

@@ -22,7 +22,7 @@ export function hashAdminToken(token: string): string {
 
 /** Creates a token for `role`; returns the plaintext once (it cannot be recovered later). */
 export async function createAdminToken(
-  s: Pick<Services, 'database' | 'now'>,
+  s: Pick<Services, 'database' | 'now' | 'auditKey'>,
   role: AdminRole,
   label: string,
   actor: string,
@@ -32,7 +32,7 @@ export async function createAdminToken(
   const at = s.now()
   await s.database.db.transaction(async (tx) => {
     await insertAdminToken(tx, { id, tokenHash: hashAdminToken(token), role, label, at })
-    await appendAuditEntry(tx, {
+    await appendAuditEntry(tx, s.auditKey, {
       at,
       actor,
       action: 'admin-token.create',
@@ -45,14 +45,14 @@ export async function createAdminToken(
 }
 
 /** Registers the configured bootstrap token (role admin) unless a token with its hash exists. */
-export async function ensureBootstrapAdminToken(s: Pick<Services, 'database' | 'now'>, token: string): Promise<boolean> {
+export async function ensureBootstrapAdminToken(s: Pick<Services, 'database' | 'now' | 'auditKey'>, token: string): Promise<boolean> {
   const tokenHash = hashAdminToken(token)
   if ((await findActiveAdminTokenByHash(s.database.db, tokenHash)) !== undefined) return false
   const id = randomUUID()
   const at = s.now()
   await s.database.db.transaction(async (tx) => {
     await insertAdminToken(tx, { id, tokenHash, role: 'admin', label: 'bootstrap (KEYBROKER_BOOTSTRAP_ADMIN_TOKEN)', at })
-    await appendAuditEntry(tx, {
+    await appendAuditEntry(tx, s.auditKey, {
       at,
       actor: 'config',
       action: 'admin-token.create',

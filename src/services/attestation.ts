@@ -22,6 +22,7 @@ import {
   failedRules,
   policyLabel,
   ruleText,
+  type FailedRule,
 } from './release-policy.js'
 import type { Services } from './services.js'
 import { withTpmTrust } from './tpm-trust.js'
@@ -75,7 +76,7 @@ export async function issueChallenge(s: Services, publicKey?: unknown): Promise<
 }
 
 /** What every attestation request establishes before any release: verified, bound, appraised. */
-interface Verified {
+export interface Verified {
   readonly now: Date
   readonly claims: Claims
   readonly appraised: AppraisedClaims
@@ -86,7 +87,7 @@ interface Verified {
 }
 
 /**
- * Steps 1-4 of DESIGN.md's flow, shared by `/v1/attest` and `/v1/verify`: nonce (MAC, expiry,
+ * Steps 1-4 of the request flow (docs/architecture.md), shared by `/v1/attest` and `/v1/verify`: nonce (MAC, expiry,
  * single use) → evidence verifier (pure) → the type's binding profile against B of the nonce and
  * key (keyless: see `computeKeylessBinding`) → appraisal against the sets holding the measurement.
  */
@@ -101,16 +102,26 @@ async function verifyBoundEvidence(
   const nonce = s.nonces.verify(input.nonce, now)
   const verifier = s.verifiers.verifierFor(input.evidence.type)
   const parsed = verifier.schema.safeParse(input.evidence)
-  if (!parsed.success) throw new KeybrokerError('evidence-malformed', describeZodError(parsed.error, 'evidence'))
+  if (!parsed.success) {
+    s.metrics.verificationFailures.inc({ evidence_type: verifier.type, reason: 'evidence-malformed' })
+    throw new KeybrokerError('evidence-malformed', describeZodError(parsed.error, 'evidence'))
+  }
 
   // Single use across replicas; consumed before verification so a failed attempt burns it.
   if (!(await consumeNonce(s.database.db, nonce.id, nonce.expiresAt, now))) {
     throw new KeybrokerError('nonce-reused', 'this nonce has already been used; request a new challenge')
   }
 
-  const claims = await verifier.verify(parsed.data, { now, collateral: withTpmTrust(s.database.db, s.collateral.lookup()) })
-  const binding = key === undefined ? await computeKeylessBinding(input.nonce) : await computeBinding(input.nonce, key.publicJwk)
-  const bindingRule = checkEvidenceBinding(verifier.binding, claims, binding, { agentCertificate: context.agentCertificate })
+  let claims: Claims
+  let bindingRule: string
+  try {
+    claims = await verifier.verify(parsed.data, { now, collateral: withTpmTrust(s.database.db, s.collateral.lookup()) })
+    const binding = key === undefined ? await computeKeylessBinding(input.nonce) : await computeBinding(input.nonce, key.publicJwk)
+    bindingRule = checkEvidenceBinding(verifier.binding, claims, binding, { agentCertificate: context.agentCertificate })
+  } catch (err) {
+    if (err instanceof KeybrokerError) s.metrics.verificationFailures.inc({ evidence_type: verifier.type, reason: err.code })
+    throw err
+  }
   const appraised = appraisalClaims(claims)
   const overall = appraise(appraised, (await findReferenceValueSetsByMeasurement(s.database.db, claims.measurement)).map((set) => appraisalSet(s, set)), {
     now,
@@ -121,7 +132,7 @@ async function verifyBoundEvidence(
 }
 
 /**
- * The attestation flow of DESIGN.md: `verifyBoundEvidence` → per-secret release policy → audit
+ * The attestation flow (docs/architecture.md, "Request flow"): `verifyBoundEvidence` → per-secret release policy → audit
  * entry committed before anything is returned. Any requested secret that is denied denies the
  * whole request (all or nothing), naming every failed rule.
  */
@@ -151,6 +162,8 @@ export async function attest(s: Services, input: AttestInput, requestId: string,
     const failed = failedRules(decisions)
     if (failed.length > 0) {
       await audit(s, 'attest', release.join(','), 'denied', { requestId, ...summary, failedRules: failed.map(ruleText), trace: denialTrace(decisions) })
+      countDenials(s, failed)
+      s.log.info('release denied', { requestId, evidenceType: claims.evidenceType, measurement: claims.measurement, failedRules: failed.map(ruleText) })
       throw new KeybrokerError('policy-denied', `release denied by ${failed.length} rule(s)`, { extensions: { failedRules: failed } })
     }
     for (const d of decisions) policies[d.secret] = policyLabel(d)
@@ -185,6 +198,15 @@ export async function attest(s: Services, input: AttestInput, requestId: string,
     tokenId: ear.jti,
     versions,
     policies,
+  })
+  for (const name of Object.keys(released)) s.metrics.releases.inc({ secret: name })
+  s.log.info('attested', {
+    requestId,
+    evidenceType: claims.evidenceType,
+    measurement: claims.measurement,
+    status: overall.status,
+    released: Object.entries(versions).map(([name, version]) => `${name}@${version}`),
+    ...(recovery === undefined ? {} : { recovered: recovery.subject }),
   })
   const issued = certificates === undefined ? undefined : await certificates.issue({ token: ear.token, tokenId: ear.jti, status: overall.status })
   return {
@@ -233,8 +255,8 @@ export async function verifyEvidence(s: Services, input: VerifyInput, requestId:
   return { token: ear.token }
 }
 
-/** The EAR of verified evidence; `cnf` is the attested key, when there is one. */
-function earOf(s: Services, nonce: string, key: RecipientKey | undefined, v: Pick<Verified, 'now' | 'claims' | 'overall' | 'bindingRule'>) {
+/** The EAR of verified evidence; `cnf` is the attested key, when there is one (also the Cosmian pull flow's). */
+export function earOf(s: Services, nonce: string, key: RecipientKey | undefined, v: Pick<Verified, 'now' | 'claims' | 'overall' | 'bindingRule'>) {
   return issueEar(s.keys.current, {
     issuer: s.config.issuer,
     audience: s.config.audience,
@@ -283,6 +305,8 @@ export async function fetchSecret(
   const failed = failedRules(decisions)
   if (failed.length > 0) {
     await audit(s, 'release', name, 'denied', { requestId, tokenId: ear.jti, failedRules: failed.map(ruleText), trace: denialTrace(decisions) })
+    countDenials(s, failed)
+    s.log.info('release denied', { requestId, evidenceType: ear.evidenceType, failedRules: failed.map(ruleText) })
     throw tokenReleaseDenied()
   }
   const plaintext = openAtRest(s.keks, row.envelope, secretAad(name, row.version))
@@ -293,6 +317,8 @@ export async function fetchSecret(
     plaintext.fill(0)
   }
   await audit(s, 'release', name, 'ok', { requestId, tokenId: ear.jti, version: row.version, policy: decisions.map(policyLabel).join(',') })
+  s.metrics.releases.inc({ secret: name })
+  s.log.info('released', { requestId, evidenceType: ear.evidenceType, released: [`${name}@${row.version}`] })
   return { name, version: row.version, jwe }
 }
 
@@ -322,6 +348,11 @@ function checkVmpl(claims: Claims, appraisal: Appraisal, maxVmpl: number): void 
 }
 
 /** What the audit log keeps of the evidence: its type and digests of identity, never the blob. */
+/** One count per failed rule of a denial (a secret failing two rules counts twice). */
+function countDenials(s: Services, failed: readonly FailedRule[]): void {
+  for (const r of failed) s.metrics.denials.inc({ secret: r.secret, rule: r.rule })
+}
+
 function evidenceSummary(claims: Claims): Record<string, JsonValue> {
   return {
     evidenceType: claims.evidenceType,

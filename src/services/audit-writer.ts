@@ -1,3 +1,4 @@
+import type { AuditKey } from '../audit/index.js'
 import type { Database, NewAuditEntry } from '../storage/index.js'
 import { appendAuditEntries } from '../storage/index.js'
 
@@ -19,11 +20,13 @@ interface Pending {
  */
 export class AuditWriter {
   readonly #database: Database
+  readonly #key: AuditKey
   #pending: Pending[] = []
   #flushing = false
 
-  constructor(database: Database) {
+  constructor(database: Database, key: AuditKey) {
     this.#database = database
+    this.#key = key
   }
 
   /** Resolves once `entry` is committed; rejects if its batch could not be written. */
@@ -40,7 +43,7 @@ export class AuditWriter {
       while (this.#pending.length > 0) {
         const batch = this.#pending.splice(0, MAX_BATCH)
         try {
-          await appendAuditEntries(this.#database.db, batch.map((p) => p.entry))
+          await appendAuditEntries(this.#database.db, this.#key, batch.map((p) => p.entry))
           for (const p of batch) p.resolve()
         } catch (err) {
           for (const p of batch) p.reject(err)

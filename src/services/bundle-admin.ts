@@ -12,6 +12,7 @@ import {
   mapGoSevGuestPolicy,
   mapGoTdxGuestPolicy,
   mapGoldenMeasurement,
+  mapCosmianSnapshot,
   parseAutomataDocument,
   parseSignerKey,
   verifyAutomataDocument,
@@ -23,6 +24,7 @@ import {
   type SignerKey,
 } from '../bundles/index.js'
 import { KeybrokerError } from '../errors.js'
+import type { JsonValue } from '../evidence/types.js'
 import {
   createReferenceValueSet,
   deleteBundleSigner,
@@ -128,9 +130,10 @@ export type ImportInput =
   | (GoPolicyImportInput & { readonly gosevguest: string })
   | (GoPolicyImportInput & { readonly gotdxguest: string })
   | { readonly corim: string; readonly name: string; readonly evidenceType?: string | undefined }
+  | { readonly cosmianSnapshot: unknown; readonly name: string }
 
 export interface ImportResult {
-  readonly format: SignerFormat | GoPolicyFormat | 'corim'
+  readonly format: SignerFormat | GoPolicyFormat | 'corim' | 'cosmian-snapshot'
   /** `imported`, or `unchanged` when these exact bytes were imported before (idempotent). */
   readonly status: 'imported' | 'unchanged'
   /** The signer's fingerprint; null for unsigned formats (go-sev-guest, go-tdx-guest). */
@@ -155,7 +158,35 @@ export async function importBundle(s: Services, input: ImportInput, by: AdminPri
   if ('bundle' in input) return importKeybrokerBundle(s, input.bundle, by)
   if ('automata' in input) return importAutomata(s, input, by)
   if ('corim' in input) return importCorim(s, input, by)
+  if ('cosmianSnapshot' in input) return importCosmianSnapshot(s, input, by)
   return importGoPolicy(s, input, by)
+}
+
+/**
+ * A Cosmian VM snapshot (src/bundles/cosmian-snapshot.ts) is unsigned: the authenticated admin
+ * API is its trusted channel, and the provenance names the importer, the snapshot's digest and
+ * its cloud type. The same snapshot again is `unchanged`; another one replaces the set as a new
+ * version (a new snapshot after an intended reboot or update).
+ */
+async function importCosmianSnapshot(s: Services, input: { readonly cosmianSnapshot: unknown; readonly name: string }, by: AdminPrincipal): Promise<ImportResult> {
+  const mapping = mapCosmianSnapshot(input.cosmianSnapshot, input.name)
+  const provenance: StoredProvenance = {
+    source: mapping.format,
+    documentDigest: mapping.digest,
+    cloudType: mapping.cloudType,
+    files: mapping.files,
+    importedBy: by.id,
+    importedAt: s.now().toISOString(),
+  }
+  const status = await importUnsigned(s, mapping.set, provenance, by, { format: mapping.format, digest: mapping.digest, files: mapping.files })
+  return {
+    format: mapping.format,
+    status,
+    signer: null,
+    digest: mapping.digest,
+    fields: mapping.fields.map((f: FieldMapping) => ({ field: f.field, to: [...f.to] })),
+    referenceValues: [await getReferenceValues(s, input.name)],
+  }
 }
 
 /**
@@ -214,7 +245,6 @@ async function importGoPolicy(
   input: (GoPolicyImportInput & { readonly gosevguest: string }) | (GoPolicyImportInput & { readonly gotdxguest: string }),
   by: AdminPrincipal,
 ): Promise<ImportResult> {
-  const db = s.database.db
   const options = { name: input.name, evidenceType: input.evidenceType, ignore: input.ignore }
   const mapping = 'gosevguest' in input ? mapGoSevGuestPolicy({ text: input.gosevguest, ...options }) : mapGoTdxGuestPolicy({ text: input.gotdxguest, ...options })
   const provenance: StoredProvenance = {
@@ -224,14 +254,7 @@ async function importGoPolicy(
     importedAt: s.now().toISOString(),
     ...(mapping.ignored.length > 0 ? { ignored: [...mapping.ignored] } : {}),
   }
-  const v = validatedSetInput(mapping.set, provenance)
-  const status = await db.transaction(async (tx) => {
-    const existing = await getReferenceValueSet(tx, input.name)
-    if (existing?.provenance?.['documentDigest'] === mapping.digest && existing.provenance['source'] === mapping.format) return 'unchanged' as const
-    await writeSet(tx, s, mapping.set, v, provenance, by, 'reference-values.import')
-    await auditAdminChange(tx, s, by, 'bundle.import', input.name, { format: mapping.format, digest: mapping.digest, sets: [input.name], ignored: [...mapping.ignored] })
-    return 'imported' as const
-  })
+  const status = await importUnsigned(s, mapping.set, provenance, by, { format: mapping.format, digest: mapping.digest, ignored: [...mapping.ignored] })
   return {
     format: mapping.format,
     status,
@@ -315,6 +338,27 @@ async function importAutomata(
     return 'imported' as const
   })
   return { format: 'automata', status, signer: signer.fingerprint, digest: doc.digest, referenceValues: [await getReferenceValues(s, input.name)] }
+}
+
+/**
+ * One unsigned document (go-sev-guest, go-tdx-guest, Cosmian snapshot) into its set: the same
+ * document (format and digest) again is `unchanged`, another one a new version; audited with `audit`.
+ */
+async function importUnsigned(
+  s: Services,
+  set: BundleSet,
+  provenance: StoredProvenance,
+  by: AdminPrincipal,
+  audit: { readonly format: string; readonly digest: string; readonly [k: string]: JsonValue },
+): Promise<'imported' | 'unchanged'> {
+  const v = validatedSetInput(set, provenance)
+  return s.database.db.transaction(async (tx) => {
+    const existing = await getReferenceValueSet(tx, set.name)
+    if (existing?.provenance?.['documentDigest'] === audit.digest && existing.provenance['source'] === audit.format) return 'unchanged' as const
+    await writeSet(tx, s, set, v, provenance, by, 'reference-values.import')
+    await auditAdminChange(tx, s, by, 'bundle.import', set.name, { ...audit, sets: [set.name] })
+    return 'imported' as const
+  })
 }
 
 async function writeSet(

@@ -30,7 +30,7 @@ export interface CollateralView {
 
 /** Stores `items` (replacing values under the same kind and key) with one audit entry each, atomically. */
 export async function storeVerifiedCollateral(
-  s: Pick<Services, 'database' | 'now' | 'collateral'>,
+  s: Pick<Services, 'database' | 'now' | 'collateral' | 'auditKey'>,
   items: readonly VerifiedCollateral[],
   by: AdminPrincipal,
 ): Promise<CollateralView[]> {
@@ -68,7 +68,7 @@ export async function listCollateralViews(s: Pick<Services, 'database'>, kind?: 
 
 /** Deletes one value with its audit entry. @throws `not-found` */
 export async function removeCollateral(
-  s: Pick<Services, 'database' | 'now' | 'collateral'>,
+  s: Pick<Services, 'database' | 'now' | 'collateral' | 'auditKey'>,
   kind: string,
   key: string,
   by: AdminPrincipal,

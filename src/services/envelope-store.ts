@@ -4,6 +4,7 @@
  * `keybroker kek rewrap`, which re-seals envelopes under the current KEK in batches so that an
  * earlier KEK can be dropped from `KEYBROKER_KEK_PREVIOUS`.
  */
+import type { AuditKey } from '../audit/index.js'
 import { ConfigError } from '../config/config.js'
 import { KeybrokerError } from '../errors.js'
 import { openAtRest, sealAtRest, type KekRing } from '../secrets/index.js'
@@ -20,12 +21,14 @@ import {
 } from '../storage/index.js'
 import { caKeyAad } from './ca/ca-admin.js'
 import { sealingKeyAad } from './sealing-keys.js'
-import { secretAad } from './secret-aad.js'
+import { auditKeyAad, secretAad } from './secret-aad.js'
 
 interface EnvelopeDeps {
   readonly database: Database
   readonly keks: KekRing
   readonly now: () => Date
+  /** The audit chain's key: each committed batch is audited. */
+  readonly auditKey: AuditKey
 }
 
 /** The AAD an envelope was sealed with: it binds the envelope to its row (see each kind's writer). */
@@ -37,6 +40,8 @@ export function envelopeAad(row: Pick<StoredEnvelope, 'kind' | 'owner' | 'versio
       return sealingKeyAad(row.owner, row.version, row.keyId)
     case 'ca-key':
       return caKeyAad(row.owner, row.version, row.keyId)
+    case 'audit-key':
+      return auditKeyAad(row.version)
   }
 }
 
@@ -157,7 +162,7 @@ export async function rewrapEnvelopes(s: EnvelopeDeps, options: RewrapOptions = 
           }
         }
         if (n > 0) {
-          await appendAuditEntry(tx, {
+          await appendAuditEntry(tx, s.auditKey, {
             at: s.now(),
             actor: options.actor ?? 'cli',
             action: 'kek.rewrap',

@@ -1,5 +1,6 @@
 import { describeError } from '../log/logger.js'
 import { deleteExpiredNonces } from '../storage/index.js'
+import { writeAuditCheckpoint } from './audit-checkpoints.js'
 import type { Services } from './services.js'
 
 /**
@@ -10,7 +11,11 @@ export async function purgeExpiredNonces(s: Pick<Services, 'database' | 'now'>):
   return deleteExpiredNonces(s.database.db, s.now())
 }
 
-/** Runs the purge every `intervalMs` until stopped; failures are logged, never thrown. */
+/**
+ * Runs the purge every `intervalMs`, and writes a signed audit checkpoint every
+ * `config.audit.checkpointSeconds` when the head moved (0: none), until stopped; failures are
+ * logged, never thrown. Replicas each write their own checkpoints; they are all valid.
+ */
 export function scheduleMaintenance(s: Services, intervalMs = 10 * 60_000): { stop(): void } {
   const timer = setInterval(() => {
     purgeExpiredNonces(s).then(
@@ -19,5 +24,21 @@ export function scheduleMaintenance(s: Services, intervalMs = 10 * 60_000): { st
     )
   }, intervalMs)
   timer.unref()
-  return { stop: () => clearInterval(timer) }
+  const checkpointMs = s.config.audit.checkpointSeconds * 1000
+  const checkpoints =
+    checkpointMs === 0
+      ? undefined
+      : setInterval(() => {
+          writeAuditCheckpoint(s, { onlyIfMoved: true }).then(
+            (cp) => cp !== undefined && s.log.info('audit checkpoint', { id: cp.id, headId: cp.headId }),
+            (err: unknown) => s.log.warn('audit checkpoint failed', { error: describeError(err) }),
+          )
+        }, checkpointMs)
+  checkpoints?.unref()
+  return {
+    stop: () => {
+      clearInterval(timer)
+      if (checkpoints !== undefined) clearInterval(checkpoints)
+    },
+  }
 }

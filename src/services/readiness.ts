@@ -1,3 +1,4 @@
+import { ConfigError } from '../config/config.js'
 import { KeybrokerError } from '../errors.js'
 import { describeError, type Logger } from '../log/logger.js'
 import { migrateDatabase, type Database } from '../storage/index.js'
@@ -18,6 +19,12 @@ export interface ReadinessOptions {
   readonly probeIntervalMs?: number
   /** First and largest pause between start-up attempts; default 250 ms and 5 s (doubling, jittered). */
   readonly startBackoffMs?: { readonly first: number; readonly max: number }
+  /**
+   * Start-up steps that need the database (the audit key, the KEK check), run after the
+   * migrations and before `ready`. A `ConfigError` from them stops the start-up; any other error
+   * is retried like an unreachable database.
+   */
+  readonly onDatabaseReady?: () => Promise<void>
 }
 
 /** How long a client should wait before retrying a request refused with `not-ready`. */
@@ -34,6 +41,7 @@ export class Readiness {
   readonly #log: Logger
   readonly #probeIntervalMs: number
   readonly #startBackoff: { readonly first: number; readonly max: number }
+  readonly #onDatabaseReady: () => Promise<void>
   #state: ReadinessState
   #probing = false
   #stopped = false
@@ -44,6 +52,7 @@ export class Readiness {
     this.#state = initial
     this.#probeIntervalMs = options.probeIntervalMs ?? 500
     this.#startBackoff = options.startBackoffMs ?? { first: 250, max: 5_000 }
+    this.#onDatabaseReady = options.onDatabaseReady ?? (async () => {})
   }
 
   get state(): ReadinessState {
@@ -61,11 +70,13 @@ export class Readiness {
       try {
         await this.#database.ping()
         await migrateDatabase(this.#database)
+        await this.#onDatabaseReady()
         if (this.#stopped) return false
         this.#state = 'ready'
         if (attempt > 1) this.#log.info('database reachable', { attempts: attempt })
         return true
       } catch (err) {
+        if (err instanceof ConfigError) throw err
         this.#log.warn('database not reachable at start; retrying', { attempt, retryInMs: pause, error: describeError(err) })
         await sleep(pause / 2 + Math.random() * (pause / 2))
         pause = Math.min(pause * 2, this.#startBackoff.max)
@@ -138,7 +149,7 @@ export class Readiness {
   }
 }
 
-function notReady(detail: string, cause?: unknown): KeybrokerError {
+export function notReady(detail: string, cause?: unknown): KeybrokerError {
   return new KeybrokerError('not-ready', detail, {
     ...(cause === undefined ? {} : { cause }),
     extensions: { retryAfterSeconds: NOT_READY_RETRY_AFTER_SECONDS },

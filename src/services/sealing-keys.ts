@@ -41,7 +41,7 @@ import { appraisalClaims, compiledPolicy, loadAppraisalSets } from './release-po
 import type { Services } from './services.js'
 
 /**
- * Sealing keys (DESIGN.md, "Secrets"; issue #8): Tang-style exchange keys whose recovery is
+ * Sealing keys (docs/architecture.md, "Secrets"; issue #8): Tang-style exchange keys whose recovery is
  * gated by attestation. keybroker keeps one private key per version and nothing per disk; a disk
  * is bound offline to the advertised public key (clevis pin `keybroker`), and unlocking it is an
  * attestation with `recover` (see {@link recoverDiskKey}).

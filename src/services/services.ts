@@ -4,10 +4,14 @@ import type { VerifierRegistry } from '../evidence/index.js'
 import type { PinnedArk } from '../evidence/snp/index.js'
 import type { KeybrokerError } from '../errors.js'
 import { describeError, type Logger } from '../log/logger.js'
+import { createMetrics, type Metrics } from '../metrics/metrics.js'
 import type { KekRing } from '../secrets/index.js'
 import { connectDatabase, openDatabase, type Database } from '../storage/index.js'
 import { createNonceService, loadOrCreateSigningKeys, type KeySet, type NonceService } from '../tokens/index.js'
+import type { AuditKey } from '../audit/index.js'
+import { DeferredAuditKey, loadAuditKey, prepareAuditChain } from './audit-key.js'
 import { AuditWriter } from './audit-writer.js'
+import { RefusalAudit } from './refusal-audit.js'
 import { Readiness } from './readiness.js'
 import { createCollateralService, type CollateralFetcher, type CollateralService } from './collateral.js'
 import { checkEnvelopeKeks } from './envelope-store.js'
@@ -29,11 +33,15 @@ export interface Services {
   readonly keys: KeySet
   readonly nonces: NonceService
   readonly keks: KekRing
+  /** The key of the audit chain's HMAC (src/services/audit-key.ts). */
+  readonly auditKey: AuditKey
   readonly log: Logger
   /** Whether the database can be used now: drives `/readyz` and 503 `not-ready` answers. */
   readonly readiness: Readiness
   /** Audit entries of attestations and releases (group commit). */
   readonly audit: AuditWriter
+  /** Refused attestations, audited with a bounded volume (stop it at shutdown: it flushes). */
+  readonly refusals: RefusalAudit
   /** The clock; tests pass a fixed one to step over expiry bounds. */
   readonly now: () => Date
   /** The evidence verifiers with their options from the configuration, built once. */
@@ -46,6 +54,8 @@ export interface Services {
   readonly tdxExtraPinnedRoots: readonly string[]
   /** The SEV (pre-SNP) roots of the configured products (ARKs pinned), plus test roots in tests. */
   readonly sevRoots: readonly SevRoot[]
+  /** The Prometheus series of this instance (served by `KEYBROKER_METRICS_LISTEN`). */
+  readonly metrics: Metrics
 }
 
 export interface CreateServicesOptions {
@@ -61,15 +71,34 @@ export interface CreateServicesOptions {
   readonly deferDatabase?: boolean
 }
 
+/** The KEK ring and token keys of the configuration (the CLI's commands load them alike). */
+export async function loadConfiguredKeys(config: Config): Promise<{ keks: KekRing; keys: KeySet }> {
+  const keyDir = join(config.dataDir, 'keys')
+  const keks = await loadKekRing(config)
+  const keys = await loadOrCreateSigningKeys(keyDir, config.tokenAlg, config.tokenKeyFile, config.tokenPreviousKeysFile)
+  return { keks, keys }
+}
+
+/**
+ * The audit key of `database`, with the chain re-keyed if it was written before the key existed:
+ * what `serve` and every CLI command that appends to or verifies the log need.
+ */
+export async function openAuditKey(database: Database, keks: KekRing, now: Date, log?: Logger): Promise<AuditKey> {
+  const auditKey = await loadAuditKey(database, keks, now)
+  const rekeyed = await prepareAuditChain(database, auditKey, now)
+  if (rekeyed.status === 'rekeyed' && rekeyed.entries > 0) log?.warn('audit log re-keyed (HMAC under the audit key)', { entries: rekeyed.entries })
+  return auditKey
+}
+
 /**
  * Opens the database (migrating it) and loads or creates the keys in the data directory.
+ * With `deferDatabase`, the steps that need the database (the KEK check, the audit key) run in
+ * `readiness.waitForDatabase()` instead.
  * @throws ConfigError when a stored envelope is sealed under a KEK that is not configured
  *   (the database is closed again unless the caller passed it in)
  */
 export async function createServices(config: Config, log: Logger, options: CreateServicesOptions = {}): Promise<Services> {
-  const keyDir = join(config.dataDir, 'keys')
-  const keks = await loadKekRing(config)
-  const keys = await loadOrCreateSigningKeys(keyDir, config.tokenAlg, config.tokenKeyFile, config.tokenPreviousKeysFile)
+  const { keks, keys } = await loadConfiguredKeys(config)
   // Set once the Readiness exists; a connection error before that has no state to change.
   let onConnectionError: () => void = () => {}
   const databaseOptions = {
@@ -83,18 +112,25 @@ export async function createServices(config: Config, log: Logger, options: Creat
   const deferred = options.database === undefined && options.deferDatabase === true
   const database =
     options.database ?? (deferred ? await connectDatabase(databaseOptions) : await openDatabase({ ...databaseOptions, migrate: true }))
-  // A deferred database is checked by the caller once it is reachable (`checkEnvelopeKeks`).
+  const now = options.now ?? (() => new Date())
+  const metrics = createMetrics()
+  metrics.watchPool(() => database.poolStats?.())
+  const auditKey = new DeferredAuditKey()
+  const databaseSteps = async (): Promise<void> => {
+    await checkEnvelopeKeks({ database, keks })
+    auditKey.set(await openAuditKey(database, keks, now(), log))
+  }
   if (!deferred) {
     try {
-      await checkEnvelopeKeks({ database, keks })
+      await databaseSteps()
     } catch (err) {
       if (options.database === undefined) await database.close()
       throw err
     }
   }
-  const readiness = new Readiness(database, log, deferred ? 'starting' : 'ready')
+  const readiness = new Readiness(database, log, deferred ? 'starting' : 'ready', { onDatabaseReady: databaseSteps })
   onConnectionError = () => readiness.reportUnavailable()
-  const now = options.now ?? (() => new Date())
+  const audit = new AuditWriter(database, auditKey)
   const fetchers: CollateralFetcher[] = []
   if (config.snp.kdsFetch) {
     fetchers.push(createKdsFetcher({ baseUrl: config.snp.kdsUrl, timeoutMs: config.snp.kdsTimeoutMs, now, log }))
@@ -125,12 +161,15 @@ export async function createServices(config: Config, log: Logger, options: Creat
     keks,
     log,
     readiness,
-    audit: new AuditWriter(database),
+    auditKey,
+    audit,
+    refusals: new RefusalAudit({ writer: audit, windowSeconds: config.audit.refusalWindowSeconds, now, log }),
     now,
     verifiers: createVerifiers(config, options.testTrustAnchors, true),
     collateral: createCollateralService({ directory: config.collateralDir, layouts: [SNP_KDS_LAYOUT, TDX_PCS_LAYOUT, TPM_DIRECTORY_LAYOUT], db: database.db, fetchers, log, now }),
     snpExtraPinnedArks: options.testTrustAnchors?.snpArks ?? [],
     tdxExtraPinnedRoots: options.testTrustAnchors?.tdxRoots ?? [],
     sevRoots: [...builtinSevRoots(config.sev.products), ...(options.testTrustAnchors?.sevRoots ?? [])],
+    metrics,
   }
 }

@@ -1,12 +1,13 @@
 /**
- * The append-only, hash-chained audit log. Appends are serialized across replicas by a row lock
- * on the one `audit_head` row; each entry links to the previous one (src/audit/chain.ts).
+ * The append-only, keyed hash chain of the audit log. Appends are serialized across replicas by a
+ * row lock on the one `audit_head` row; each entry links to the previous one by an HMAC under the
+ * audit key (src/audit/chain.ts, format 2). Signed checkpoints of the head live beside it.
  */
-import { and, asc, eq, gt, lte, sql } from 'drizzle-orm'
-import { GENESIS_HASH, canonicalJson, computeAuditHash, type AuditDetail } from '../audit/chain.js'
+import { and, asc, desc, eq, gt, lte, sql } from 'drizzle-orm'
+import { GENESIS_HASH, KEYED_AUDIT_FORMAT, canonicalJson, computeAuditHash, computeAuditMac, type AuditDetail, type AuditKey } from '../audit/chain.js'
 import { KeybrokerError } from '../errors.js'
 import type { Executor } from './db.js'
-import { auditHead, auditLog } from './schema.js'
+import { auditCheckpoints, auditHead, auditKeys, auditLog, type AuditCheckpointRow, type AuditHeadRow, type AuditKeyRow } from './schema.js'
 import { guard } from './storage-error.js'
 
 export interface NewAuditEntry {
@@ -37,16 +38,18 @@ export type AuditChainVerification =
       readonly entries: number
       /** The first id at which the chain fails (for a missing entry: the id that is missing). */
       readonly firstBadId: number
-      readonly reason: 'hash-mismatch' | 'broken-link' | 'missing-entry' | 'head-mismatch'
+      readonly reason: AuditChainFailure
     }
+
+export type AuditChainFailure = 'hash-mismatch' | 'broken-link' | 'missing-entry' | 'head-mismatch'
 
 /** Largest page `listAuditEntries` serves. */
 export const MAX_AUDIT_PAGE = 1000
 
 /**
  * Appends an entry and returns its id and hash. Locks `audit_head` FOR UPDATE, takes id =
- * last id + 1, hashes the entry linked to the last hash, inserts it and moves the head — so
- * concurrent appends from any replica form one unbroken chain.
+ * last id + 1, computes the entry's HMAC under `key` linked to the last hash, inserts it and
+ * moves the head — so concurrent appends from any replica form one unbroken chain.
  *
  * Call it with the transaction of the change being audited: the entry then commits or rolls back
  * with that change, and the head lock is held until that transaction ends (appends are serialized;
@@ -54,11 +57,12 @@ export const MAX_AUDIT_PAGE = 1000
  *
  * `detail` is stored as its canonical JSON text, exactly what was hashed.
  *
- * @throws KeybrokerError `internal` when the head row is missing (database not migrated) or
- *   `detail` is not JSON; `not-ready` / `internal` on database failure.
+ * @throws KeybrokerError `internal` when the head row is missing (database not migrated), the
+ *   chain is not keyed yet (see {@link rekeyAuditChain}) or `detail` is not JSON; `not-ready` /
+ *   `internal` on database failure.
  */
-export async function appendAuditEntry(ex: Executor, entry: NewAuditEntry): Promise<{ id: number; hash: string }> {
-  const [appended] = await appendAuditEntries(ex, [entry])
+export async function appendAuditEntry(ex: Executor, key: AuditKey, entry: NewAuditEntry): Promise<{ id: number; hash: string }> {
+  const [appended] = await appendAuditEntries(ex, key, [entry])
   if (appended === undefined) throw new KeybrokerError('internal', 'audit append returned nothing')
   return appended
 }
@@ -70,34 +74,92 @@ export async function appendAuditEntry(ex: Executor, entry: NewAuditEntry): Prom
  *
  * @throws as {@link appendAuditEntry}.
  */
-export function appendAuditEntries(ex: Executor, entries: readonly NewAuditEntry[]): Promise<{ id: number; hash: string }[]> {
+export function appendAuditEntries(ex: Executor, key: AuditKey, entries: readonly NewAuditEntry[]): Promise<{ id: number; hash: string }[]> {
   if (entries.length === 0) return Promise.resolve([])
-  return guard('appendAuditEntries', () =>
-    ex.transaction(async (tx) => {
-      const heads = await tx.select().from(auditHead).where(eq(auditHead.id, 1)).for('update')
-      const head = heads[0]
-      if (head === undefined) throw new KeybrokerError('internal', 'audit head row missing: database not migrated')
-      let { lastId: id, lastHash: prevHash } = head
-      const rows = entries.map((entry) => {
-        id += 1
-        const hash = computeAuditHash(prevHash, { ...entry, id })
-        const row = {
-          id,
-          at: entry.at,
-          actor: entry.actor,
-          action: entry.action,
-          subject: entry.subject,
-          outcome: entry.outcome,
-          detail: sql`${canonicalJson(entry.detail)}::jsonb`,
-          prevHash,
-          hash,
-        }
-        prevHash = hash
-        return row
-      })
-      await tx.insert(auditLog).values(rows)
-      await tx.update(auditHead).set({ lastId: id, lastHash: prevHash }).where(eq(auditHead.id, 1))
-      return rows.map((r) => ({ id: r.id, hash: r.hash }))
+  return guard('appendAuditEntries', () => ex.transaction(async (tx) => appendLocked(tx, key, await lockHead(tx), entries)))
+}
+
+async function lockHead(tx: Executor): Promise<AuditHeadRow> {
+  const head = (await tx.select().from(auditHead).where(eq(auditHead.id, 1)).for('update'))[0]
+  if (head === undefined) throw new KeybrokerError('internal', 'audit head row missing: database not migrated')
+  return head
+}
+
+async function appendLocked(tx: Executor, key: AuditKey, head: AuditHeadRow, entries: readonly NewAuditEntry[]): Promise<{ id: number; hash: string }[]> {
+  if (head.format !== KEYED_AUDIT_FORMAT) throw new KeybrokerError('internal', 'the audit chain is not keyed yet: start keybroker once to re-key it')
+  let { lastId: id, lastHash: prevHash } = head
+  const rows = entries.map((entry) => {
+    id += 1
+    const hash = computeAuditMac(key, prevHash, { ...entry, id })
+    const row = {
+      id,
+      at: entry.at,
+      actor: entry.actor,
+      action: entry.action,
+      subject: entry.subject,
+      outcome: entry.outcome,
+      detail: sql`${canonicalJson(entry.detail)}::jsonb`,
+      prevHash,
+      hash,
+    }
+    prevHash = hash
+    return row
+  })
+  await tx.insert(auditLog).values(rows)
+  await tx.update(auditHead).set({ lastId: id, lastHash: prevHash }).where(eq(auditHead.id, 1))
+  return rows.map((r) => ({ id: r.id, hash: r.hash }))
+}
+
+export type AuditRekeyResult =
+  | { readonly status: 'keyed' }
+  | { readonly status: 'rekeyed'; readonly entries: number; readonly legacyHeadHash: string; readonly entry: { id: number; hash: string } | undefined }
+  | { readonly status: 'broken'; readonly verification: Extract<AuditChainVerification, { ok: false }> }
+
+/**
+ * Converts a format-1 chain (plain SHA-256, written before the audit key existed) to format 2
+ * in one transaction under the head lock: verifies the old chain first (a broken one is left
+ * untouched and reported, so re-keying never launders tampering), recomputes every link as an
+ * HMAC under `key`, moves the head and, when there were entries, appends `entry(n, oldHead)`
+ * recording the conversion. A keyed chain is left alone. Replicas starting together are safe:
+ * the second one finds the chain keyed.
+ *
+ * @throws KeybrokerError `not-ready` / `internal` on database failure.
+ */
+export function rekeyAuditChain(
+  ex: Executor,
+  key: AuditKey,
+  entry: (converted: { entries: number; legacyHeadHash: string }) => NewAuditEntry,
+  opts: { pageSize?: number } = {},
+): Promise<AuditRekeyResult> {
+  const pageSize = opts.pageSize ?? 500
+  return guard('rekeyAuditChain', () =>
+    ex.transaction(async (tx): Promise<AuditRekeyResult> => {
+      const head = await lockHead(tx)
+      if (head.format === KEYED_AUDIT_FORMAT) return { status: 'keyed' }
+      const legacy = await walkChain(tx, head, (prev, row) => computeAuditHash(prev, row), pageSize)
+      if (!legacy.ok) return { status: 'broken', verification: legacy }
+      let lastId = 0
+      let prevHash = GENESIS_HASH
+      for (;;) {
+        const page = await tx.select().from(auditLog).where(and(gt(auditLog.id, lastId), lte(auditLog.id, head.lastId))).orderBy(asc(auditLog.id)).limit(pageSize)
+        if (page.length === 0) break
+        const values = page.map((row) => {
+          const hash = computeAuditMac(key, prevHash, row)
+          const v = sql`(${row.id}::bigint, ${prevHash}::text, ${hash}::text)`
+          prevHash = hash
+          lastId = row.id
+          return v
+        })
+        await tx.execute(
+          sql`UPDATE ${auditLog} SET prev_hash = v.p, hash = v.h FROM (VALUES ${sql.join(values, sql`, `)}) AS v(id, p, h) WHERE ${auditLog.id} = v.id`,
+        )
+        if (page.length < pageSize) break
+      }
+      const moved = { ...head, lastHash: prevHash, format: KEYED_AUDIT_FORMAT }
+      await tx.update(auditHead).set({ lastHash: prevHash, format: KEYED_AUDIT_FORMAT }).where(eq(auditHead.id, 1))
+      const converted = { entries: head.lastId, legacyHeadHash: head.lastHash }
+      const appended = head.lastId === 0 ? undefined : (await appendLocked(tx, key, moved, [entry(converted)]))[0]
+      return { status: 'rekeyed', ...converted, entry: appended }
     }),
   )
 }
@@ -123,49 +185,114 @@ export function listAuditEntries(ex: Executor, opts: { after?: bigint | number; 
  *
  * Reads the head first and checks entries 1..head.lastId: each id is the previous + 1
  * (`missing-entry`, firstBadId = the missing id), links to the previous hash (`broken-link`) and
- * hashes to its stored hash (`hash-mismatch`); finally the last entry must be the head's
+ * carries the HMAC under `key` of its fields and that link (`hash-mismatch`; a format-1 chain, not
+ * re-keyed yet, is checked with its plain SHA-256); finally the last entry must be the head's
  * (`head-mismatch`: a deleted tail, or a missing head row). Entries appended while this runs lie
  * beyond the head that was read and are not checked; their append commits together with the head
  * move, so everything up to the head read is committed and no race yields a false alarm.
  *
+ * What this cannot see alone: a tail deleted together with a head moved back to an intact earlier
+ * entry (only a signed checkpoint beyond it shows that), and a rewrite by someone holding the audit
+ * key (only a checkpoint exported before shows that).
+ *
  * @throws KeybrokerError `not-ready` / `internal` on database failure (not on tampering: that is
  *   the result).
  */
-export function verifyAuditChain(ex: Executor, opts: { pageSize?: number } = {}): Promise<AuditChainVerification> {
+export function verifyAuditChain(ex: Executor, key: AuditKey, opts: { pageSize?: number } = {}): Promise<AuditChainVerification & { readonly head?: AuditHeadRow }> {
   return guard('verifyAuditChain', async () => {
     const pageSize = opts.pageSize ?? 500
     if (!Number.isSafeInteger(pageSize) || pageSize < 1) throw new KeybrokerError('bad-request', 'pageSize must be a positive integer')
     const head = (await ex.select().from(auditHead).where(eq(auditHead.id, 1)))[0]
     if (head === undefined) return { ok: false, entries: 0, firstBadId: 1, reason: 'head-mismatch' }
-    let lastId = 0
-    let lastHash = GENESIS_HASH
-    for (;;) {
-      const page = await ex
-        .select()
-        .from(auditLog)
-        .where(and(gt(auditLog.id, lastId), lte(auditLog.id, head.lastId)))
-        .orderBy(asc(auditLog.id))
-        .limit(pageSize)
-      for (const row of page) {
-        const bad = (reason: 'hash-mismatch' | 'broken-link' | 'missing-entry', firstBadId: number): AuditChainVerification => ({
-          ok: false,
-          entries: lastId,
-          firstBadId,
-          reason,
-        })
-        if (row.id !== lastId + 1) return bad('missing-entry', lastId + 1)
-        if (row.prevHash !== lastHash) return bad('broken-link', row.id)
-        if (computeAuditHash(lastHash, row) !== row.hash) return bad('hash-mismatch', row.id)
-        lastId = row.id
-        lastHash = row.hash
-      }
-      if (page.length < pageSize) break
-    }
-    if (lastId !== head.lastId || lastHash !== head.lastHash) {
-      return { ok: false, entries: lastId, firstBadId: lastId + 1, reason: 'head-mismatch' }
-    }
-    return { ok: true, entries: lastId }
+    const link = head.format === KEYED_AUDIT_FORMAT ? (prev: string, row: AuditEntry) => computeAuditMac(key, prev, row) : (prev: string, row: AuditEntry) => computeAuditHash(prev, row)
+    return { ...(await walkChain(ex, head, link, pageSize)), head }
   })
+}
+
+async function walkChain(ex: Executor, head: AuditHeadRow, link: (prevHash: string, row: AuditEntry) => string, pageSize: number): Promise<AuditChainVerification> {
+  let lastId = 0
+  let lastHash = GENESIS_HASH
+  for (;;) {
+    const page = await ex
+      .select()
+      .from(auditLog)
+      .where(and(gt(auditLog.id, lastId), lte(auditLog.id, head.lastId)))
+      .orderBy(asc(auditLog.id))
+      .limit(pageSize)
+    for (const row of page) {
+      const bad = (reason: 'hash-mismatch' | 'broken-link' | 'missing-entry', firstBadId: number): AuditChainVerification => ({
+        ok: false,
+        entries: lastId,
+        firstBadId,
+        reason,
+      })
+      if (row.id !== lastId + 1) return bad('missing-entry', lastId + 1)
+      if (row.prevHash !== lastHash) return bad('broken-link', row.id)
+      if (link(lastHash, row) !== row.hash) return bad('hash-mismatch', row.id)
+      lastId = row.id
+      lastHash = row.hash
+    }
+    if (page.length < pageSize) break
+  }
+  if (lastId !== head.lastId || lastHash !== head.lastHash) {
+    return { ok: false, entries: lastId, firstBadId: lastId + 1, reason: 'head-mismatch' }
+  }
+  return { ok: true, entries: lastId }
+}
+
+/** The entry with this id, or `undefined`. */
+export function getAuditEntry(ex: Executor, id: number): Promise<AuditEntry | undefined> {
+  return guard('getAuditEntry', async () => (await ex.select().from(auditLog).where(eq(auditLog.id, id)))[0])
+}
+
+/** The head row (last id, last hash, chain format), or `undefined` if missing. */
+export function readAuditHead(ex: Executor): Promise<AuditHeadRow | undefined> {
+  return guard('readAuditHead', async () => (await ex.select().from(auditHead).where(eq(auditHead.id, 1)))[0])
+}
+
+/** The sealed audit key with this id, or `undefined`. */
+export function getAuditKeyRow(ex: Executor, id: number): Promise<AuditKeyRow | undefined> {
+  return guard('getAuditKeyRow', async () => (await ex.select().from(auditKeys).where(eq(auditKeys.id, id)))[0])
+}
+
+/** Stores a sealed audit key unless one with its id exists (the first replica to start wins). */
+export function insertAuditKeyRow(ex: Executor, row: AuditKeyRow): Promise<void> {
+  return guard('insertAuditKeyRow', async () => {
+    await ex.insert(auditKeys).values(row).onConflictDoNothing()
+  })
+}
+
+/** Every sealed audit key (for re-wrapping under a new KEK). */
+export function listAuditKeyRows(ex: Executor): Promise<AuditKeyRow[]> {
+  return guard('listAuditKeyRows', () => ex.select().from(auditKeys).orderBy(asc(auditKeys.id)))
+}
+
+/** Replaces the envelope of an audit key (re-wrap under another KEK); the key bytes stay. */
+export function updateAuditKeyEnvelope(ex: Executor, id: number, kekId: string, envelope: Uint8Array): Promise<void> {
+  return guard('updateAuditKeyEnvelope', async () => {
+    await ex.update(auditKeys).set({ kekId, envelope }).where(eq(auditKeys.id, id))
+  })
+}
+
+/** Stores a signed checkpoint; returns it with its id. */
+export function insertAuditCheckpoint(ex: Executor, cp: Omit<AuditCheckpointRow, 'id'>): Promise<AuditCheckpointRow> {
+  return guard('insertAuditCheckpoint', async () => {
+    const [row] = await ex.insert(auditCheckpoints).values(cp).returning()
+    if (row === undefined) throw new KeybrokerError('internal', 'checkpoint insert returned nothing')
+    return row
+  })
+}
+
+/** Up to `limit` checkpoints with id greater than `after`, oldest first. */
+export function listAuditCheckpoints(ex: Executor, opts: { after?: number; limit: number }): Promise<AuditCheckpointRow[]> {
+  return guard('listAuditCheckpoints', () =>
+    ex.select().from(auditCheckpoints).where(gt(auditCheckpoints.id, opts.after ?? 0)).orderBy(asc(auditCheckpoints.id)).limit(opts.limit),
+  )
+}
+
+/** The newest checkpoint, or `undefined`. */
+export function latestAuditCheckpoint(ex: Executor): Promise<AuditCheckpointRow | undefined> {
+  return guard('latestAuditCheckpoint', async () => (await ex.select().from(auditCheckpoints).orderBy(desc(auditCheckpoints.id)).limit(1))[0])
 }
 
 function toId(value: bigint | number): number {

@@ -40,6 +40,8 @@ export interface Database {
   ping(): Promise<void>
   /** Releases the connections (or the PGlite instance). Safe to call more than once. */
   close(): Promise<void>
+  /** Connections open, idle and awaited, for the metrics (PGlite: one connection). */
+  poolStats?(): { readonly total: number; readonly idle: number; readonly waiting: number; readonly max: number }
 }
 
 export interface OpenDatabaseOptions {
@@ -187,6 +189,7 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
     db,
     engine: 'pglite',
     ping: () => pingDb(db),
+    poolStats: () => ({ total: 1, idle: 1, waiting: 0, max: 1 }),
     close: () => {
       closing ??= (client.closed ? Promise.resolve() : client.close()).finally(() => lock?.release())
       return closing
@@ -241,6 +244,7 @@ async function openPostgres(databaseUrl: string, opts: OpenDatabaseOptions): Pro
     db,
     engine: 'postgres',
     ping: () => pingDb(db, redactDatabaseUrl(databaseUrl)),
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: opts.maxConnections ?? 5 }),
     close: () => {
       closing ??= pool.end()
       return closing

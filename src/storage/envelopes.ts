@@ -1,6 +1,6 @@
 /**
  * Every envelope sealed at rest under a KEK, across the tables that hold one: secret versions,
- * sealing-key versions and CA keys. Each row carries its envelope and, beside it, the id of the
+ * sealing-key versions, CA keys and the audit key. Each row carries its envelope and, beside it, the id of the
  * KEK that wraps it (the same id the envelope header names), so the KEKs in use are known without
  * opening anything. A new table with a KEK envelope is added to {@link ENVELOPE_TABLES} and nowhere
  * else: the start-up check, `keybroker kek status` and `keybroker kek rewrap` all read this list.
@@ -8,10 +8,10 @@
 import { and, asc, count, eq, gt, ne, or, type SQL } from 'drizzle-orm'
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import type { Executor } from './db.js'
-import { caVersions, sealingKeyVersions, secretVersions } from './schema.js'
+import { auditKeys, caVersions, sealingKeyVersions, secretVersions } from './schema.js'
 import { guard } from './storage-error.js'
 
-export const ENVELOPE_KINDS = ['secret-version', 'sealing-key-version', 'ca-key'] as const
+export const ENVELOPE_KINDS = ['secret-version', 'sealing-key-version', 'ca-key', 'audit-key'] as const
 export type EnvelopeKind = (typeof ENVELOPE_KINDS)[number]
 
 /** One stored envelope and the row it belongs to. */
@@ -59,6 +59,15 @@ const ENVELOPE_TABLES: Readonly<Record<EnvelopeKind, EnvelopeTable>> = {
     keyId: caVersions.keyId,
     kekId: caVersions.kekId,
     envelope: caVersions.envelope,
+  },
+  // The audit chain's HMAC key (one row per key id): owner and version are both the id.
+  'audit-key': {
+    table: auditKeys,
+    owner: auditKeys.id,
+    version: auditKeys.id,
+    keyId: undefined,
+    kekId: auditKeys.kekId,
+    envelope: auditKeys.envelope,
   },
 }
 
@@ -148,7 +157,9 @@ export function replaceEnvelope(ex: Executor, row: StoredEnvelope, kekId: string
         ? await ex.update(secretVersions).set(set).where(where).returning({ v: secretVersions.version })
         : row.kind === 'sealing-key-version'
           ? await ex.update(sealingKeyVersions).set(set).where(where).returning({ v: sealingKeyVersions.version })
-          : await ex.update(caVersions).set(set).where(where).returning({ v: caVersions.version })
+          : row.kind === 'ca-key'
+            ? await ex.update(caVersions).set(set).where(where).returning({ v: caVersions.version })
+            : await ex.update(auditKeys).set(set).where(where).returning({ v: auditKeys.id })
     return updated.length === 1
   })
 }

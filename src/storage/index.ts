@@ -67,8 +67,25 @@ export {
   setSecretState,
 } from './secrets.js'
 export type { CurrentSecretVersion, NewSecret, NewSecretVersion, SecretMeta } from './secrets.js'
-export { MAX_AUDIT_PAGE, appendAuditEntries, appendAuditEntry, listAuditEntries, verifyAuditChain } from './audit-log.js'
-export type { AuditChainVerification, AuditEntry, NewAuditEntry } from './audit-log.js'
+export {
+  MAX_AUDIT_PAGE,
+  appendAuditEntries,
+  appendAuditEntry,
+  getAuditEntry,
+  getAuditKeyRow,
+  insertAuditCheckpoint,
+  insertAuditKeyRow,
+  latestAuditCheckpoint,
+  listAuditCheckpoints,
+  listAuditEntries,
+  listAuditKeyRows,
+  readAuditHead,
+  rekeyAuditChain,
+  updateAuditKeyEnvelope,
+  verifyAuditChain,
+} from './audit-log.js'
+export type { AuditChainFailure, AuditChainVerification, AuditEntry, AuditRekeyResult, NewAuditEntry } from './audit-log.js'
+export type { AuditCheckpointRow, AuditHeadRow, AuditKeyRow } from './schema.js'
 export { deleteCollateral, getCollateral, listCollateral, putCollateral } from './collateral.js'
 export type { CollateralInfo, NewCollateral } from './collateral.js'
 export { SEALING_KEY_CURVES, SEALING_KEY_VERSION_STATES } from './schema.js'

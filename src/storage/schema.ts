@@ -188,9 +188,39 @@ export const auditHead = pgTable(
     id: integer('id').primaryKey(),
     lastId: bigint('last_id', { mode: 'number' }).notNull(),
     lastHash: text('last_hash').notNull(),
+    /**
+     * Chain format of every entry (src/audit/chain.ts): 1 = SHA-256, as written before the audit
+     * key existed; 2 = HMAC under the audit key. Start-up re-keys a format-1 chain (audited).
+     */
+    format: integer('format').notNull().default(1),
   },
-  (t) => [check('audit_head_single_row_check', sql`${t.id} = 1`)],
+  (t) => [check('audit_head_single_row_check', sql`${t.id} = 1`), check('audit_head_format_check', sql`${t.format} in (1, 2)`)],
 )
+
+/**
+ * The key of the audit chain's HMAC: 32 random bytes in an envelope sealed at rest by the KEK
+ * (AAD `auditKeyAad(id)`, src/services/secret-aad.ts), like a secret version — so re-wrapping
+ * under a new KEK keeps the chain verifiable. Row 1 is created on first start.
+ */
+export const auditKeys = pgTable('audit_keys', {
+  id: integer('id').primaryKey(),
+  kekId: text('kek_id').notNull(),
+  envelope: bytea('envelope').notNull(),
+  createdAt: tstz('created_at').notNull(),
+})
+
+/**
+ * Signed checkpoints of the audit chain: the head id and hash at `at`, in a JWS signed with the
+ * token key (`jws`; the other columns repeat its payload for queries). Exported, they let a
+ * verifier detect a truncated or rewritten chain even against someone holding the database.
+ */
+export const auditCheckpoints = pgTable('audit_checkpoints', {
+  id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+  headId: bigint('head_id', { mode: 'number' }).notNull(),
+  headHash: text('head_hash').notNull(),
+  at: tstz('at').notNull(),
+  jws: text('jws').notNull(),
+})
 
 /**
  * The admin collateral store: certificates, CRLs and other endorsements that verifiers look up
@@ -223,7 +253,7 @@ export const SEALING_KEY_VERSION_STATES = ['active', 'retired'] as const
 export type SealingKeyVersionState = (typeof SEALING_KEY_VERSION_STATES)[number]
 
 /**
- * Sealing keys for disks (DESIGN.md, "Secrets"): one per unlock policy, Tang-style, no per-disk
+ * Sealing keys for disks (docs/architecture.md, "Secrets"): one per unlock policy, Tang-style, no per-disk
  * state. The private keys live in `sealing_key_versions`, never here.
  */
 export const sealingKeys = pgTable(
@@ -547,6 +577,8 @@ export type NewSecretVersionRow = typeof secretVersions.$inferInsert
 export type AuditLogRow = typeof auditLog.$inferSelect
 export type NewAuditLogRow = typeof auditLog.$inferInsert
 export type AuditHeadRow = typeof auditHead.$inferSelect
+export type AuditKeyRow = typeof auditKeys.$inferSelect
+export type AuditCheckpointRow = typeof auditCheckpoints.$inferSelect
 export type CollateralRow = typeof collateral.$inferSelect
 export type NewCollateralRow = typeof collateral.$inferInsert
 export type SealingKeyRow = typeof sealingKeys.$inferSelect

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { KeybrokerClient } from '../../src/clients/index.js'
+import { rawRequest } from '../support/http.js'
 
 /** The compiled CLI, as `npm start` and the `keybroker` bin run it (`npm test` builds first). */
 const BIN = fileURLToPath(new URL('../../bin/keybroker.js', import.meta.url))
@@ -63,8 +63,8 @@ describe('keybroker CLI', () => {
     expect(created.stderr).not.toContain(created.stdout.trim())
     const verified = run(['audit', 'verify'], env)
     expect(verified.status).toBe(0)
-    expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, entries: 1 })
-  })
+    expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, keyed: true, entries: 1 })
+  }, 180_000)
 
   it('serves HTTPS with a kept development certificate and stops cleanly on SIGTERM', async () => {
     const adminToken = 'bootstrap-admin-token-0123456789abcdef'
@@ -91,13 +91,13 @@ describe('keybroker CLI', () => {
       const certFile = join(dataDir, 'tls', 'dev-cert.pem')
       expect(((await stat(join(dataDir, 'tls', 'dev-key.pem'))).mode & 0o777).toString(8)).toBe('600')
       const { readFile } = await import('node:fs/promises')
-      const client = new KeybrokerClient({ baseUrl: url, ca: await readFile(certFile, 'utf8') })
-      expect((await client.raw('GET', '/healthz')).status).toBe(200)
-      expect((await client.raw('GET', '/readyz')).status).toBe(200)
-      const admin = await client.raw('GET', '/admin/v1/secrets', undefined, { Authorization: `Bearer ${adminToken}` })
+      const target = { baseUrl: url, ca: await readFile(certFile, 'utf8') }
+      expect((await rawRequest(target, 'GET', '/healthz')).status).toBe(200)
+      expect((await rawRequest(target, 'GET', '/readyz')).status).toBe(200)
+      const admin = await rawRequest(target, 'GET', '/admin/v1/secrets', undefined, { Authorization: `Bearer ${adminToken}` })
       expect(admin.status).toBe(200)
       // Sample evidence is off by default.
-      const discovery = JSON.parse((await client.raw('GET', '/.well-known/openid-configuration')).body)
+      const discovery = JSON.parse((await rawRequest(target, 'GET', '/.well-known/openid-configuration')).body)
       expect(discovery.evidence_types_supported).not.toContain('sample')
       // Keys were created in the data directory with owner-only permissions, and never logged.
       expect(((await stat(join(dataDir, 'keys', 'kek.b64'))).mode & 0o777).toString(8)).toBe('600')
@@ -109,6 +109,8 @@ describe('keybroker CLI', () => {
     }
     expect(await exited).toBe(0)
     expect(log).toContain('"msg":"stopped"')
+    // The bootstrap token is registered, so there is no first-token hint.
+    expect(log).not.toContain('no admin token yet')
   })
 
   it('refuses to start when the port is taken, with a clear error', async () => {

@@ -7,7 +7,7 @@
  */
 import { request } from 'node:https'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { KeybrokerClient, KeybrokerClientError, parseRetryAfter } from '../../src/clients/index.js'
+import { KeybrokerClient, KeybrokerClientError } from '../../src/clients/index.js'
 import { toBase64Url } from '../../src/evidence/reader.js'
 import { createLogger } from '../../src/log/logger.js'
 import type { Database } from '../../src/storage/index.js'
@@ -18,19 +18,6 @@ import { run, SAMPLE_ATTESTER, scratch } from './clevis/tools.js'
 const GOOD = 'f5'.repeat(48)
 const RETRY_AFTER_SECONDS = 2
 const HOLD_MS = 1_500
-
-describe('parseRetryAfter', () => {
-  it('reads delay-seconds and HTTP-dates, and ignores anything else', () => {
-    expect(parseRetryAfter('2')).toBe(2)
-    expect(parseRetryAfter(['7'])).toBe(7)
-    expect(parseRetryAfter('99999')).toBe(300)
-    const now = Date.parse('2026-01-01T00:00:00Z')
-    expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:05 GMT', now)).toBe(5)
-    expect(parseRetryAfter(undefined)).toBeUndefined()
-    expect(parseRetryAfter('-1')).toBeUndefined()
-    expect(parseRetryAfter('soon')).toBeUndefined()
-  })
-})
 
 describe.each(testDatabases())('clients honour Retry-After from a shedding keybroker on %s', (engine) => {
   let database: Database
@@ -86,7 +73,7 @@ describe.each(testDatabases())('clients honour Retry-After from a shedding keybr
     req.write(body.subarray(0, 10))
     // Wait until the server counts it in flight: a probe is shed.
     for (let i = 0; i < 100; i++) {
-      const probe = await kb.client.raw('POST', '/v1/attest', '{}', { 'Content-Type': 'application/json' })
+      const probe = await kb.raw('POST', '/v1/attest', '{}', { 'Content-Type': 'application/json' })
       if (probe.status === 503) {
         expect(probe.headers['retry-after']).toBe(String(RETRY_AFTER_SECONDS))
         expect(JSON.parse(probe.body)).toMatchObject({ type: expect.stringMatching(/\/overloaded$/), status: 503 })
@@ -116,7 +103,7 @@ describe.each(testDatabases())('clients honour Retry-After from a shedding keybr
     await released
     // Without retries the shed answer is the caller's to handle.
     const { released: releasedAgain } = await holdSlot()
-    const noRetry = new KeybrokerClient({ baseUrl: kb.url, ca: kb.server.caPem ?? '', retry: false })
+    const noRetry = new KeybrokerClient({ baseUrl: kb.url, ca: kb.server.caPem ?? '', retries: 0 })
     const err = await noRetry.attestAndOpen((rd) => ({ type: 'sample', measurement: GOOD, reportData: toBase64Url(rd) }), ['app']).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(KeybrokerClientError)
     expect((err as KeybrokerClientError).code).toBe('overloaded')
@@ -136,7 +123,7 @@ describe.each(testDatabases())('clients honour Retry-After from a shedding keybr
   })
 
   it('the clevis pin (clevis decrypt)', async () => {
-    const jwks = JSON.parse((await kb.client.raw('GET', '/.well-known/jwks.json')).body) as { keys: { kid: string }[] }
+    const jwks = JSON.parse((await kb.raw('GET', '/.well-known/jwks.json')).body) as { keys: { kid: string }[] }
     const config = JSON.stringify({ url: kb.url, key: 'root', thp: jwks.keys[0]?.kid ?? '', cacert: caFile, evidence: 'command', attester: SAMPLE_ATTESTER })
     const enc = await run('clevis', ['encrypt', 'keybroker', config], { input: 'the disk passphrase' })
     expect(enc.code, enc.stderr).toBe(0)

@@ -4,6 +4,7 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { compactDecrypt, decodeProtectedHeader } from 'jose'
 import { describe, expect, it } from 'vitest'
 import { parseRecipientKey, sealToKey, SecretValue } from '../../src/secrets/index.js'
+import { requireWhen } from '../support/required.js'
 
 interface TestKey {
   readonly name: string
@@ -29,8 +30,8 @@ function python(args: readonly string[], input: string): { ok: boolean; stdout: 
   return { ok: r.status === 0, stdout: r.stdout ?? '', stderr: r.stderr ?? String(r.error ?? '') }
 }
 
-const HAS_JWCRYPTO = python(['-c', 'import jwcrypto'], '').ok
-const HAS_PYCA = python(['-c', 'import cryptography'], '').ok
+const HAS_JWCRYPTO = requireWhen('KEYBROKER_TEST_REQUIRE_INTEROP', `python3 jwcrypto (${PYTHON})`, python(['-c', 'import jwcrypto'], '').ok)
+const HAS_PYCA = requireWhen('KEYBROKER_TEST_REQUIRE_INTEROP', `python3 cryptography (${PYTHON})`, python(['-c', 'import cryptography'], '').ok)
 
 /**
  * An independent decryptor written against RFC 7516/7518 with pyca/cryptography primitives:
@@ -108,14 +109,14 @@ describe('sealToKey', () => {
         await expect(compactDecrypt(jwe, other.privateKey)).rejects.toThrow()
       })
 
-      it.skipIf(!HAS_PYCA)('decrypts with an independent pyca/cryptography implementation (skipped: python3 cryptography missing)', async () => {
+      it.skipIf(!HAS_PYCA)('decrypts with an independent pyca/cryptography implementation (skipped where python3 cryptography is missing, unless KEYBROKER_TEST_REQUIRE_INTEROP=1)', async () => {
         const jwe = await sealToKey(recipient, PLAINTEXT, { 'kb.name': 'x' })
         const r = python(['-c', PYCA_DECRYPT], JSON.stringify({ jwe, pem }))
         expect(r.stderr).toBe('')
         expect(r.stdout.trim()).toBe(Buffer.from(PLAINTEXT).toString('hex'))
       })
 
-      it.skipIf(!HAS_JWCRYPTO)('decrypts with python3 jwcrypto (skipped: python3 module jwcrypto is not installed here)', async () => {
+      it.skipIf(!HAS_JWCRYPTO)('decrypts with python3 jwcrypto (skipped where jwcrypto is missing, unless KEYBROKER_TEST_REQUIRE_INTEROP=1)', async () => {
         const jwe = await sealToKey(recipient, PLAINTEXT)
         const r = python(['-c', JWCRYPTO_DECRYPT], JSON.stringify({ jwe, pem }))
         expect(r.stderr).toBe('')

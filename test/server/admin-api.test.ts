@@ -131,9 +131,9 @@ describe.each(testDatabases())('admin API on %s', (engine) => {
   })
 
   it('answers health and readiness', async () => {
-    expect((await kb.client.raw('GET', '/healthz')).status).toBe(200)
-    expect(JSON.parse((await kb.client.raw('GET', '/readyz')).body)).toEqual({ status: 'ready' })
-    const discovery = JSON.parse((await kb.client.raw('GET', '/.well-known/openid-configuration')).body)
+    expect((await kb.raw('GET', '/healthz')).status).toBe(200)
+    expect(JSON.parse((await kb.raw('GET', '/readyz')).body)).toEqual({ status: 'ready' })
+    const discovery = JSON.parse((await kb.raw('GET', '/.well-known/openid-configuration')).body)
     expect(discovery).toMatchObject({ issuer: 'https://keybroker.test', jwks_uri: 'https://keybroker.test/.well-known/jwks.json' })
     expect(discovery.evidence_types_supported).toContain('sample')
   })

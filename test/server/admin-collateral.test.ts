@@ -143,7 +143,7 @@ describe.each(testDatabases())('admin collateral store on %s', (engine) => {
     expect((await adminCall(kb, 'GET', '/admin/v1/collateral', undefined, kb.tokens.registrar)).status).toBe(403)
     expect((await post({ certificate: amdPem('milan/ark-milan.pem') }, kb.tokens.auditor)).status).toBe(403)
     expect((await post({ certificate: amdPem('milan/ark-milan.pem') }, kb.tokens.registrar)).status).toBe(403)
-    const anonymous = await kb.client.raw('GET', '/admin/v1/collateral')
+    const anonymous = await kb.raw('GET', '/admin/v1/collateral')
     expect(anonymous.status).toBe(401)
   })
 

@@ -58,7 +58,7 @@ describe.each(testDatabases())('attest → release on %s', (engine) => {
     const { token, secrets, key } = await kb.client.attestAndOpen(sample(GOOD), ['db-password'])
     expect(Buffer.from(secrets['db-password'] ?? []).toString()).toBe('correct horse battery staple')
 
-    const jwks = JSON.parse((await kb.client.raw('GET', '/.well-known/jwks.json')).body) as { keys: JWK[] }
+    const jwks = JSON.parse((await kb.raw('GET', '/.well-known/jwks.json')).body) as { keys: JWK[] }
     const { payload, protectedHeader } = await jwtVerify(token, createLocalJWKSet(jwks), {
       issuer: 'https://keybroker.test',
       audience: 'keybroker',
@@ -90,9 +90,11 @@ describe.each(testDatabases())('attest → release on %s', (engine) => {
 
   it('fetches more secrets with the token (passport model)', async () => {
     const { token, key } = await kb.client.attestAndOpen(sample(GOOD), [])
-    const res = await kb.client.secret('api-key', token)
+    const res = await kb.client.secret('api-key', { token, key })
     expect(res.name).toBe('api-key')
     expect(res.version).toBe(1)
+    expect(Buffer.from(res.plaintext).toString()).toBe('correct horse battery staple')
+    // The JWE stays available: it opens to the same plaintext with the same key.
     expect(Buffer.from(await openSecret(res.jwe, key)).toString()).toBe('correct horse battery staple')
   })
 
@@ -142,7 +144,7 @@ describe.each(testDatabases())('attest → release on %s', (engine) => {
   })
 
   it('refuses a challenge whose publicKey /v1/attest would refuse', async () => {
-    const res = await kb.client.raw('POST', '/v1/challenge', JSON.stringify({ publicKey: { kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA', d: 'AA' } }), { 'Content-Type': 'application/json' })
+    const res = await kb.raw('POST', '/v1/challenge', JSON.stringify({ publicKey: { kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA', d: 'AA' } }), { 'Content-Type': 'application/json' })
     expect(res.status).toBe(400)
     expect((JSON.parse(res.body) as { type: string }).type).toMatch(/\/key-unsupported$/)
   })
@@ -189,7 +191,7 @@ describe.each(testDatabases())('attest → release on %s', (engine) => {
     const M = 'c3'.repeat(48)
     expect((await adminCall(kb, 'POST', '/admin/v1/reference-values', { name: 'revocable', measurements: [M] })).status).toBe(201)
     expect((await adminCall(kb, 'POST', '/admin/v1/secrets', { name: 'revocable-secret', generate: { bytes: 32 }, referenceValues: ['revocable'] })).status).toBe(201)
-    const { token, secrets } = await kb.client.attestAndOpen(sample(M), ['revocable-secret'])
+    const { token, key, secrets } = await kb.client.attestAndOpen(sample(M), ['revocable-secret'])
     expect(secrets['revocable-secret']?.byteLength).toBe(32)
 
     const revoked = await adminCall(kb, 'POST', '/admin/v1/reference-values/revocable/revoke', { measurement: M, reason: 'CVE-2026-0001' })
@@ -197,14 +199,14 @@ describe.each(testDatabases())('attest → release on %s', (engine) => {
     expect(revoked.body.measurements[0].revokedAt).toBeTypeOf('string')
 
     await expectProblem(kb.client.attestAndOpen(sample(M), ['revocable-secret']), 403, 'policy-denied')
-    await expectProblem(kb.client.secret('revocable-secret', token), 403, 'policy-denied')
+    await expectProblem(kb.client.secret('revocable-secret', { token, key }), 403, 'policy-denied')
   })
 
   it('answers a token holder alike for an unknown secret name and a denied one (no enumeration)', async () => {
     const { token } = await kb.client.attestAndOpen(sample(GOOD), [])
     // other-image is guarded by another reference-value set: denied; the second name does not exist.
     const ask = async (name: string) => {
-      const res = await kb.client.raw('GET', `/v1/secrets/${name}`, undefined, { Authorization: `Bearer ${token}` })
+      const res = await kb.raw('GET', `/v1/secrets/${name}`, undefined, { Authorization: `Bearer ${token}` })
       const { instance: _requestId, ...body } = JSON.parse(res.body) as Record<string, unknown>
       return { status: res.status, contentType: res.headers['content-type'], body }
     }
@@ -235,14 +237,14 @@ describe.each(testDatabases())('attest → release on %s', (engine) => {
   })
 
   it('refuses expired, tampered and foreign-audience tokens', async () => {
-    const { token } = await kb.client.attestAndOpen(sample(GOOD), [])
+    const { token, key: holder } = await kb.client.attestAndOpen(sample(GOOD), [])
     const [h, p, sig] = token.split('.') as [string, string, string]
 
     const payload = JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>
     const forged = `${h}.${Buffer.from(JSON.stringify({ ...payload, exp: 9_999_999_999 })).toString('base64url')}.${sig}`
-    await expectProblem(kb.client.secret('db-password', forged), 401, 'token-invalid')
+    await expectProblem(kb.client.secret('db-password', { token: forged, key: holder }), 401, 'token-invalid')
     const flipped = `${h}.${p}.${sig.startsWith('A') ? 'B' : 'A'}${sig.slice(1)}`
-    await expectProblem(kb.client.secret('db-password', flipped), 401, 'token-invalid')
+    await expectProblem(kb.client.secret('db-password', { token: flipped, key: holder }), 401, 'token-invalid')
 
     const key = parseRecipientKey((await generateAttestationKey()).publicJwk)
     const foreign = await issueEar(kb.services.keys.current, {
@@ -258,11 +260,11 @@ describe.each(testDatabases())('attest → release on %s', (engine) => {
       evidenceType: 'sample',
       claims: { measurement: GOOD, debug: false, hardwareBacked: false },
     })
-    await expectProblem(kb.client.secret('db-password', foreign.token), 401, 'token-invalid')
+    await expectProblem(kb.client.secret('db-password', { token: foreign.token, key: holder }), 401, 'token-invalid')
 
     kb.clock.advance(kb.config.tokenTtlSeconds + 1)
     try {
-      await expectProblem(kb.client.secret('db-password', token), 401, 'token-invalid')
+      await expectProblem(kb.client.secret('db-password', { token, key: holder }), 401, 'token-invalid')
     } finally {
       kb.clock.reset()
     }

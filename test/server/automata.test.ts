@@ -155,14 +155,14 @@ describe.each(testDatabases())('automata collaterals on %s', (engine) => {
     const untied = await agentRound({ cloud: 'aws', ak: gcpAk })
     const { token } = await kb.client.attest({ nonce: untied.nonce, evidence: { type: 'automata', collaterals: untied.collaterals }, publicKey: untied.key.publicJwk })
     expect(decodeJwt(token)['ear.status']).toBe('contraindicated')
-    expect(await problem(kb.client.secret('workload-key', token))).toMatchObject({ status: 403, code: 'policy-denied' })
+    expect(await problem(kb.client.secret('workload-key', { token, key: untied.key }))).toMatchObject({ status: 403, code: 'policy-denied' })
     // The same VM with its AK certified by the registered GCP AK CA: released.
     const certified = await agentRound({ cloud: 'gcp', ak: gcpAk, akCertPem: await issueAkCertificate(akCa, new Uint8Array(gcpAk.publicKey.export({ type: 'spki', format: 'der' }))) })
     const ok = await kb.client.attest({ nonce: certified.nonce, evidence: { type: 'automata', collaterals: certified.collaterals }, publicKey: certified.key.publicJwk, release: ['workload-key'] })
     expect(Buffer.from(await openSecret(ok.secrets['workload-key'] ?? '', certified.key)).toString()).toBe(SECRET)
     // ...and its token fetches the secret again (passport), the tie re-appraised from the token.
-    const again = await kb.client.secret('workload-key', ok.token)
-    expect(Buffer.from(await openSecret(again.jwe, certified.key)).toString()).toBe(SECRET)
+    const again = await kb.client.secret('workload-key', { token: ok.token, key: certified.key })
+    expect(Buffer.from(again.plaintext).toString()).toBe(SECRET)
   })
 
   it('binding: the agent nonce of another key, a wrong magic or a mixed generation is 403 binding-mismatch', async () => {
@@ -212,6 +212,6 @@ describe.each(testDatabases())('automata collaterals on %s', (engine) => {
     const collaterals = await buildCollaterals({ tee: 'snp', cloud: 'azure', generation: 'v2', nonce: agentNonce, ak: azureAk, snp: { pki, vcek } })
     const { token } = await kb.client.verify({ nonce, evidence: { type: 'automata', collaterals } })
     expect(decodeJwt(token)['cnf']).toBeUndefined()
-    expect(await problem(kb.client.secret('workload-key', token))).toMatchObject({ status: 401, code: 'token-invalid' })
+    expect(await problem(kb.client.secret('workload-key', { token, key: await generateAttestationKey() }))).toMatchObject({ status: 401, code: 'token-invalid' })
   })
 })

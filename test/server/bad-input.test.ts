@@ -43,6 +43,8 @@ const ADMIN_ROUTES = [
   ['POST', '/admin/v1/reference-values/x/revoke'],
   ['GET', '/admin/v1/audit'],
   ['GET', '/admin/v1/audit/verify'],
+  ['GET', '/admin/v1/audit/checkpoints'],
+  ['POST', '/admin/v1/audit/checkpoints'],
 ] as const
 
 /** Bodies that are not acceptable JSON for any route. */
@@ -71,7 +73,7 @@ describe.each(testDatabases())('bad input on %s', (engine) => {
   })
 
   const send = (method: string, path: string, body?: string | Uint8Array, headers: Record<string, string> = {}) =>
-    kb.client.raw(method, path, body, headers)
+    kb.raw(method, path, body, headers)
 
   function expectProblem(res: { status: number; headers: Record<string, unknown>; body: string }, status: number, code?: string) {
     expect(res.status).toBe(status)

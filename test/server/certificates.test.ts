@@ -48,7 +48,7 @@ describe.each(testDatabases())('attested certificates on %s', (engine) => {
       referenceValues: ['web-v3'],
     })
     expect(profile.status).toBe(201)
-    const bundle = await kb.client.raw('GET', '/v1/ca/workloads')
+    const bundle = await kb.raw('GET', '/v1/ca/workloads')
     expect(bundle.status).toBe(200)
     expect(bundle.headers['content-type']).toBe('application/pem-certificate-chain')
     caPem = bundle.body
@@ -62,7 +62,7 @@ describe.each(testDatabases())('attested certificates on %s', (engine) => {
   })
 
   async function issue(token: string, body: Record<string, unknown>) {
-    const res = await kb.client.raw('POST', '/v1/certificates', JSON.stringify(body), { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` })
+    const res = await kb.raw('POST', '/v1/certificates', JSON.stringify(body), { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` })
     return { status: res.status, body: JSON.parse(res.body) }
   }
 
@@ -237,7 +237,7 @@ describe.each(testDatabases())('attested certificates on %s', (engine) => {
     const first = await issue(await earFor(kb, w, GOOD), { profile: 'tls-server', csr: csrFor(dir, w, '/CN=renew.example.com', 'DNS:renew.example.com') })
     expect(first.status).toBe(200)
     const renew = async (serial: string, token: string, body?: unknown) => {
-      const res = await kb.client.raw('POST', `/v1/certificates/${serial}/renew`, body === undefined ? undefined : JSON.stringify(body), {
+      const res = await kb.raw('POST', `/v1/certificates/${serial}/renew`, body === undefined ? undefined : JSON.stringify(body), {
         Authorization: `Bearer ${token}`,
         ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
       })
@@ -270,7 +270,7 @@ describe.each(testDatabases())('attested certificates on %s', (engine) => {
     const proof = async (key: Workload, payload: Record<string, unknown>) =>
       new CompactSign(Buffer.from(JSON.stringify(payload))).setProtectedHeader({ alg: 'ES256' }).sign(key.privateKey)
     const revoke = async (p: string) => {
-      const res = await kb.client.raw('POST', `/v1/certificates/${serial}/revoke`, JSON.stringify({ proof: p }), { 'Content-Type': 'application/json' })
+      const res = await kb.raw('POST', `/v1/certificates/${serial}/revoke`, JSON.stringify({ proof: p }), { 'Content-Type': 'application/json' })
       return { status: res.status, body: JSON.parse(res.body) }
     }
     const stranger = newWorkload(dir, 'holder-stranger')
@@ -322,7 +322,7 @@ describe.each(testDatabases())('attested certificates on %s', (engine) => {
     expect(rotated.status).toBe(200)
     expect(rotated.body.currentVersion).toBe(2)
     const fresh = await issue(await earFor(kb, w, GOOD), { profile: 'rot', csr: csrFor(dir, w, '/CN=rot.example.com', 'DNS:rot.example.com') })
-    const bundle = (await kb.client.raw('GET', '/v1/ca/rotating')).body
+    const bundle = (await kb.raw('GET', '/v1/ca/rotating')).body
     expect(bundle.match(/BEGIN CERTIFICATE/g)).toHaveLength(2)
     save('rot-bundle.pem', bundle)
     expect(openssl(dir, 'verify', '-CAfile', 'rot-bundle.pem', save('rot-old.pem', old.body.certificate), save('rot-new.pem', fresh.body.certificate))).toMatch(/rot-old\.pem: OK\s+rot-new\.pem: OK/)
@@ -368,10 +368,10 @@ describe.each(testDatabases())('attested certificates on %s', (engine) => {
     const foreign = await fetchBytes(kb, 'POST', '/v1/ca/rotating/ocsp', readFileSync(join(dir, 'get-req.der')), { 'Content-Type': 'application/ocsp-request' })
     writeFileSync(join(dir, 'foreign.der'), foreign.bytes)
     expect(opensslRun(dir, 'ocsp', '-respin', 'foreign.der', '-resp_text', '-noverify').out).toContain('unauthorized')
-    const garbage = await kb.client.raw('POST', '/v1/ca/workloads/ocsp', 'garbage', { 'Content-Type': 'application/ocsp-request' })
+    const garbage = await kb.raw('POST', '/v1/ca/workloads/ocsp', 'garbage', { 'Content-Type': 'application/ocsp-request' })
     expect(garbage.status).toBe(400)
     expect(JSON.parse(garbage.body).type).toBe('https://keybroker.dev/problems/bad-request')
-    expect((await kb.client.raw('GET', '/v1/ca/nope')).status).toBe(404)
+    expect((await kb.raw('GET', '/v1/ca/nope')).status).toBe(404)
     expect(spawnSync('openssl', ['version']).status).toBe(0)
   })
 

@@ -86,7 +86,7 @@ describe.each(testDatabases())('absmach/certs-compatible endpoints (Cocos agent)
   }
 
   async function issueFromCsrInternal(token: string, csrPem: string, path = `/certs/csrs/${CVM_ID}?ttl=8760h0m0s`) {
-    const res = await kb.client.raw('POST', path, JSON.stringify({ csr: Buffer.from(csrPem).toString('base64') }), {
+    const res = await kb.raw('POST', path, JSON.stringify({ csr: Buffer.from(csrPem).toString('base64') }), {
       'Content-Type': 'application/json',
       Authorization: `Bearer ${token}`,
     })
@@ -140,7 +140,7 @@ describe.each(testDatabases())('absmach/certs-compatible endpoints (Cocos agent)
     const caCrt = spawnSync('unzip', ['-p', 'ca.zip', 'ca.crt'], { cwd: dir }).stdout
     writeFileSync(join(dir, 'ca.crt'), caCrt)
     expect(openssl(dir, 'verify', '-CAfile', 'ca.crt', 'agent.pem')).toContain(': OK')
-    const view = await kb.client.raw('GET', '/certs/view-ca')
+    const view = await kb.raw('GET', '/certs/view-ca')
     expect(JSON.parse(view.body)).toMatchObject({ certificate: caCrt.toString(), revoked: false })
 
     const ocspJson = async () => {
@@ -159,17 +159,17 @@ describe.each(testDatabases())('absmach/certs-compatible endpoints (Cocos agent)
     expect(opensslRun(dir, 'ocsp', '-reqin', 'agent-req.der', '-respin', 'agent-res.der', '-CAfile', 'ca.crt', '-resp_text').out).toContain('Cert Status: good')
 
     // Renewal and revocation as the agent would do them, with a fresh EAR for its key.
-    const renewed = await kb.client.raw('PATCH', `/cocos/certs/${serial.match(/../g)!.join(':')}/renew`, undefined, { Authorization: `Bearer ${await earFor(kb, agent, GOOD)}` })
+    const renewed = await kb.raw('PATCH', `/cocos/certs/${serial.match(/../g)!.join(':')}/renew`, undefined, { Authorization: `Bearer ${await earFor(kb, agent, GOOD)}` })
     expect(renewed.status).toBe(200)
     const cert = JSON.parse(renewed.body).certificate
     expect(Buffer.from(cert.certificate, 'base64').toString()).toContain('BEGIN CERTIFICATE')
     expect(cert.entity_id).toBe(CVM_ID)
     const stranger = newWorkload(dir, 'stranger-agent')
-    expect((await kb.client.raw('PATCH', `/cocos/certs/${serial}/revoke`, undefined, { Authorization: `Bearer ${await earFor(kb, stranger, GOOD)}` })).status).toBe(403)
-    expect((await kb.client.raw('PATCH', `/cocos/certs/${serial}/revoke`, undefined, { Authorization: `Bearer ${await earFor(kb, agent, GOOD)}` })).status).toBe(204)
+    expect((await kb.raw('PATCH', `/cocos/certs/${serial}/revoke`, undefined, { Authorization: `Bearer ${await earFor(kb, stranger, GOOD)}` })).status).toBe(403)
+    expect((await kb.raw('PATCH', `/cocos/certs/${serial}/revoke`, undefined, { Authorization: `Bearer ${await earFor(kb, agent, GOOD)}` })).status).toBe(204)
 
     expect(await ocspJson()).toContain('Cert Status: revoked')
-    const crl = await kb.client.raw('GET', '/certs/crl')
+    const crl = await kb.raw('GET', '/certs/crl')
     writeFileSync(join(dir, 'crl.der'), Buffer.from(JSON.parse(crl.body).crl, 'base64'))
     expect(openssl(dir, 'crl', '-inform', 'DER', '-in', 'crl.der', '-noout', '-text', '-CAfile', 'ca.crt')).toContain(`Serial Number: ${serial.toUpperCase()}`)
     expect(certificatePem).toContain('BEGIN CERTIFICATE')
@@ -195,7 +195,7 @@ describe('absmach/certs-compatible endpoints without a configured profile', () =
 
   it('answer 404 problem+json', async () => {
     for (const path of ['/certs/crl', '/certs/view-ca', '/certs/download-ca']) {
-      const res = await kb.client.raw('GET', path)
+      const res = await kb.raw('GET', path)
       expect(res.status).toBe(404)
       expect(JSON.parse(res.body).type).toBe('https://keybroker.dev/problems/not-found')
     }

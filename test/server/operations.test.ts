@@ -9,12 +9,12 @@ describe('operations', () => {
     const database = await openTestDatabase('pglite')
     const kb = await startKeybroker(database)
     try {
-      expect((await kb.client.raw('GET', '/readyz')).status).toBe(200)
+      expect((await kb.raw('GET', '/readyz')).status).toBe(200)
       await database.close()
-      const res = await kb.client.raw('GET', '/readyz')
+      const res = await kb.raw('GET', '/readyz')
       expect(res.status).toBe(503)
       expect(JSON.parse(res.body).type).toBe('https://keybroker.dev/problems/not-ready')
-      expect((await kb.client.raw('GET', '/healthz')).status).toBe(200)
+      expect((await kb.raw('GET', '/healthz')).status).toBe(200)
       // A request that needs the database fails cleanly too: a problem, not a hang or a crash.
       const admin = await adminCall(kb, 'GET', '/admin/v1/secrets')
       expect(admin.status).toBe(503)
@@ -40,7 +40,7 @@ describe('operations', () => {
       }, ['log-secret'])
       expect(Buffer.from(secrets['log-secret'] ?? []).equals(value)).toBe(true)
       await kb.client.attestAndOpen((rd) => ({ type: 'sample', measurement: 'ff', reportData: toBase64Url(rd) }), ['log-secret']).catch(() => undefined)
-      await kb.client.raw('POST', '/v1/attest', '{"broken', { 'Content-Type': 'application/json' })
+      await kb.raw('POST', '/v1/attest', '{"broken', { 'Content-Type': 'application/json' })
 
       const log = lines.join('')
       expect(lines.length).toBeGreaterThan(5)

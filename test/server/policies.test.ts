@@ -143,19 +143,19 @@ describe.each(testDatabases())('release policies on %s', (engine) => {
 
   it('attaches and detaches a policy without a new secret version; the token path follows it', async () => {
     expect((await adminCall(kb, 'POST', '/admin/v1/secrets', { name: 's-attach', generate: { bytes: 16 }, referenceValues: ['img-a'] })).status).toBe(201)
-    const { token } = await kb.client.attestAndOpen(sample(GOOD), ['s-attach'])
-    expect((await kb.client.secret('s-attach', token)).version).toBe(1)
+    const { token, key } = await kb.client.attestAndOpen(sample(GOOD), ['s-attach'])
+    expect((await kb.client.secret('s-attach', { token, key })).version).toBe(1)
 
     expect((await adminCall(kb, 'POST', '/admin/v1/policies', { name: 'token-only-never', rules: [{ name: 'via-attest', expr: 'request.via == "attest"' }] })).status).toBe(201)
     const attached = await adminCall(kb, 'POST', '/admin/v1/secrets/s-attach/policy', { policy: 'token-only-never' })
     expect(attached.body).toMatchObject({ policy: 'token-only-never', version: 1 })
-    const denied = await problemOf(kb.client.secret('s-attach', token))
+    const denied = await problemOf(kb.client.secret('s-attach', { token, key }))
     expect({ status: denied.status, code: denied.code, failedRules: denied.problem.failedRules }).toEqual({ status: 403, code: 'policy-denied', failedRules: undefined })
     expect(await lastTokenDenialRules(kb, 's-attach')).toEqual(['via-attest'])
     expect((await adminCall(kb, 'DELETE', '/admin/v1/policies/token-only-never')).status).toBe(409)
 
     expect((await adminCall(kb, 'POST', '/admin/v1/secrets/s-attach/policy', { policy: null })).body.policy).toBeNull()
-    expect((await kb.client.secret('s-attach', token)).name).toBe('s-attach')
+    expect((await kb.client.secret('s-attach', { token, key })).name).toBe('s-attach')
     expect((await adminCall(kb, 'POST', '/admin/v1/secrets/s-attach/policy', { policy: 'nope' })).status).toBe(400)
     expect((await adminCall(kb, 'POST', '/admin/v1/secrets/nope/policy', { policy: null })).status).toBe(404)
     expect((await adminCall(kb, 'DELETE', '/admin/v1/policies/token-only-never')).status).toBe(204)
@@ -163,7 +163,7 @@ describe.each(testDatabases())('release policies on %s', (engine) => {
     // Created again under the same name: version 1 again, with other rules, and those decide.
     expect((await adminCall(kb, 'POST', '/admin/v1/policies', { name: 'token-only-never', rules: [{ name: 'reborn', expr: 'request.via == "nowhere"' }] })).body.version).toBe(1)
     expect((await adminCall(kb, 'POST', '/admin/v1/secrets/s-attach/policy', { policy: 'token-only-never' })).status).toBe(200)
-    expect((await problemOf(kb.client.secret('s-attach', token))).code).toBe('policy-denied')
+    expect((await problemOf(kb.client.secret('s-attach', { token, key }))).code).toBe('policy-denied')
     expect(await lastTokenDenialRules(kb, 's-attach')).toEqual(['reborn'])
     expect((await adminCall(kb, 'POST', '/admin/v1/secrets/s-attach/policy', { policy: 'default' })).body.policy).toBeNull()
   })
@@ -171,9 +171,9 @@ describe.each(testDatabases())('release policies on %s', (engine) => {
   it('releases under a ten-rule policy, and the token carries the provenance of the matched value', async () => {
     expect((await adminCall(kb, 'POST', '/admin/v1/policies', { name: 'ten', rules: TEN_RULES })).status).toBe(201)
     expect((await adminCall(kb, 'POST', '/admin/v1/secrets', { name: 's-ten', generate: { bytes: 16 }, referenceValues: ['img-a'], policy: 'ten' })).status).toBe(201)
-    const { token, secrets } = await kb.client.attestAndOpen(sample(GOOD), ['s-ten'])
+    const { token, key, secrets } = await kb.client.attestAndOpen(sample(GOOD), ['s-ten'])
     expect(secrets['s-ten']?.byteLength).toBe(16)
-    expect((await kb.client.secret('s-ten', token)).name).toBe('s-ten')
+    expect((await kb.client.secret('s-ten', { token, key })).name).toBe('s-ten')
     const claims = decodeJwt(token) as { submods: Record<string, { 'ear.appraisal-policy-id': string; 'ear.veraison.annotated-evidence': { referenceValueProvenance: unknown[] } }> }
     expect(claims.submods['sample']?.['ear.appraisal-policy-id']).toBe('https://keybroker.dev/appraisal/reference-values/v1')
     expect(claims.submods['sample']?.['ear.veraison.annotated-evidence'].referenceValueProvenance).toEqual([

@@ -105,12 +105,12 @@ describe.each(testDatabases())('typed reference values on %s', (engine) => {
     const soon = new Date(now + 60_000).toISOString()
     expect((await adminCall(kb, 'POST', '/admin/v1/reference-values', { name: 'windowed', values: [{ measurement: M1, notAfter: soon }, { measurement: M2, notBefore: soon }] })).status).toBe(201)
     expect((await adminCall(kb, 'POST', '/admin/v1/secrets', { name: 'windowed-secret', generate: { bytes: 16 }, referenceValues: ['windowed'] })).status).toBe(201)
-    const { token } = await kb.client.attestAndOpen(sample(M1), ['windowed-secret'])
+    const { token, key } = await kb.client.attestAndOpen(sample(M1), ['windowed-secret'])
     expect(await failedRules(kb.client.attestAndOpen(sample(M2), ['windowed-secret']))).toContain('measurement-in-reference-values')
     kb.clock.advance(61)
     try {
       expect(await failedRules(kb.client.attestAndOpen(sample(M1), ['windowed-secret']))).toContain('measurement-in-reference-values')
-      expect(await tokenDenial(kb.client.secret('windowed-secret', token))).toBe('policy-denied')
+      expect(await tokenDenial(kb.client.secret('windowed-secret', { token, key }))).toBe('policy-denied')
       expect(await lastTokenDenialRules(kb, 'windowed-secret')).toContain('measurement-in-reference-values')
       expect((await kb.client.attestAndOpen(sample(M2), ['windowed-secret'])).secrets['windowed-secret']?.byteLength).toBe(16)
     } finally {

@@ -33,7 +33,7 @@ async function problemCode(p: Promise<unknown>): Promise<string> {
 }
 
 /**
- * Two service instances on one database (DESIGN.md: replicas behind a load balancer share one
+ * Two service instances on one database (docs/architecture.md, "Stateless": replicas behind a load balancer share one
  * PostgreSQL, the KEK and the token key). On PostgreSQL each instance has its own connection
  * pool to the same database; on PGlite (single process) they share the embedded instance.
  */
@@ -88,15 +88,15 @@ describe.each(testDatabases())('two instances sharing one database on %s', (engi
     const fromB = await b.client.attestAndOpen(sample(M), ['shared-secret'])
     expect(fromB.secrets['shared-secret']?.byteLength).toBe(32)
     // A token issued by B is good at A (same token key) and vice versa.
-    expect((await a.client.secret('shared-secret', fromB.token)).name).toBe('shared-secret')
+    expect((await a.client.secret('shared-secret', fromB)).name).toBe('shared-secret')
 
     expect((await adminCall(a, 'POST', '/admin/v1/reference-values/shared/revoke', { measurement: M, reason: 'CVE-2026-0002' })).status).toBe(200)
 
     expect(await deniedRules(b.client.attestAndOpen(sample(M), ['shared-secret']))).toContain('measurement-in-reference-values')
     // The token path answers every refusal alike; the audit entry names the failed rule.
-    await expect(b.client.secret('shared-secret', fromB.token)).rejects.toMatchObject({ code: 'policy-denied' })
+    await expect(b.client.secret('shared-secret', fromB)).rejects.toMatchObject({ code: 'policy-denied' })
     expect(await lastTokenDenialRules(b, 'shared-secret')).toContain('measurement-in-reference-values')
-    await expect(a.client.secret('shared-secret', fromB.token)).rejects.toMatchObject({ code: 'policy-denied' })
+    await expect(a.client.secret('shared-secret', fromB)).rejects.toMatchObject({ code: 'policy-denied' })
     expect(await lastTokenDenialRules(a, 'shared-secret')).toContain('measurement-in-reference-values')
   })
 

@@ -39,7 +39,7 @@ describe.each(testDatabases())('sealing keys on %s', (engine) => {
   }
 
   async function advertisement(name: string): Promise<Advertised> {
-    const res = await kb.client.raw('GET', `/v1/sealing-keys/${name}`)
+    const res = await kb.raw('GET', `/v1/sealing-keys/${name}`)
     expect(res.status).toBe(200)
     const jws = JSON.parse(res.body)
     const payload = JSON.parse(Buffer.from(jws.payload, 'base64url').toString())
@@ -64,7 +64,7 @@ describe.each(testDatabases())('sealing keys on %s', (engine) => {
       recover: { sealingKey: name, kid: adv.kid, x, disk: disk.id },
     }
     const sent = options.body === undefined ? body : options.body(body)
-    const res = await kb.client.raw('POST', '/v1/attest', JSON.stringify(sent), { 'Content-Type': 'application/json' })
+    const res = await kb.raw('POST', '/v1/attest', JSON.stringify(sent), { 'Content-Type': 'application/json' })
     return { status: res.status, body: JSON.parse(res.body), key, e, sent }
   }
 
@@ -153,11 +153,11 @@ describe.each(testDatabases())('sealing keys on %s', (engine) => {
 
   it('advertises the exchange key in a JWS signed by the token key (thumbprint = JWKS kid)', async () => {
     const meta = await createKey('adv')
-    const res = await kb.client.raw('GET', '/v1/sealing-keys/adv')
+    const res = await kb.raw('GET', '/v1/sealing-keys/adv')
     expect(res.status).toBe(200)
     expect(res.headers['content-type']).toMatch(/^application\/jose\+json/)
     const jws = JSON.parse(res.body)
-    const jwks = JSON.parse((await kb.client.raw('GET', '/.well-known/jwks.json')).body) as { keys: JWK[] }
+    const jwks = JSON.parse((await kb.raw('GET', '/.well-known/jwks.json')).body) as { keys: JWK[] }
     const { payload, protectedHeader } = await flattenedVerify(jws, createLocalJWKSet(jwks))
     expect(protectedHeader).toMatchObject({ alg: 'ES256', kid: jwks.keys[0]?.kid, cty: 'jwk-set+json' })
     const body = JSON.parse(Buffer.from(payload).toString())
@@ -169,8 +169,8 @@ describe.each(testDatabases())('sealing keys on %s', (engine) => {
     await adminCall(kb, 'POST', '/admin/v1/sealing-keys/adv/rotate')
     expect((await advertisement('adv')).kid).not.toBe(meta.versions[0].kid)
     await adminCall(kb, 'POST', '/admin/v1/sealing-keys/adv/disable')
-    expect((await kb.client.raw('GET', '/v1/sealing-keys/adv')).status).toBe(404)
-    expect((await kb.client.raw('GET', '/v1/sealing-keys/unknown')).status).toBe(404)
+    expect((await kb.raw('GET', '/v1/sealing-keys/adv')).status).toBe(404)
+    expect((await kb.raw('GET', '/v1/sealing-keys/unknown')).status).toBe(404)
   })
 
   it.each(['P-256', 'P-521'] as const)('recovers s·X for an attested client on %s; K = Y − e·S opens the binding', async (curve) => {
@@ -314,7 +314,7 @@ describe.each(testDatabases())('sealing keys on %s', (engine) => {
 
     const first = await attemptRecovery('strict', adv, disk)
     expect(first.status).toBe(200)
-    const replay = await kb.client.raw('POST', '/v1/attest', JSON.stringify(first.sent), { 'Content-Type': 'application/json' })
+    const replay = await kb.raw('POST', '/v1/attest', JSON.stringify(first.sent), { 'Content-Type': 'application/json' })
     expect(replay.status).toBe(409)
     expect(JSON.parse(replay.body).type).toBe('https://keybroker.dev/problems/nonce-reused')
 
@@ -329,7 +329,7 @@ describe.each(testDatabases())('sealing keys on %s', (engine) => {
         publicKey: key.publicJwk,
         recover: { sealingKey: 'strict', kid: adv.kid, x, disk: disk.id },
       }
-      const expired = await kb.client.raw('POST', '/v1/attest', JSON.stringify(body), { 'Content-Type': 'application/json' })
+      const expired = await kb.raw('POST', '/v1/attest', JSON.stringify(body), { 'Content-Type': 'application/json' })
       expect(expired.status).toBe(400)
       expect(JSON.parse(expired.body).type).toBe('https://keybroker.dev/problems/nonce-expired')
     } finally {

@@ -99,7 +99,7 @@ describe.each(testDatabases())('SEV-SNP attest → release on %s', (engine) => {
   it('releases a secret for a report whose REPORT_DATA binds nonce and key; the EAR says SNP', async () => {
     const { secrets, token } = await kb.client.attestAndOpen(snpEvidence(), ['disk-key'])
     expect(Buffer.from(secrets['disk-key'] ?? []).toString()).toBe(SECRET)
-    const jwks = JSON.parse((await kb.client.raw('GET', '/.well-known/jwks.json')).body) as { keys: JWK[] }
+    const jwks = JSON.parse((await kb.raw('GET', '/.well-known/jwks.json')).body) as { keys: JWK[] }
     const { payload } = await jwtVerify(token, createLocalJWKSet(jwks), { currentDate: kb.clock.now() })
     expect(payload['ear.status']).toBe('affirming')
     expect(JSON.stringify(payload)).toContain('amd-sev-snp')

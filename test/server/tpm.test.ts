@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { decodeJwt } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { generateAttestationKey, KeybrokerClientError, reportDataFor } from '../../src/clients/index.js'
+import { encodeReportData, generateAttestationKey, KeybrokerClientError, reportDataFor, type Evidence, type ReportDataEncodings } from '../../src/clients/index.js'
 import { toBase64Url } from '../../src/evidence/reader.js'
 import { akIdOf, decodeAkPublic } from '../../src/evidence/tpm/index.js'
 import type { Database } from '../../src/storage/index.js'
@@ -52,8 +52,10 @@ describe.skipIf(!available).each(testDatabases())('TPM attestation over HTTPS on
   /** Evidence of `dir`'s AK for `reportData`, optionally changed. */
   const evidenceOf =
     (dir: string, pcrs = PCRS, change: (e: Record<string, unknown>) => Record<string, unknown> = (e) => e) =>
-    async (reportData: Uint8Array) =>
-      change(await quoteEvidence(tpm, dir, Buffer.from(reportData.subarray(0, 32)).toString('hex'), pcrs))
+    async (_reportData: Uint8Array, encodings: ReportDataEncodings): Promise<Evidence> => ({
+      type: 'tpm',
+      ...change(await quoteEvidence(tpm, dir, encodings.tpmQualifyingDataHex, pcrs)),
+    })
 
   beforeAll(async () => {
     database = await engine.open()
@@ -99,7 +101,8 @@ describe.skipIf(!available).each(testDatabases())('TPM attestation over HTTPS on
     const key = await generateAttestationKey()
     const { nonce } = await kb.client.challenge()
     const { nonce: other } = await kb.client.challenge()
-    const forOther = await evidenceOf('ak-reg')(await reportDataFor(other, key))
+    const otherData = await reportDataFor(other, key)
+    const forOther = await evidenceOf('ak-reg')(otherData, encodeReportData(otherData))
     expect(await problem(kb.client.attest({ nonce, evidence: forOther, publicKey: key.publicJwk, release: ['disk'] }))).toEqual({ status: 403, code: 'binding-mismatch' })
     // The quote made for `other` cannot be used with a fresh nonce either (a replay)…
     const { nonce: fresh } = await kb.client.challenge()

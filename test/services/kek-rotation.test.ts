@@ -11,9 +11,9 @@ import { toBase64Url } from '../../src/evidence/reader.js'
 import { createLogger } from '../../src/log/logger.js'
 import { createKekRing, kekFromBase64, openAtRest } from '../../src/secrets/index.js'
 import { envelopeAad, kekStatus, rewrapEnvelopes } from '../../src/services/envelope-store.js'
-import { verifyAudit } from '../../src/services/audit.js'
-import { createServices } from '../../src/services/services.js'
-import { ENVELOPE_KINDS, listAuditEntries, selectEnvelopesNotUnder, type Database } from '../../src/storage/index.js'
+import { loadAuditKey } from '../../src/services/audit-key.js'
+import { createServices, openAuditKey } from '../../src/services/services.js'
+import { ENVELOPE_KINDS, listAuditEntries, verifyAuditChain, selectEnvelopesNotUnder, type Database } from '../../src/storage/index.js'
 import { testDatabases } from '../support/databases.js'
 import { adminCall, startKeybroker, type TestKeybroker } from '../support/keybroker.js'
 
@@ -84,15 +84,18 @@ describe.each(testDatabases())('KEK rotation on %s', (engine) => {
         { kind: 'secret-version', kekId: b, count: 1, known: true },
         { kind: 'sealing-key-version', kekId: a, count: 1, known: true },
         { kind: 'ca-key', kekId: a, count: 1, known: true },
+        // The audit chain's key is an envelope too: re-sealed with the others, so the chain outlives the KEK.
+        { kind: 'audit-key', kekId: a, count: 1, known: true },
       ]),
     )
-    expect(status.pending).toBe(6)
+    expect(status.pending).toBe(7)
     await kb.close()
     kb = undefined
   })
 
   it('rewraps in audited batches; an interrupted run continues where it stopped; then the earlier KEK can be dropped', async () => {
-    const both = { database, keks: createKekRing(kekFromBase64(KEK_B), [kekFromBase64(KEK_A)]), now: () => new Date() }
+    const keks = createKekRing(kekFromBase64(KEK_B), [kekFromBase64(KEK_A)])
+    const both = { database, keks, now: () => new Date(), auditKey: await openAuditKey(database, keks, new Date()) }
     // Interrupted: the process dies after its second batch committed (here: the callback throws).
     let seen = 0
     await expect(
@@ -104,14 +107,14 @@ describe.each(testDatabases())('KEK rotation on %s', (engine) => {
         },
       }),
     ).rejects.toThrow('killed')
-    expect((await kekStatus(both)).pending).toBe(2)
+    expect((await kekStatus(both)).pending).toBe(3)
     // Still refused without A: two envelopes need it.
     expect(await startError(database, { KEYBROKER_KEK: KEK_B })).toBeInstanceOf(ConfigError)
 
     const limited = await rewrapEnvelopes(both, { batchSize: 1, maxBatches: 1 })
-    expect(limited).toMatchObject({ rewrapped: 1, batches: 1, remaining: 1, complete: false, failed: [] })
+    expect(limited).toMatchObject({ rewrapped: 1, batches: 1, remaining: 2, complete: false, failed: [] })
     const rest = await rewrapEnvelopes(both, { batchSize: 100 })
-    expect(rest).toMatchObject({ rewrapped: 1, remaining: 0, complete: true, failed: [] })
+    expect(rest).toMatchObject({ rewrapped: 2, remaining: 0, complete: true, failed: [] })
     expect(await rewrapEnvelopes(both)).toMatchObject({ rewrapped: 0, batches: 0, complete: true })
     const status = await kekStatus(both)
     expect(status.unused).toEqual([kekFromBase64(KEK_A).id])
@@ -126,18 +129,20 @@ describe.each(testDatabases())('KEK rotation on %s', (engine) => {
         opened += 1
       }
     }
-    expect(opened).toBe(7)
+    expect(opened).toBe(8)
 
     // Audited: one entry per committed batch, the chain intact.
     const entries = (await listAuditEntries(database.db, { limit: 1000 })).filter((e) => e.action === 'kek.rewrap')
-    expect(entries.reduce((n, e) => n + Number((e.detail as { rewrapped: number }).rewrapped), 0)).toBe(6)
+    expect(entries.reduce((n, e) => n + Number((e.detail as { rewrapped: number }).rewrapped), 0)).toBe(7)
     expect(entries.every((e) => (e.detail as { to: string }).to === onlyB.current.id)).toBe(true)
-    expect((await verifyAudit({ database })).ok).toBe(true)
+    expect((await verifyAuditChain(database.db, both.auditKey)).ok).toBe(true)
+    // The audit key itself now opens with B alone, and it is the same key.
+    expect((await verifyAuditChain(database.db, await loadAuditKey(database, onlyB, new Date()))).ok).toBe(true)
 
     // The earlier KEK dropped: the service starts and releases.
     kb = await startKeybroker(database, { KEYBROKER_KEK: KEK_B })
     const released = await kb.client.attestAndOpen(sample, [...secrets, 's4'])
     expect(released.secrets.s4?.byteLength).toBe(16)
-    expect((await kb.client.raw('GET', '/v1/ca/workloads/crl')).status).toBe(200)
+    expect((await kb.raw('GET', '/v1/ca/workloads/crl')).status).toBe(200)
   })
 })

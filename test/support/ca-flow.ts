@@ -67,7 +67,7 @@ export async function sampleEvidence(nonce: string, w: Workload, measurement: st
 export async function attestWorkload(kb: TestKeybroker, w: Workload, measurement: string, extra: Record<string, unknown> = {}) {
   const { nonce } = await kb.client.challenge()
   const body = { nonce, evidence: await sampleEvidence(nonce, w, measurement), publicKey: w.publicJwk, ...extra }
-  const res = await kb.client.raw('POST', '/v1/attest', JSON.stringify(body), { 'Content-Type': 'application/json' })
+  const res = await kb.raw('POST', '/v1/attest', JSON.stringify(body), { 'Content-Type': 'application/json' })
   return { status: res.status, body: JSON.parse(res.body) }
 }
 

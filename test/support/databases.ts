@@ -18,6 +18,7 @@
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import { migrateDatabase, openDatabase, type Database } from '../../src/storage/index.js'
+import { requireWhen } from './required.js'
 
 export type TestDatabaseKind = 'pglite' | 'postgres'
 
@@ -29,10 +30,15 @@ export interface TestDatabaseEngine {
   toString(): string
 }
 
-/** The PostgreSQL admin URL from the environment, or `undefined` (PostgreSQL suites skipped). */
+/**
+ * The PostgreSQL admin URL from the environment, or `undefined` (PostgreSQL suites skipped;
+ * with KEYBROKER_TEST_REQUIRE_POSTGRES=1 an error, so CI cannot lose PostgreSQL silently).
+ */
 export function postgresTestUrl(): string | undefined {
   const url = process.env['DATABASE_URL']
-  return url === undefined || url === '' ? undefined : url
+  const set = url !== undefined && url !== ''
+  requireWhen('KEYBROKER_TEST_REQUIRE_POSTGRES', 'DATABASE_URL (PostgreSQL)', set)
+  return set ? url : undefined
 }
 
 /** The engines to run a behaviour suite on: `pglite`, plus `postgres` when `DATABASE_URL` is set. */

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig, type Config } from '../../src/config/config.js'
 import { KeybrokerClient } from '../../src/clients/index.js'
+import { rawRequest, type HttpResponse } from './http.js'
 import { createLogger, type Logger } from '../../src/log/logger.js'
 import { createApp, type App } from '../../src/server/app.js'
 import { listen, type RunningServer } from '../../src/server/listen.js'
@@ -34,6 +35,8 @@ export interface TestKeybroker {
   readonly client: KeybrokerClient
   /** Bearer tokens per role. */
   readonly tokens: { readonly admin: string; readonly registrar: string; readonly auditor: string }
+  /** A raw request to this server (bad input, headers, non-JSON answers). */
+  raw(method: string, path: string, body?: string | Uint8Array, headers?: Record<string, string>): Promise<HttpResponse>
   close(): Promise<void>
 }
 
@@ -82,6 +85,7 @@ export async function startKeybroker(
     clock,
     client,
     tokens,
+    raw: (method, path, body, headers) => rawRequest({ baseUrl: server.url, ca: server.caPem }, method, path, body, headers),
     close: async () => {
       await server.close()
       await rm(dataDir, { recursive: true, force: true })
@@ -97,7 +101,7 @@ export async function adminCall(
   body?: unknown,
   token: string = kb.tokens.admin,
 ): Promise<{ status: number; body: any; headers: Record<string, string | string[] | undefined> }> {
-  const res = await kb.client.raw(
+  const res = await kb.raw(
     method,
     path,
     body === undefined ? undefined : JSON.stringify(body),

@@ -17,10 +17,11 @@ export function registerBundleCommands(program: Command, ctx: CliContext): void 
   })
   addFlagsCommand(bundle, 'verify', ctx, {
     summary: 'verify a signed bundle and print what it holds (JSON)',
-    usage: '[--format keybroker|automata|corim|gosevguest|gotdxguest] [--pub SIGNER.pem] [--at TIME] [--ignore PATH]… [--evidence-type TYPE] FILE',
+    usage: '[--format keybroker|automata|corim|gosevguest|gotdxguest|cosmian-snapshot] [--pub SIGNER.pem] [--at TIME] [--ignore PATH]… [--evidence-type TYPE] FILE',
     details: `  --format FORMAT        keybroker (a keybroker JWS bundle, default), automata (json_sig_tool document),
                          corim (COSE_Sign1 CoRIM; an unsigned one without --pub),
-                         gosevguest | gotdxguest (go-sev-guest / go-tdx-guest policy, unsigned)
+                         gosevguest | gotdxguest (go-sev-guest / go-tdx-guest policy, unsigned),
+                         cosmian-snapshot (a Cosmian VM snapshot JSON, unsigned: what it maps to)
   --pub SIGNER.pem       the signer's public key
   --at TIME              check validity at this RFC 3339 time instead of now
   --ignore PATH          (gosevguest, gotdxguest) a policy field to leave out; repeatable

@@ -10,7 +10,7 @@
  * 5. keybroker checks the measurement and packages the secret;
  * 6. `…/confidential/inject_secret`: the PSP injects it, the VM resumes, GRUB opens the disk.
  */
-import type { KeybrokerClient } from '../client.js'
+import type { KeybrokerClient } from '@keybroker/client'
 import { AlephCrnError, type AlephCrnClient, type CrnMeasurement } from './crn-client.js'
 
 export interface AlephLaunchInput {

@@ -5,7 +5,7 @@ import type { AppEnv } from '../context.js'
 export interface ReadinessGateOptions {
   /** Read per request (the OpenAPI generator builds the app without services). */
   readonly services: { readonly readiness: Readiness }
-  /** Paths answered whatever the state (liveness and readiness probes). */
+  /** Paths answered whatever the state (liveness and readiness probes, the API document). */
   readonly exempt?: readonly string[]
 }
 
@@ -15,7 +15,8 @@ export interface ReadinessGateOptions {
  * connection that will not come.
  */
 export function readinessGate(options: ReadinessGateOptions): MiddlewareHandler<AppEnv> {
-  const exempt = new Set(options.exempt ?? ['/healthz', '/readyz'])
+  // The API document needs no database either.
+  const exempt = new Set(options.exempt ?? ['/healthz', '/readyz', '/openapi.json'])
   return async function readinessGateMiddleware(c, next) {
     if (!exempt.has(c.req.path)) options.services.readiness.assertServing()
     await next()

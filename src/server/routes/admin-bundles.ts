@@ -74,12 +74,20 @@ const ImportBundle = z
         evidenceType: z.string().min(1).max(64).optional().openapi({ description: 'overrides the type inferred from the triples (snp, tdx, tpm, gotpm)' }),
       })
       .strict(),
+    z
+      .object({
+        cosmianSnapshot: z
+          .record(z.string(), z.unknown())
+          .openapi({ description: "a Cosmian VM snapshot (`GET /snapshot` of the agent, `cosmian_vm snapshot`) as its JSON object: cloud_type, tee_policy, tpm_policy, filehashes" }),
+        name: NameSchema.openapi({ description: 'the reference-value set to create or replace (evidence type cosmian)' }),
+      })
+      .strict(),
   ])
   .openapi('ImportBundle')
 
 const ImportResult = z
   .object({
-    format: z.enum(['keybroker', 'automata', 'gosevguest', 'gotdxguest', 'corim']),
+    format: z.enum(['keybroker', 'automata', 'gosevguest', 'gotdxguest', 'corim', 'cosmian-snapshot']),
     status: z.enum(['imported', 'unchanged']),
     signer: z.string().nullable().openapi({ description: 'fingerprint of the signer; null for unsigned documents' }),
     digest: z.string(),

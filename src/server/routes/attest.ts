@@ -1,10 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import type { SchemaObject } from 'openapi3-ts/oas31'
 import { toJSONSchema } from 'zod'
-import { snpEvidenceSchema } from '../../evidence/snp/index.js'
-import { azSnpVtpmEvidenceSchema, azTdxVtpmEvidenceSchema } from '../../evidence/azure/index.js'
-import { tpmEvidenceSchema } from '../../evidence/tpm/index.js'
-import { automataEvidenceSchema } from '../../evidence/automata/index.js'
+import { EVIDENCE_SCHEMAS } from '../../evidence/index.js'
 import { attest, fetchSecret, issueChallenge, verifyEvidence } from '../../services/attestation.js'
 import type { App } from '../app.js'
 import type { AppDeps } from '../context.js'
@@ -31,12 +28,21 @@ const ChallengeResponse = z
   })
   .openapi('Challenge')
 
+/** `az-snp-vtpm` → `AzSnpVtpmEvidence`: the component documenting one evidence type. */
+const evidenceComponent = (type: string): string => `${type.split('-').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('')}Evidence`
+
+// Validated here only as "an object with a type"; the verifier of that type validates the rest
+// with its own schema. The document shows the real shape: one of the registered types.
 const EvidenceSchema = z
   .object({ type: z.string().min(1).max(64).openapi({ example: 'snp' }) })
   .passthrough()
   .openapi('Evidence', {
-    description:
-      'evidence of one type; the fields depend on `type`: `snp` is SnpEvidence, `tpm` TpmEvidence, `az-snp-vtpm` AzSnpVtpmEvidence, `az-tdx-vtpm` AzTdxVtpmEvidence, `automata` AutomataEvidence (see README)',
+    description: 'evidence of one registered type, chosen by `type` (see README, "Evidence types"); `sample` is refused unless enabled',
+    oneOf: [...EVIDENCE_SCHEMAS.keys()].map((type) => ({ $ref: `#/components/schemas/${evidenceComponent(type)}` })),
+    discriminator: {
+      propertyName: 'type',
+      mapping: Object.fromEntries([...EVIDENCE_SCHEMAS.keys()].map((type) => [type, `#/components/schemas/${evidenceComponent(type)}`])),
+    },
   })
 
 /** Disk unlock through a sealing key (issue #8): the blinded McCallum-Relyea exchange. */
@@ -155,16 +161,26 @@ export function registerAttestRoutes(app: App, deps: AppDeps): void {
   app.openAPIRegistry.registerComponent('securitySchemes', 'ear', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
   // The evidence of each type is validated by its verifier's own schema (plain zod, not the
   // OpenAPI-extended instance); documented here from its JSON Schema.
-  const { $schema: _dialect, ...snpEvidenceDoc } = toJSONSchema(snpEvidenceSchema, { io: 'input' })
-  app.openAPIRegistry.registerComponent('schemas', 'SnpEvidence', snpEvidenceDoc as SchemaObject)
-  for (const [name, schema] of [
-    ['TpmEvidence', tpmEvidenceSchema],
-    ['AzSnpVtpmEvidence', azSnpVtpmEvidenceSchema],
-    ['AzTdxVtpmEvidence', azTdxVtpmEvidenceSchema],
-    ['AutomataEvidence', automataEvidenceSchema],
-  ] as const) {
-    const { $schema: _d, ...doc } = toJSONSchema(schema, { io: 'input' })
-    app.openAPIRegistry.registerComponent('schemas', name, doc as SchemaObject)
+  for (const [type, schema] of EVIDENCE_SCHEMAS) {
+    const { $schema: _dialect, $defs: defs, ...doc } = toJSONSchema(schema, { io: 'input', unrepresentable: 'any' })
+    // Shared or recursive parts come out as `$defs` with refs relative to the schema's own root,
+    // which an OpenAPI document cannot resolve: each becomes a component of its own.
+    const name = evidenceComponent(type)
+    const renamed = new Map(Object.keys(defs ?? {}).map((def, i) => [`#/$defs/${def}`, `#/components/schemas/${name}Part${i}`]))
+    const relink = (value: unknown): unknown =>
+      Array.isArray(value)
+        ? value.map(relink)
+        : typeof value === 'object' && value !== null
+          ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, k === '$ref' && typeof v === 'string' ? (renamed.get(v) ?? v) : relink(v)]))
+          : value
+    for (const [def, part] of Object.entries(defs ?? {})) {
+      const ref = renamed.get(`#/$defs/${def}`) ?? ''
+      // A recursive part (a protojson value) is documented as any JSON value: generators such
+      // as openapi-typescript cannot type a union that contains itself.
+      const recursive = JSON.stringify(part).includes(`"#/$defs/${def}"`)
+      app.openAPIRegistry.registerComponent('schemas', ref.split('/').pop() ?? def, recursive ? { description: 'any JSON value' } : (relink(part) as SchemaObject))
+    }
+    app.openAPIRegistry.registerComponent('schemas', name, relink(doc) as SchemaObject)
   }
 
   app.openapi(challenge, async (c) => {

@@ -28,4 +28,4 @@ export const SerialSchema = z
   .min(1)
   .max(100)
   .regex(/^(?:0x)?[0-9A-Fa-f:]+$/, 'a hex serial number')
-  .openapi({ example: '3a5f…' })
+  .openapi({ example: '3a5f09c2e4b17d68' })

@@ -1,13 +1,32 @@
 import { z } from '@hono/zod-openapi'
+import type { ErrorCode } from '../../errors.js'
+import { PROBLEM_BASE, PROBLEMS } from '../problem.js'
+
+const PROBLEM_TYPES = Object.keys(PROBLEMS).map((code) => `${PROBLEM_BASE}${code}`) as [string, ...string[]]
+
+/** A failed release rule, as a denial (`policy-denied`) lists it. */
+export const FailedRuleSchema = z
+  .object({
+    secret: z.string().optional().openapi({ description: 'the secret (or certificate profile) whose policy holds the rule; absent on /v1/verify' }),
+    rule: z.string().openapi({ example: 'measurement-in-reference-values' }),
+    passed: z.literal(false),
+    reason: z.string(),
+    error: z.string().optional().openapi({ description: 'the evaluation error, when the rule failed by erroring' }),
+  })
+  .openapi('FailedRule')
 
 /** RFC 9457 problem document, as every error response carries it. */
 export const ProblemSchema = z
   .object({
-    type: z.string().openapi({ example: 'https://keybroker.dev/problems/nonce-expired' }),
+    type: z.enum(PROBLEM_TYPES).openapi({
+      description: `${PROBLEM_BASE} followed by the stable error code`,
+      example: `${PROBLEM_BASE}${'nonce-expired' satisfies ErrorCode}`,
+    }),
     title: z.string(),
     status: z.number().int(),
     detail: z.string(),
     instance: z.string().optional().openapi({ description: 'the request id' }),
+    failedRules: z.array(FailedRuleSchema).optional().openapi({ description: 'with policy-denied: the rules that failed' }),
   })
   .passthrough()
   .openapi('Problem')
@@ -45,7 +64,7 @@ export const HexSchema = z
   .max(256)
   .regex(/^(?:[0-9a-fA-F]{2})+$/, 'an even number of hex digits')
   .transform((s) => s.toLowerCase())
-  .openapi({ example: 'a3f1…' })
+  .openapi({ example: 'a3f1'.repeat(12) })
 
 /** A public JWK as sent by clients; the recipient-key parser checks it fully. */
 export const JwkSchema = z

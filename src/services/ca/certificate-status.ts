@@ -70,7 +70,7 @@ async function revokeOne(
   if (result.changed) {
     const detail = { reason, how: by.how, ca: result.row.caName, caVersion: result.row.caVersion, profile: result.row.profile, earDigest: result.row.earDigest, ...by.detail }
     if (by.admin !== undefined) await auditAdminChange(tx, s, by.admin, 'certificate.revoke', serial, detail)
-    else await appendAuditEntry(tx, { at: s.now(), actor: by.actor, action: 'certificate.revoke', subject: serial, outcome: 'ok', detail })
+    else await appendAuditEntry(tx, s.auditKey, { at: s.now(), actor: by.actor, action: 'certificate.revoke', subject: serial, outcome: 'ok', detail })
   }
   return result
 }

@@ -47,7 +47,7 @@ describe.each(testDatabases())('the pin through /dev/sev-guest (kernels before 6
     database = await engine.open()
     kb = await startKeybroker(database, {}, undefined, { snpArks: [{ product: 'Milan', spkiSha256: pki.arkSpkiSha256 }] })
     ca = await tmp.file(`ca-${engine.kind}.pem`, kb.server.caPem ?? '')
-    thp = (JSON.parse((await kb.client.raw('GET', '/.well-known/jwks.json')).body) as { keys: JWK[] }).keys[0]?.kid ?? ''
+    thp = (JSON.parse((await kb.raw('GET', '/.well-known/jwks.json')).body) as { keys: JWK[] }).keys[0]?.kid ?? ''
     expect((await adminCall(kb, 'POST', '/admin/v1/reference-values', { name: 'snp-image', measurements: [MEASUREMENT] })).status).toBe(201)
     expect((await adminCall(kb, 'POST', '/admin/v1/sealing-keys', { name: 'snp-root', referenceValues: ['snp-image'] })).status).toBe(201)
   })

@@ -147,7 +147,7 @@ describe('TPM evidence from swtpm through the pin (tpm2-tools)', () => {
       expect((await adminCall(kb, 'POST', '/admin/v1/reference-values', { name: 'tpm-boot', measurements: [measurement] })).status).toBe(201)
       expect((await adminCall(kb, 'POST', '/admin/v1/sealing-keys', { name: 'tpm-root', referenceValues: ['tpm-boot'] })).status).toBe(201)
 
-      const thp = ((JSON.parse((await kb.client.raw('GET', '/.well-known/jwks.json')).body) as { keys: JWK[] }).keys[0]?.kid ?? '')
+      const thp = ((JSON.parse((await kb.raw('GET', '/.well-known/jwks.json')).body) as { keys: JWK[] }).keys[0]?.kid ?? '')
       const ca = await tmp.file(`ca-${engine.kind}.pem`, kb.server.caPem ?? '')
       const cfg = JSON.stringify({ url: kb.url, key: 'tpm-root', thp, cacert: ca, evidence: 'tpm', tpm: { ak: AK_HANDLE, pcrs: 'sha256:0,1,2,3,4,5,6,7' } })
       const enc = await run('clevis', ['encrypt', 'keybroker', cfg], { input: 'tpm-sealed disk' })
@@ -228,7 +228,7 @@ describe.each(testDatabases())('SEV-SNP evidence through the pin (simulated conf
   })
 
   it('unlocks with an SNP report carrying the binding; a report of an unknown image is refused', async () => {
-    const thp = ((JSON.parse((await kb.client.raw('GET', '/.well-known/jwks.json')).body) as { keys: JWK[] }).keys[0]?.kid ?? '')
+    const thp = ((JSON.parse((await kb.raw('GET', '/.well-known/jwks.json')).body) as { keys: JWK[] }).keys[0]?.kid ?? '')
     const ca = await tmp.file('ca.pem', kb.server.caPem ?? '')
     const cfg = JSON.stringify({ url: kb.url, key: 'cvm-root', thp, cacert: ca, evidence: 'command', attester: join(FIXTURES, 'snp-attester') })
     const enc = await run('clevis', ['encrypt', 'keybroker', cfg], { input: 'cvm root disk' })

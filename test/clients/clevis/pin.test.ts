@@ -34,7 +34,7 @@ describe.each(testDatabases())('clevis pin keybroker on %s', (engine) => {
     kb = await startKeybroker(database)
     tmp = await scratch('kb-pin-')
     caFile = await tmp.file('ca.pem', kb.server.caPem ?? '')
-    const jwks = JSON.parse((await kb.client.raw('GET', '/.well-known/jwks.json')).body) as { keys: JWK[] }
+    const jwks = JSON.parse((await kb.raw('GET', '/.well-known/jwks.json')).body) as { keys: JWK[] }
     thp = jwks.keys[0]?.kid ?? ''
     expect((await adminCall(kb, 'POST', '/admin/v1/reference-values', { name: 'vm-image', measurements: [GOOD] })).status).toBe(201)
     for (const name of ['root', 'other']) {
@@ -120,7 +120,7 @@ describe.each(testDatabases())('clevis pin keybroker on %s', (engine) => {
   })
 
   it('binds from a stored advertisement without reaching keybroker (-y, no thp)', async () => {
-    const adv = await tmp.file('adv.jws', (await kb.client.raw('GET', '/v1/sealing-keys/root')).body)
+    const adv = await tmp.file('adv.jws', (await kb.raw('GET', '/v1/sealing-keys/root')).body)
     const cfg = JSON.stringify({ url: 'https://127.0.0.1:1', key: 'root', adv, evidence: 'command', attester: SAMPLE_ATTESTER })
     const enc = await encrypt('offline', cfg, ['-y'])
     expect(enc.stderr).toBe('')
@@ -141,13 +141,13 @@ describe.each(testDatabases())('clevis pin keybroker on %s', (engine) => {
     expect(wrongThp.stdout.byteLength).toBe(0)
     expect(wrongThp.stderr).toMatch(/did not sign the advertisement/)
 
-    const otherAdv = await tmp.file('other.jws', (await kb.client.raw('GET', '/v1/sealing-keys/other')).body)
+    const otherAdv = await tmp.file('other.jws', (await kb.raw('GET', '/v1/sealing-keys/other')).body)
     const swapped = await encrypt('x', config({ adv: otherAdv }))
     expect(swapped.code).toBe(1)
     expect(swapped.stdout.byteLength).toBe(0)
     expect(swapped.stderr).toMatch(/for sealing key 'other'/)
 
-    const jws = JSON.parse((await kb.client.raw('GET', '/v1/sealing-keys/root')).body)
+    const jws = JSON.parse((await kb.raw('GET', '/v1/sealing-keys/root')).body)
     const payload = JSON.parse(Buffer.from(jws.payload, 'base64url').toString())
     payload.keys[0].x = payload.keys[1].x // an attacker's exchange key, same signature
     const tampered = await encrypt('x', config({ adv: { ...jws, payload: Buffer.from(JSON.stringify(payload)).toString('base64url') } }))

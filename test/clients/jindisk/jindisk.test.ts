@@ -14,6 +14,7 @@ import type { Database } from '../../../src/storage/index.js'
 import type { SnpPki } from '../../generators/snp.js'
 import { testDatabases } from '../../support/databases.js'
 import { adminCall, startKeybroker, type TestKeybroker } from '../../support/keybroker.js'
+import { requireWhen } from '../../support/required.js'
 import { DriverEmulator, sevGuest, shimEnv, useSnpGuest, type BuiltAttesters, type SnpGuest } from '../attesters/driver.js'
 import { CLEVIS_DIR, CLIENTS_DIR, run, SAMPLE_ATTESTER } from '../clevis/tools.js'
 
@@ -22,7 +23,7 @@ const FIXTURES = resolve('test/clients/jindisk/fixtures')
 const PASSWORD = 'jd-Passw0rd.2026'
 const SAMPLE_MEASUREMENT = 'c1'.repeat(48)
 const SNP_MEASUREMENT = 'a1'.repeat(48)
-const IS_ROOT = process.getuid?.() === 0
+const IS_ROOT = requireWhen('KEYBROKER_TEST_REQUIRE_ROOT', 'root (the chroot unlock)', process.getuid?.() === 0)
 const HOOK_FUNCTIONS = '/usr/share/initramfs-tools/hook-functions'
 
 const guest = useSnpGuest('kb-jindisk-')

@@ -1,0 +1,8 @@
+export { KeybrokerClient } from './client.js'
+export type { Attestation, AttestResult, Challenge, Evidence, EvidenceProvider, KeybrokerClientOptions, ReleasedSecret, SevSessionAnswer } from './client.js'
+export { KeybrokerClientError, KeybrokerConnectionError, KeybrokerResponseError } from './errors.js'
+export type { ConnectionFailure, FailedRule, Problem } from './errors.js'
+export { generateAttestationKey, openSecret } from './keys.js'
+export type { AttestationKey, KeyAlgorithm } from './keys.js'
+export { encodeReportData, reportDataFor, sampleEvidence } from './report-data.js'
+export type { ReportDataEncodings } from './report-data.js'

@@ -1,0 +1,55 @@
+/** `keybroker admin audit list|verify`: /admin/v1/audit. */
+import type { Command } from 'commander'
+import type { CliContext } from '../../io.js'
+import { asRecord, asRows, formatJson, formatRecord, formatTable } from '../../admin/output.js'
+import { adminAction, num, str } from '../../admin/session.js'
+import { positiveInt } from './options.js'
+
+const ENTRY_COLUMNS = [
+  { header: 'ID', value: 'id' },
+  { header: 'TIME', value: 'at' },
+  { header: 'ACTOR', value: 'actor' },
+  { header: 'ACTION', value: 'action' },
+  { header: 'SUBJECT', value: 'subject' },
+  { header: 'OUTCOME', value: 'outcome' },
+] as const
+
+export function registerAuditAdminCommands(admin: Command, ctx: CliContext): void {
+  const audit = admin.command('audit').description('the hash-chained audit log')
+  audit
+    .command('list')
+    .alias('ls')
+    .description('read audit entries, oldest first')
+    .option('--after <id>', 'entries after this id')
+    .option('--limit <n>', 'at most this many per page', positiveInt)
+    .option('--all', 'follow the pages to the end')
+    .action(
+      adminAction(ctx, async (s, _args, opts) => {
+        const entries: Record<string, unknown>[] = []
+        let after = str(opts, 'after')
+        const limit = num(opts, 'limit')
+        for (;;) {
+          const q = new URLSearchParams()
+          if (after !== undefined) q.set('after', after)
+          if (limit !== undefined) q.set('limit', String(limit))
+          const page = asRecord(await s.call('GET', `/admin/v1/audit${q.size > 0 ? `?${q}` : ''}`))
+          const rows = asRows(page['entries'])
+          entries.push(...rows)
+          const next = page['next']
+          if (opts['all'] !== true || typeof next !== 'string' || rows.length === 0) break
+          after = next
+        }
+        s.ctx.out.stdout(s.json ? formatJson({ entries }) : formatTable(entries, ENTRY_COLUMNS))
+      }),
+    )
+  audit
+    .command('verify')
+    .description('verify the whole hash chain on the service; exit 1 if it is broken')
+    .action(
+      adminAction(ctx, async (s) => {
+        const result = asRecord(await s.call('GET', '/admin/v1/audit/verify'))
+        s.ctx.out.stdout(s.json ? formatJson(result) : formatRecord(result))
+        return result['ok'] === true ? 0 : 1
+      }),
+    )
+}

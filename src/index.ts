@@ -1,0 +1,17 @@
+// `import … from 'keybroker'`: embedding the service in a program of one's own (tests, a
+// custom entry point). Workloads that only talk to a keybroker use `@keybroker/client`.
+export { ConfigError, loadConfig } from './config/config.js'
+export type { Config } from './config/config.js'
+export { KeybrokerError, isKeybrokerError } from './errors.js'
+export type { ErrorCode } from './errors.js'
+export { createLogger } from './log/logger.js'
+export type { Logger, LogLevel } from './log/logger.js'
+export { createApp } from './server/app.js'
+export type { App } from './server/app.js'
+export { listen } from './server/listen.js'
+export type { RunningServer } from './server/listen.js'
+export { createServices } from './services/services.js'
+export type { CreateServicesOptions, Services } from './services/services.js'
+export { migrateDatabase, openDatabase } from './storage/index.js'
+export type { Database } from './storage/index.js'
+export { computeBinding } from './tokens/binding.js'
