@@ -54,6 +54,7 @@ export type ErrorCode =
   | 'agent-unreachable'
   // service
   | 'not-ready'
+  | 'overloaded'
   | 'internal'
 
 export class KeybrokerError extends Error {

@@ -7,6 +7,7 @@ import { isUnavailable } from '../storage/index.js'
 import { NOT_READY_RETRY_AFTER_SECONDS } from '../services/readiness.js'
 import type { AppDeps, AppEnv } from './context.js'
 import { accessLog } from './middleware/access-log.js'
+import { admissionLimit } from './middleware/admission-limit.js'
 import { readinessGate } from './middleware/readiness-gate.js'
 import { requestId } from './middleware/request-id.js'
 import { traceContext } from './middleware/trace-context.js'
@@ -37,6 +38,9 @@ import { refusalAudit } from './middleware/refusal-audit.js'
 
 export type App = OpenAPIHono<AppEnv>
 
+/** Routes whose requests carry evidence to verify: bounded by KEYBROKER_MAX_IN_FLIGHT_ATTESTATIONS. */
+const ATTESTATION_PATHS = ['/v1/attest', '/v1/verify', '/v1/certificates', '/v1/tpm/enrollments', '/v1/tpm/enrollments/activate'] as const
+
 /** `Retry-After` of a 503 whose error names no delay of its own. */
 const DEFAULT_RETRY_AFTER_SECONDS = NOT_READY_RETRY_AFTER_SECONDS
 
@@ -54,6 +58,9 @@ export function createApp(deps: AppDeps): App {
   app.use('*', accessLog({ log: deps.log, metrics: () => deps.services.metrics }))
   app.use('*', securityHeaders({ hsts: !deps.config.insecureHttp }))
   app.use('*', readinessGate({ services: deps.services }))
+  // The routes that verify evidence (the CPU-bound work) share one in-flight bound.
+  const admission = admissionLimit({ maxInFlight: deps.config.http.maxInFlightAttestations, retryAfterSeconds: deps.config.http.overloadRetryAfterSeconds })
+  for (const path of ATTESTATION_PATHS) app.on('POST', path, admission)
   app.use(
     '*',
     bodyLimit({
@@ -151,6 +158,6 @@ function problemResponse(c: Context<AppEnv>, err: KeybrokerError, deps: AppDeps)
   if (err.code === 'unauthorized') headers['WWW-Authenticate'] = 'Bearer realm="keybroker"'
   // The body of these requests was not read: close the connection, or a keep-alive client
   // would send its next request behind the unread bytes.
-  if (err.code === 'payload-too-large' || err.code === 'unsupported-media-type') headers.Connection = 'close'
+  if (err.code === 'payload-too-large' || err.code === 'unsupported-media-type' || err.code === 'overloaded') headers.Connection = 'close'
   return new Response(JSON.stringify(body), { status: body.status, headers })
 }
