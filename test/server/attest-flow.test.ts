@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { createLocalJWKSet, jwtVerify, type JWK } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateAttestationKey, KeybrokerClientError, openSecret, reportDataFor } from '../../src/clients/index.js'
@@ -33,10 +34,12 @@ async function expectProblem(p: Promise<unknown>, status: number, code: string):
 describe.each(testDatabases())('attest → release on %s', (engine) => {
   let database: Database
   let kb: TestKeybroker
+  // One KEK for every keybroker started on this database: the start-up check refuses another.
+  const KEK = randomBytes(32).toString('base64')
 
   beforeAll(async () => {
     database = await engine.open()
-    kb = await startKeybroker(database)
+    kb = await startKeybroker(database, { KEYBROKER_KEK: KEK })
     expect((await adminCall(kb, 'POST', '/admin/v1/reference-values', { name: 'web-v3', measurements: [GOOD] })).status).toBe(201)
     expect((await adminCall(kb, 'POST', '/admin/v1/reference-values', { name: 'debug-ok', measurements: [OTHER], allowDebug: true })).status).toBe(201)
     for (const [name, rvs] of [
@@ -119,7 +122,9 @@ describe.each(testDatabases())('attest → release on %s', (engine) => {
   })
 
   it('refuses a nonce issued by another keybroker (other key)', async () => {
-    const other = await startKeybroker(database)
+    // Another deployment: its own database and its own KEK, hence its own nonce MAC key.
+    const otherDatabase = await engine.open()
+    const other = await startKeybroker(otherDatabase)
     try {
       const key = await generateAttestationKey()
       const { nonce } = await other.client.challenge()
@@ -127,6 +132,7 @@ describe.each(testDatabases())('attest → release on %s', (engine) => {
       await expectProblem(kb.client.attest({ nonce, evidence, publicKey: key.publicJwk }), 400, 'nonce-invalid')
     } finally {
       await other.close()
+      await otherDatabase.close()
     }
   })
 
@@ -271,7 +277,7 @@ describe.each(testDatabases())('attest → release on %s', (engine) => {
   })
 
   it('refuses sample evidence unless enabled', async () => {
-    const strict = await startKeybroker(database, { KEYBROKER_ALLOW_SAMPLE_EVIDENCE: '0' })
+    const strict = await startKeybroker(database, { KEYBROKER_ALLOW_SAMPLE_EVIDENCE: '0', KEYBROKER_KEK: KEK })
     try {
       await expectProblem(strict.client.attestAndOpen(sample(GOOD), []), 400, 'evidence-unsupported')
     } finally {

@@ -50,7 +50,7 @@ describe.each(testDatabases())('migrations on %s', (engine) => {
   afterAll(() => database.close())
 
   it('seed the audit head with the genesis hash', async () => {
-    expect(await database.db.select().from(auditHead)).toEqual([{ id: 1, lastId: 0, lastHash: GENESIS_HASH }])
+    expect(await database.db.select().from(auditHead)).toEqual([{ id: 1, lastId: 0, lastHash: GENESIS_HASH, format: 1 }])
   })
 
   it('are a no-op when applied again', async () => {
@@ -61,6 +61,6 @@ describe.each(testDatabases())('migrations on %s', (engine) => {
     await migrateDatabase(database)
     expect(await count()).toEqual(before)
     expect(before).toBe(await journalLength())
-    expect(await database.db.select().from(auditHead)).toEqual([{ id: 1, lastId: 0, lastHash: GENESIS_HASH }])
+    expect(await database.db.select().from(auditHead)).toEqual([{ id: 1, lastId: 0, lastHash: GENESIS_HASH, format: 1 }])
   })
 })
