@@ -1,12 +1,36 @@
-FROM node:20-bookworm-slim
+# keybroker: multi-stage build. The final image holds only what runs: compiled JavaScript,
+# production dependencies, migrations and the CLI entry point; it runs as the unprivileged
+# `node` user. Node 22 LTS (the code also runs on Node 20.19+, see package.json engines).
+
+FROM node:22-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci
-COPY . .
-RUN npm run build && npm prune --omit=dev
+RUN npm ci --ignore-scripts
+COPY tsconfig.json tsconfig.build.json ./
+COPY src src
+COPY bench bench
+COPY scripts scripts
+RUN npm run build && npm prune --omit=dev --ignore-scripts
+
+FROM node:22-bookworm-slim
+ENV NODE_ENV=production \
+    KEYBROKER_LISTEN=0.0.0.0:8443 \
+    KEYBROKER_DATA_DIR=/var/lib/keybroker
+WORKDIR /app
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules node_modules
+COPY --from=build /app/dist/src dist/src
+COPY bin bin
+COPY migrations migrations
+COPY openapi openapi
+COPY reference-values reference-values
 RUN mkdir -p /var/lib/keybroker && chown node:node /var/lib/keybroker
-ENV KEYBROKER_LISTEN=0.0.0.0:8443 KEYBROKER_DATA_DIR=/var/lib/keybroker
+USER node
 VOLUME /var/lib/keybroker
 EXPOSE 8443
-USER node
+# Ready (database reachable, keys loaded) on the port of KEYBROKER_LISTEN; plain HTTP only with
+# KEYBROKER_INSECURE_HTTP=1 behind a TLS-terminating proxy. The probe runs inside the container,
+# against its own loopback, so it does not check the certificate (clients do).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=4 \
+  CMD ["node", "-e", "const p=(process.env.KEYBROKER_LISTEN||'').split(':').pop()||'8443';const h=process.env.KEYBROKER_INSECURE_HTTP==='1'?require('http'):require('https');h.get({host:'127.0.0.1',port:p,path:'/readyz',rejectUnauthorized:false,timeout:4000},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"]
 CMD ["node", "bin/keybroker.js", "serve"]

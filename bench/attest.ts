@@ -8,7 +8,7 @@
  *   DATABASE_URL=postgres://… npm run bench
  *   BENCH_REQUESTS=2000 BENCH_CONCURRENCY=8 npm run bench
  */
-import { call, percentile, startService, type BenchService } from './support/service.js'
+import { call, cpuSecondsOf, percentile, startService, type BenchService } from './support/service.js'
 import { randomBytes } from 'node:crypto'
 import { generateAttestationKey, reportDataFor, type AttestationKey } from '../src/clients/index.js'
 import { toBase64Url } from '../src/evidence/reader.js'
@@ -36,6 +36,9 @@ async function main(): Promise<void> {
       ['service: attest p50 (ms)', result.p50.toFixed(2)],
       ['service: attest p99 (ms)', result.p99.toFixed(2)],
       ['service: challenge+attest round p50 (ms)', result.roundP50.toFixed(2)],
+      ['service: CPU per challenge+attest round (ms)', result.cpuMsPerRound.toFixed(3)],
+      ['floor: CPU per operation (ms)', floor.cpuMsPerOp.toFixed(3)],
+      ['CPU ratio floor / service (load-independent view)', `${((floor.cpuMsPerOp / result.cpuMsPerRound) * 100).toFixed(1)} %`],
       ['service: errors', String(result.errors)],
       ['service: database', process.env.DATABASE_URL ? 'postgres' : 'pglite'],
       ['ratio service / floor', `${(ratio * 100).toFixed(1)} %`],
@@ -53,7 +56,7 @@ async function main(): Promise<void> {
  * (HMAC), recipient key import, binding (SHA-512 + thumbprint), envelope open (AES-GCM ×2), JWE
  * seal (ECDH-ES+A256KW), EAR sign (ES256).
  */
-async function measureFloor(keys: readonly AttestationKey[]): Promise<{ throughput: number }> {
+async function measureFloor(keys: readonly AttestationKey[]): Promise<{ throughput: number; cpuMsPerOp: number }> {
   const nonces = createNonceService({ key: randomBytes(32), ttlSeconds: 120 })
   const keks = createKekRing(kekFromBytes(randomBytes(32)))
   const envelope = sealAtRest(keks.current, randomBytes(64), 'aad')
@@ -82,9 +85,14 @@ async function measureFloor(keys: readonly AttestationKey[]): Promise<{ throughp
     })
   }
   for (let i = 0; i < 200; i++) await once(i)
+  const cpuStart = process.cpuUsage()
   const started = performance.now()
   for (let i = 0; i < FLOOR_ITERATIONS; i++) await once(i)
-  return { throughput: FLOOR_ITERATIONS / ((performance.now() - started) / 1000) }
+  const cpu = process.cpuUsage(cpuStart)
+  return {
+    throughput: FLOOR_ITERATIONS / ((performance.now() - started) / 1000),
+    cpuMsPerOp: (cpu.user + cpu.system) / 1000 / FLOOR_ITERATIONS,
+  }
 }
 
 async function measureService(server: BenchService, keys: readonly AttestationKey[]) {
@@ -119,14 +127,17 @@ async function measureService(server: BenchService, keys: readonly AttestationKe
   attestLatencies.length = 0
   roundLatencies.length = 0
   next = 0
+  const cpuStart = await cpuSecondsOf(server.pid)
   const started = performance.now()
   await Promise.all(Array.from({ length: CONCURRENCY }, worker))
   const seconds = (performance.now() - started) / 1000
+  const cpuSeconds = (await cpuSecondsOf(server.pid)) - cpuStart
   return {
     throughput: REQUESTS / seconds,
     p50: percentile(attestLatencies, 0.5),
     p99: percentile(attestLatencies, 0.99),
     roundP50: percentile(roundLatencies, 0.5),
+    cpuMsPerRound: (cpuSeconds * 1000) / REQUESTS,
     errors,
   }
 }

@@ -14,6 +14,13 @@
  * collateral", what /v1/attest does once the store has the collateral); the wire path (base64
  * quote through the registry's verifier); and cold (every cache cleared before each call: X.509
  * parsing, the chain's P-256 verifies, both PCS documents scanned, parsed and verified).
+ *
+ * Peer: @phala/dcap-qvl (dev dependency), the pure-JavaScript DCAP verifier a JavaScript user
+ * would pick instead. It always needs both CRLs, which only the go-tdx-guest SPR vector has, so
+ * the peer rows use that quote with its 2023 collateral at its time: both verifiers check every
+ * signature, the chain and both CRLs, then refuse at the TCB level match (no level matches; see
+ * test/evidence/tdx/dcap-qvl.test.ts). dcap-qvl keeps no caches; keybroker is shown cold and
+ * cached.
  */
 import { createHash, verify, X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -30,7 +37,15 @@ import {
   verifyTdxEvidence,
   type TdxVerifyOptions,
 } from '../src/evidence/tdx/index.js'
+import { createRequire } from 'node:module'
 import { median, rate } from './support/rates.js'
+
+/** The part of @phala/dcap-qvl's API the peer rows use. */
+interface DcapQvl {
+  verify(quote: Buffer, collateral: Record<string, string>, nowSecs: number): { status: string }
+}
+const qvl = createRequire(import.meta.url)('@phala/dcap-qvl') as DcapQvl
+const PEER_ITERATIONS = Number(process.env.BENCH_TDX_PEER_ITERATIONS ?? 100)
 
 const ITERATIONS = Number(process.env.BENCH_TDX_ITERATIONS ?? 3000)
 const COLD_ITERATIONS = Number(process.env.BENCH_TDX_COLD_ITERATIONS ?? 300)
@@ -93,6 +108,7 @@ async function main(): Promise<void> {
     clearTdxDocumentCache()
     return cachedOp()
   })
+  const peer = await peerRows()
   const floor = median(floors)
   const cached = median(cacheds)
   const wirePath = median(wires)
@@ -111,9 +127,77 @@ async function main(): Promise<void> {
     ['ratio cached / floor (median of rounds)', `${(cachedRatio * 100).toFixed(1)} %`],
     ['ratio wire / floor (median of rounds)', `${(wireRatio * 100).toFixed(1)} %`],
     ['floor spread over rounds', `${(((Math.max(...floors) - Math.min(...floors)) / floor) * 100).toFixed(1)} %`],
+    ...peer,
   ]
   const width = Math.max(...rows.map(([k]) => k.length))
   for (const [k, v] of rows) process.stdout.write(`${k.padEnd(width)}  ${v}\n`)
+}
+
+/** keybroker and @phala/dcap-qvl on the SPR quote with full collateral and CRLs (both refuse at the TCB match). */
+async function peerRows(): Promise<[string, string][]> {
+  const raw = read('go-tdx-guest-v4-spr/tdx_prod_quote_SPR_E4.dat')
+  const quote = raw.subarray(0, raw.byteLength - 39) // go-tdx-guest appended 39 bytes of test text
+  const at = new Date('2023-07-01T01:00:00Z')
+  const intelRoot = readFileSync(root('reference-values/intel/intel-sgx-root-ca.pem'), 'latin1')
+  const platformCa = readFileSync(root('test/vectors/tdx/intel-sgx-pck-platform-ca.pem'), 'latin1')
+  const tcbInfo = read('go-tdx-guest-v4-spr/sample_tcbInfo_response')
+  const qeIdentity = read('go-tdx-guest-v4-spr/sample_qeIdentity_response')
+  const pckCrl = read('go-tdx-guest-v4-spr/pckcrl')
+  const rootCaCrl = read('go-tdx-guest-v4-spr/rootcrl.der')
+  const split = (doc: Uint8Array, member: string) => {
+    const text = Buffer.from(doc).toString('utf8')
+    return { body: text.slice(text.indexOf('{', member.length + 3), text.lastIndexOf(',"signature":"')), signature: (JSON.parse(text) as { signature: string }).signature }
+  }
+  const chain = Buffer.from(SIGNING).toString('latin1') + intelRoot
+  const tcb = split(tcbInfo, 'tcbInfo')
+  const qe = split(qeIdentity, 'enclaveIdentity')
+  const collateral = {
+    pck_crl_issuer_chain: platformCa + intelRoot,
+    root_ca_crl: Buffer.from(rootCaCrl).toString('hex'),
+    pck_crl: Buffer.from(pckCrl).toString('hex'),
+    tcb_info_issuer_chain: chain,
+    tcb_info: tcb.body,
+    tcb_info_signature: tcb.signature,
+    qe_identity_issuer_chain: chain,
+    qe_identity: qe.body,
+    qe_identity_signature: qe.signature,
+  }
+  const nowSecs = Math.floor(at.getTime() / 1000)
+  const expectRefusal = (f: () => unknown, what: string) => {
+    try {
+      f()
+    } catch (err) {
+      return err
+    }
+    throw new Error(`${what}: expected a refusal at the TCB match`)
+  }
+  const peerOp = () => expectRefusal(() => qvl.verify(Buffer.from(quote), collateral, nowSecs), 'dcap-qvl')
+  const oursInput = { quote, now: at, collateral: { tcbInfo, qeIdentity, tcbSigningChain: SIGNING, pckCrl, rootCaCrl }, options: { requireCrls: true } }
+  const oursOp = async () => {
+    const err = await verifyTdxEvidence(oursInput).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    if (!(err instanceof Error) || !err.message.startsWith('tcb-below-minimum')) throw new Error(`keybroker: expected tcb-below-minimum, got ${String(err)}`)
+  }
+  peerOp()
+  await oursOp()
+  const peer = await rate(PEER_ITERATIONS, peerOp)
+  const oursCached = await rate(PEER_ITERATIONS * 10, oursOp)
+  const oursCold = await rate(PEER_ITERATIONS, () => {
+    clearTdxCertificateCaches()
+    clearTdxDocumentCache()
+    return oursOp()
+  })
+  return [
+    ['peer input', 'go-tdx-guest SPR quote v4 + 2023 collateral + CRLs, refused at the TCB match by both'],
+    ['@phala/dcap-qvl 0.3.9 verify (quotes/s)', peer.toFixed(0)],
+    ['@phala/dcap-qvl 0.3.9 verify (ms)', (1000 / peer).toFixed(3)],
+    ['keybroker, same input, cold caches (quotes/s)', oursCold.toFixed(0)],
+    ['keybroker, same input, cached (quotes/s)', oursCached.toFixed(0)],
+    ['speed-up keybroker cold / dcap-qvl', `${(oursCold / peer).toFixed(1)} x`],
+    ['speed-up keybroker cached / dcap-qvl', `${(oursCached / peer).toFixed(1)} x`],
+  ]
 }
 
 main().catch((err: unknown) => {

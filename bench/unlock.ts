@@ -1,6 +1,6 @@
 /**
  * Benchmark (not a test): disk unlock through a keybroker sealing key vs Tang's recovery, on
- * the same machine in the same run (DESIGN.md, "Performance targets": unlock through a sealing
+ * the same machine in the same run (docs/architecture.md, "Measured facts": unlock through a sealing
  * key faster than Tang's recovery).
  *
  * 1. Recoveries per second over loopback, BENCH_CONCURRENCY clients, in BENCH_ROUNDS interleaved rounds:

@@ -50,8 +50,11 @@ export type ErrorCode =
   | 'bundle-signature-invalid'
   | 'bundle-expired'
   | 'bundle-rollback'
+  // outbound (keybroker pulling from an agent: Cosmian VM)
+  | 'agent-unreachable'
   // service
   | 'not-ready'
+  | 'overloaded'
   | 'internal'
 
 export class KeybrokerError extends Error {

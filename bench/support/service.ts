@@ -15,6 +15,8 @@ const START_TIMEOUT_MS = 60_000
 const STOP_TIMEOUT_MS = 15_000
 
 export interface BenchService {
+  /** The service process (for its CPU time, see `cpuSecondsOf`, or its peak RSS from /proc). */
+  readonly pid: number
   readonly port: number
   readonly url: string
   readonly adminToken: string
@@ -29,6 +31,8 @@ export interface StartOptions {
   readonly concurrency: number
   /** Data directory; a temporary one (removed on stop) when absent. */
   readonly dataDir?: string
+  /** More environment for the service (settings). */
+  readonly env?: Readonly<Record<string, string>>
 }
 
 /** Starts the compiled CLI's `serve`; `BENCH_CPU_PROF=dir` writes its CPU profile there. */
@@ -46,6 +50,7 @@ export async function startService(options: StartOptions): Promise<BenchService>
       KEYBROKER_BOOTSTRAP_ADMIN_TOKEN: adminToken,
       KEYBROKER_LOG_LEVEL: 'info',
       ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
+      ...options.env,
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   })
@@ -71,15 +76,47 @@ export async function startService(options: StartOptions): Promise<BenchService>
     await stop()
     throw err
   })
+  // With PostgreSQL the service listens before its database is ready: wait for /readyz.
+  const agent = new Agent({ keepAlive: true, maxSockets: options.concurrency, rejectUnauthorized: false })
+  const readyBy = Date.now() + START_TIMEOUT_MS
+  for (;;) {
+    const res = await call({ port, agent }, 'GET', '/readyz', undefined).catch(() => ({ status: 0, body: '' }))
+    if (res.status === 200) break
+    if (Date.now() > readyBy) {
+      await stop()
+      throw new Error(`keybroker did not become ready: ${res.status} ${res.body}`)
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
   return {
+    pid: child.pid ?? 0,
     port,
     url: `https://127.0.0.1:${port}`,
     adminToken,
-    agent: new Agent({ keepAlive: true, maxSockets: options.concurrency, rejectUnauthorized: false }),
+    agent,
     caPem: await readFile(join(dataDir, 'tls', 'dev-cert.pem'), 'utf8'),
     stop,
   }
 }
+
+/**
+ * CPU seconds (user + system) process `pid` has used so far, from /proc (Linux); NaN elsewhere.
+ * On a shared machine this is the robust figure: wall time stretches when other work takes the
+ * cores, CPU time per request much less.
+ */
+export async function cpuSecondsOf(pid: number): Promise<number> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND
+  } catch {
+    return NaN
+  }
+}
+
+/** USER_HZ: 100 on every Linux this runs on (sysconf(_SC_CLK_TCK)). */
+const CLOCK_TICKS_PER_SECOND = 100
 
 /** SIGTERM by PID, SIGKILL after a bounded wait. */
 export async function stopChild(child: ChildProcess): Promise<void> {

@@ -103,7 +103,7 @@ export interface AppraiseOptions {
 }
 
 /**
- * Appraises claims against reference-value sets (DESIGN.md, "Appraisal and policy") and maps
+ * Appraises claims against reference-value sets (docs/architecture.md, "Appraisal and policy") and maps
  * the outcome to the AR4SI trust vector:
  *
  * - executables: approved when a set matches; contraindicated when any set revoked the

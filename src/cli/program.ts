@@ -13,6 +13,7 @@ import { registerAdminCommands } from './commands/admin.js'
 import { registerAlephCommands } from './commands/aleph.js'
 import { registerAuditCommands } from './commands/audit.js'
 import { registerBundleCommands } from './commands/bundle.js'
+import { registerCosmianCommands } from './commands/cosmian.js'
 import { registerDevCommands } from './commands/dev.js'
 import { registerEvidenceCommands } from './commands/evidence.js'
 import { registerKekCommands } from './commands/kek.js'
@@ -43,6 +44,8 @@ export function buildProgram(ctx: CliContext): Command {
     .description('Remote attestation key broker: the HTTPS service, its admin client and offline tools')
     .version(packageVersion(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help for a command')
+    // The program's own options (--version) only before a command, so a command may take --version N.
+    .enablePositionalOptions()
     .exitOverride()
     .showSuggestionAfterError(true)
     .showHelpAfterError('(run with --help for usage)')
@@ -64,6 +67,7 @@ Exit codes: 0 success, 1 failure, 2 usage error.`,
   registerBundleCommands(program, ctx)
   registerSevCommands(program, ctx)
   registerAlephCommands(program, ctx)
+  registerCosmianCommands(program, ctx)
   registerDevCommands(program, ctx)
   return program
 }

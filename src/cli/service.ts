@@ -10,7 +10,7 @@ import { createLogger, describeError } from '../log/logger.js'
 import { createApp } from '../server/app.js'
 import { listen } from '../server/listen.js'
 import { listenMetrics, type MetricsListener } from '../server/metrics-listener.js'
-import { createAdminToken, ensureBootstrapAdminToken } from '../services/admin-tokens.js'
+import { createAdminToken, prepareAdminAccess } from '../services/admin-tokens.js'
 import { verifyAudit } from '../services/audit.js'
 import { scheduleMaintenance } from '../services/maintenance.js'
 import { checkpointJwsFromFile } from '../services/audit-checkpoints.js'
@@ -34,9 +34,7 @@ export async function serve(config: Config): Promise<number> {
   let maintenance: { stop(): void } | undefined
   const startUp = async (): Promise<void> => {
     if (!(await services.readiness.waitForDatabase())) return
-    if (config.bootstrapAdminToken !== undefined && (await ensureBootstrapAdminToken(services, config.bootstrapAdminToken))) {
-      log.info('bootstrap admin token registered')
-    }
+    await prepareAdminAccess(services, config.bootstrapAdminToken)
     maintenance = scheduleMaintenance(services)
     log.info('ready')
   }
@@ -65,16 +63,23 @@ export async function serve(config: Config): Promise<number> {
   })
   if (signal instanceof Error) log.error('start-up failed', { error: describeError(signal) })
   else log.info('shutting down', { signal })
+  // Graceful shutdown: /readyz 503 → (delay) → listener closed, idle keep-alive connections
+  // closed → requests in flight finish within the grace period → the database closes last.
+  services.readiness.startDraining()
   services.readiness.stop()
   maintenance?.stop()
-  // Bounded shutdown: connections are closed, then the database; a stuck close cannot hang us.
+  // Bounded: a stuck close cannot hang us.
   const timer = setTimeout(() => {
     log.error('shutdown timed out')
     process.exit(1)
-  }, 10_000)
+  }, config.http.shutdownDelayMs + config.http.shutdownGraceMs + 10_000)
   timer.unref()
-  await server.close()
+  if (config.http.shutdownDelayMs > 0) await new Promise((r) => setTimeout(r, config.http.shutdownDelayMs))
+  await server.close({ graceMs: config.http.shutdownGraceMs })
   await metrics?.close()
+  // The counted refusals of the current window are written before the database closes.
+  await services.refusals.stop()
+  log.info('connections closed; closing the database')
   await services.database.close()
   log.info('stopped')
   return signal instanceof Error ? 1 : 0

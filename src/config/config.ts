@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path'
 import { z } from 'zod'
 import { snpFirmwareSchema, snpMinTcbSchema, snpProductSchema, type SnpConfig } from './snp.js'
 import { sevProductsSchema, type SevConfig } from './sev.js'
+import { withSecretFiles } from './secret-files.js'
 import { spkiPinsSchema, tdxTcbStatusesSchema, type TdxConfig } from './tdx.js'
 
 export type { SnpConfig, SnpFirmwareVersion, SnpProductName, SnpTcbFloor } from './snp.js'
@@ -40,6 +41,20 @@ export interface Config {
   readonly tokenPreviousKeysFile: string | undefined
   readonly bootstrapAdminToken: string | undefined
   readonly bodyLimitBytes: number
+  /** HTTP server limits and shutdown (README, "Reliability and security"). */
+  readonly http: {
+    readonly headersTimeoutMs: number
+    readonly requestTimeoutMs: number
+    readonly keepAliveTimeoutMs: number
+    /** Attestations (evidence verified) answered at once per process; beyond it 503 `overloaded`. */
+    readonly maxInFlightAttestations: number
+    /** `Retry-After` of a 503 `overloaded`. */
+    readonly overloadRetryAfterSeconds: number
+    /** Between `/readyz` turning 503 and the listener closing (load balancers stop sending). */
+    readonly shutdownDelayMs: number
+    /** How long requests in flight may take to finish after the listener closed. */
+    readonly shutdownGraceMs: number
+  }
   /** The audit log (README, "Reliability and security"). */
   readonly audit: {
     /** Seconds between signed checkpoints of the chain head; 0: only on demand. */
@@ -100,7 +115,7 @@ export const SETTINGS = {
   tlsKey: { env: 'KEYBROKER_TLS_KEY', file: 'tlsKey', schema: z.string().min(1), doc: 'PEM private key file for KEYBROKER_TLS_CERT' },
   dataDir: { env: 'KEYBROKER_DATA_DIR', file: 'dataDir', schema: z.string().min(1), default: './data', doc: 'embedded database (PGlite) and generated keys' },
   databaseUrl: { env: 'DATABASE_URL', file: 'databaseUrl', schema: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'), doc: 'PostgreSQL instead of the embedded database' },
-  production: { env: 'KEYBROKER_PRODUCTION', file: 'production', schema: bool, default: '0', doc: 'production mode: development features (sample evidence) cannot be enabled' },
+  production: { env: 'KEYBROKER_PRODUCTION', file: 'production', schema: bool, default: '0', doc: 'production mode: refuses sample evidence, the self-signed development certificate, a KEK generated in the data directory, and plain HTTP unless KEYBROKER_INSECURE_HTTP=1' },
   allowSampleEvidence: { env: 'KEYBROKER_ALLOW_SAMPLE_EVIDENCE', file: 'allowSampleEvidence', schema: bool, default: '0', doc: 'accept the unsigned `sample` evidence type (development and tests only)' },
   issuer: { env: 'KEYBROKER_ISSUER', file: 'issuer', schema: z.string().url(), doc: 'token issuer (`iss`); default https://<listen>' },
   audience: { env: 'KEYBROKER_AUDIENCE', file: 'audience', schema: z.string().min(1).max(200), default: 'keybroker', doc: 'token audience (`aud`)' },
@@ -115,6 +130,13 @@ export const SETTINGS = {
   tokenPreviousKeysFile: { env: 'KEYBROKER_TOKEN_PREVIOUS_KEYS_FILE', file: 'tokenPreviousKeysFile', schema: z.string().min(1), doc: 'PEM file of earlier (or next) token-signing public keys: they verify tokens and stay in the JWKS while configured' },
   bootstrapAdminToken: { env: 'KEYBROKER_BOOTSTRAP_ADMIN_TOKEN', file: 'bootstrapAdminToken', schema: z.string().min(32, 'at least 32 characters').max(512), doc: 'an admin token created at start if absent' },
   bodyLimitBytes: { env: 'KEYBROKER_BODY_LIMIT_BYTES', file: 'bodyLimitBytes', schema: int(1024, 64 * 1024 * 1024), default: String(1024 * 1024), doc: 'largest accepted request body (413 above)' },
+  httpHeadersTimeoutMs: { env: 'KEYBROKER_HTTP_HEADERS_TIMEOUT_MS', file: 'httpHeadersTimeoutMs', schema: int(1_000, 120_000), default: '10000', doc: 'time a client has to send the request headers (slow-loris bound)' },
+  httpRequestTimeoutMs: { env: 'KEYBROKER_HTTP_REQUEST_TIMEOUT_MS', file: 'httpRequestTimeoutMs', schema: int(1_000, 600_000), default: '30000', doc: 'time a client has to send the whole request, body included' },
+  httpKeepAliveTimeoutMs: { env: 'KEYBROKER_HTTP_KEEP_ALIVE_TIMEOUT_MS', file: 'httpKeepAliveTimeoutMs', schema: int(0, 600_000), default: '5000', doc: 'how long an idle keep-alive connection stays open (0: close after each answer)' },
+  maxInFlightAttestations: { env: 'KEYBROKER_MAX_IN_FLIGHT_ATTESTATIONS', file: 'maxInFlightAttestations', schema: int(1, 100_000), default: '64', doc: 'attestations (evidence verified) a process works on at once; more are answered 503 `overloaded` with Retry-After at once (how the default was measured: README, "Load shedding")' },
+  overloadRetryAfterSeconds: { env: 'KEYBROKER_OVERLOAD_RETRY_AFTER_SECONDS', file: 'overloadRetryAfterSeconds', schema: int(1, 300), default: '1', doc: '`Retry-After` of a 503 `overloaded` (clients add jitter)' },
+  shutdownDelaySeconds: { env: 'KEYBROKER_SHUTDOWN_DELAY_SECONDS', file: 'shutdownDelaySeconds', schema: int(0, 300), default: '0', doc: 'on SIGTERM, how long /readyz answers 503 before the listener closes (time for a load balancer to stop sending)' },
+  shutdownGraceSeconds: { env: 'KEYBROKER_SHUTDOWN_GRACE_SECONDS', file: 'shutdownGraceSeconds', schema: int(0, 600), default: '10', doc: 'on SIGTERM, how long requests in flight may take to finish before their connections are closed' },
   collateralDir: { env: 'KEYBROKER_COLLATERAL_DIR', file: 'collateralDir', schema: z.string().min(1), doc: 'collateral cache directory in the AMD KDS layout, read before the admin store; KDS-fetched VCEKs are written here; default <data>/collateral' },
   snpMaxVmpl: { env: 'KEYBROKER_SNP_MAX_VMPL', file: 'snpMaxVmpl', schema: int(0, 3), default: '0', doc: 'highest VMPL an SNP report may come from' },
   snpMinTcb: { env: 'KEYBROKER_SNP_MIN_TCB', file: 'snpMinTcb', schema: snpMinTcbSchema, doc: 'per-product floors of REPORTED_TCB, JSON {"milan": {"snp": 8, "microcode": 115}, …}' },
@@ -198,7 +220,8 @@ function checkProduction(v: Values): void {
  * Loads and validates the configuration. Throws `ConfigError` naming the first bad setting
  * (its environment variable, or the config-file key). Secrets given here are never echoed.
  */
-export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
+export function loadConfig(environment: Readonly<Record<string, string | undefined>> = process.env): Config {
+  const env = withSecretFiles(environment)
   const file = env.KEYBROKER_CONFIG ? readConfigFile(env.KEYBROKER_CONFIG) : {}
   const values: Partial<Record<Key, unknown>> = {}
   for (const [key, setting] of Object.entries(SETTINGS) as [Key, Setting][]) {
@@ -250,6 +273,15 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     tokenPreviousKeysFile: v.tokenPreviousKeysFile === undefined ? undefined : resolve(v.tokenPreviousKeysFile),
     bootstrapAdminToken: v.bootstrapAdminToken,
     bodyLimitBytes: v.bodyLimitBytes ?? 1024 * 1024,
+    http: {
+      headersTimeoutMs: v.httpHeadersTimeoutMs ?? 10_000,
+      requestTimeoutMs: v.httpRequestTimeoutMs ?? 30_000,
+      keepAliveTimeoutMs: v.httpKeepAliveTimeoutMs ?? 5_000,
+      maxInFlightAttestations: v.maxInFlightAttestations ?? 64,
+      overloadRetryAfterSeconds: v.overloadRetryAfterSeconds ?? 1,
+      shutdownDelayMs: (v.shutdownDelaySeconds ?? 0) * 1000,
+      shutdownGraceMs: (v.shutdownGraceSeconds ?? 10) * 1000,
+    },
     audit: { checkpointSeconds: v.auditCheckpointSeconds ?? 3600, refusalWindowSeconds: v.auditRefusalWindowSeconds ?? 60 },
     logLevel: v.logLevel ?? 'info',
     metricsListen: v.metricsListen === undefined ? undefined : parseListen(v.metricsListen, SETTINGS.metricsListen.env),

@@ -17,7 +17,7 @@ export type TeeTpmTie = 'tee-report-data' | 'azure-var-data' | 'ak-certificate' 
 export const TEE_TPM_TIES: readonly TeeTpmTie[] = ['tee-report-data', 'azure-var-data', 'ak-certificate', 'registered-ak', 'none']
 
 /**
- * Normalized claims every verifier produces (DESIGN.md, "Evidence types"). Field names follow
+ * Normalized claims every verifier produces (docs/architecture.md, "Evidence types"). Field names follow
  * the specs; hex strings are lowercase. `raw` holds the type-specific decoded fields for policy
  * authors; it never holds the whole evidence blob.
  */

@@ -1,5 +1,5 @@
 /**
- * The one X.509 chain checker of keybroker (STYLE.md §2). `@peculiar/x509` parses; node's
+ * The one X.509 chain checker of keybroker (docs/conventions.md §2). `@peculiar/x509` parses; node's
  * `X509Certificate` (OpenSSL) verifies signatures, ~15x faster than WebCrypto per RSA-PSS-4096
  * verify on a parsed certificate. Everything RFC 5280 would check that matters to a pinned,
  * known-shape chain is checked here explicitly, each failure a `chain-untrusted` with its reason:

@@ -1,7 +1,7 @@
 /**
  * Structured logging: one JSON object per line on stderr. Callers log request ids, evidence
  * types, error codes and digests — never secret values, keys, nonces before use, tokens or
- * whole evidence (STYLE.md §10). There is deliberately no "log this object" helper that would
+ * whole evidence (docs/conventions.md §10). There is deliberately no "log this object" helper that would
  * make dumping a request body easy.
  */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent'

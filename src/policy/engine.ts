@@ -7,6 +7,7 @@ import { KeybrokerError } from '../errors.js'
 import { toHex } from '../evidence/reader.js'
 import type { JsonValue } from '../evidence/types.js'
 import { CelCheckError, checkCel, listOf, mapOf, objectOf, T, type CelType, type Expr, type ParsedExpr } from './cel-check.js'
+import { BUDGET_EXCEEDED, COST_FUNCS, MAX_COMPREHENSION_NESTING, MAX_RULE_NODES, instrumentRule, measureRule, withBudget } from './cost.js'
 
 /**
  * Release rules in CEL (cel.dev), compiled with @bufbuild/cel: parsed, type-checked against the
@@ -65,7 +66,8 @@ export const MAX_RULE_LENGTH = 4096
 export const RULE_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/
 
 const ENV = celEnv({
-  funcs: strings,
+  // The cost meter's functions come last: its bounded `replace` overrides the extension's.
+  funcs: [...strings, ...COST_FUNCS],
   variables: {
     // Declared dyn here: the static types are checked by cel-check.ts.
     claims: CelScalar.DYN,
@@ -178,7 +180,15 @@ function compileRule(rule: PolicyRuleSource): { rule: CompiledRule } | { problem
     }
     throw err
   }
-  const run = plan(ENV, parsed)
+  // Static bounds (src/policy/cost.ts): checked before anything is planned or run.
+  const { nesting, nodes } = measureRule(parsed.expr)
+  if (nesting > MAX_COMPREHENSION_NESTING) {
+    return { problems: [{ rule: rule.name, line: 1, column: 1, message: `comprehensions (all, exists, exists_one, map, filter) nested ${nesting} deep; at most ${MAX_COMPREHENSION_NESTING}` }] }
+  }
+  if (nodes > MAX_RULE_NODES) {
+    return { problems: [{ rule: rule.name, line: 1, column: 1, message: `expression of ${nodes} nodes; at most ${MAX_RULE_NODES}` }] }
+  }
+  const run = plan(ENV, instrumentRule(parsed))
   const refs = collectRefs(parsed.expr).map((r) => ({ path: r.path, run: plan(ENV, r.expr) }))
   return { rule: { name: rule.name, expr: rule.expr, description: rule.description, run, refs } }
 }
@@ -282,22 +292,37 @@ export function policyBindings(input: PolicyInput): CelBindings {
  * carries the values of the paths the rule reads.
  */
 export function evaluatePolicy(policy: CompiledPolicy, bindings: CelBindings, options: { readonly explain?: boolean } = {}): RuleOutcome[] {
-  return policy.rules.map((rule) => {
-    const result = safeRun(rule.run, bindings)
-    const values = options.explain === true ? Object.fromEntries(rule.refs.map((r) => [r.path, celToJson(safeRun(r.run, bindings))])) : undefined
-    const described = rule.description ?? rule.expr
-    let outcome: RuleOutcome
-    if (isCelError(result) || result instanceof Error) {
-      outcome = { rule: rule.name, passed: false, reason: `evaluation error (fails closed): ${described}`, error: errorText(result) }
-    } else if (result === true) {
-      outcome = { rule: rule.name, passed: true, reason: `holds: ${described}` }
-    } else if (result === false) {
-      outcome = { rule: rule.name, passed: false, reason: `does not hold: ${described}` }
-    } else {
-      outcome = { rule: rule.name, passed: false, reason: `not a bool (fails closed): ${described}`, error: 'the rule did not evaluate to a bool' }
-    }
-    return values === undefined ? outcome : { ...outcome, values }
+  return withBudget((exceeded) => policy.rules.map((rule) => evaluateRule(rule, bindings, options, exceeded)))
+}
+
+/**
+ * One rule under the evaluation's cost meter. Once the budget is exceeded — in this rule or an
+ * earlier one — the rule fails closed with `evaluation-budget-exceeded`, whatever its value
+ * (`||` may have absorbed the error), and later rules are not run at all.
+ */
+function evaluateRule(rule: CompiledRule, bindings: CelBindings, options: { readonly explain?: boolean }, exceeded: () => boolean): RuleOutcome {
+  const described = rule.description ?? rule.expr
+  const overBudget = (): RuleOutcome => ({
+    rule: rule.name,
+    passed: false,
+    reason: `evaluation budget exceeded (fails closed): ${described}`,
+    error: `${BUDGET_EXCEEDED}: the policy's evaluation exceeded its cost budget`,
   })
+  if (exceeded()) return overBudget()
+  const result = safeRun(rule.run, bindings)
+  if (exceeded()) return overBudget()
+  const values = options.explain === true ? Object.fromEntries(rule.refs.map((r) => [r.path, celToJson(safeRun(r.run, bindings))])) : undefined
+  let outcome: RuleOutcome
+  if (isCelError(result) || result instanceof Error) {
+    outcome = { rule: rule.name, passed: false, reason: `evaluation error (fails closed): ${described}`, error: errorText(result) }
+  } else if (result === true) {
+    outcome = { rule: rule.name, passed: true, reason: `holds: ${described}` }
+  } else if (result === false) {
+    outcome = { rule: rule.name, passed: false, reason: `does not hold: ${described}` }
+  } else {
+    outcome = { rule: rule.name, passed: false, reason: `not a bool (fails closed): ${described}`, error: 'the rule did not evaluate to a bool' }
+  }
+  return values === undefined ? outcome : { ...outcome, values }
 }
 
 function safeRun(run: (b: CelBindings) => CelValue | Error, bindings: CelBindings): CelValue | Error {

@@ -1,4 +1,5 @@
 export { DEFAULT_POLICY, DEFAULT_RULES, claimsDocument, decideRelease, decideVerification, earDocument, evaluateReleasePolicy } from './release.js'
 export type { DecideInput, ReleaseDecision, ReleaseInput, ReleaseRequest, RuleResult } from './release.js'
 export { MAX_RULES, MAX_RULE_LENGTH, RULE_NAME, celToJson, compilePolicy, evaluatePolicy, policyBindings, toCelInput } from './engine.js'
+export { BUDGET_EXCEEDED, MAX_COMPREHENSION_NESTING, MAX_EVALUATION_COST, MAX_RULE_NODES, MAX_STRING_CHARS } from './cost.js'
 export type { CelBindings, CompiledPolicy, CompiledRule, PolicyInput, PolicyRuleSource, RuleOutcome } from './engine.js'

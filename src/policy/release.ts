@@ -11,7 +11,7 @@ export interface ReleaseDecision {
 }
 
 /**
- * The default rule set (DESIGN.md, "Appraisal and policy"), in CEL like any policy: a matching,
+ * The default rule set (docs/architecture.md, "Appraisal and policy"), in CEL like any policy: a matching,
  * unrevoked reference value of the secret's sets, debug off (or allowed by every matching set),
  * EAR status affirming. It applies to every secret that names no policy.
  */

@@ -5,7 +5,7 @@ import type { Kek, KekRing } from './kek.js'
 import { secretBytes, type SecretInput } from './secret-value.js'
 
 /**
- * Secrets at rest (DESIGN.md, "Secrets"): envelope encryption with AES-256-GCM (NIST SP 800-38D).
+ * Secrets at rest (docs/architecture.md, "Secrets"): envelope encryption with AES-256-GCM (NIST SP 800-38D).
  * A fresh 32-byte data key encrypts the secret; the KEK encrypts the data key. Both encryptions
  * bind the envelope header and the caller's `aad` (e.g. `secret:<name>:v<version>`), so an
  * envelope copied to another secret name or version, or re-labelled with another KEK id, fails.

@@ -37,8 +37,8 @@ const AES_KW_IV = Buffer.from('a6a6a6a6a6a6a6a6', 'hex')
  * header. Every call draws a fresh CEK, IV and (for ECDH-ES) ephemeral key.
  *
  * Composed from node:crypto primitives (ECDH, SHA-256, AES key wrap, AES-GCM, RSA-OAEP) rather
- * than jose's WebCrypto path: same algorithms, ~4× less time per release for P-256 (DESIGN.md,
- * "Performance targets"). Interop with jose, pyca/cryptography and jwcrypto is tested.
+ * than jose's WebCrypto path: same algorithms, ~4× less time per release for P-256 (docs/architecture.md,
+ * "Measured facts"). Interop with jose, pyca/cryptography and jwcrypto is tested.
  * @throws KeybrokerError `internal` if encryption fails (the key was validated, so this is a bug
  *   or a resource failure; the cause is kept for the log).
  */

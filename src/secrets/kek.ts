@@ -4,7 +4,7 @@ import { inspect } from 'node:util'
 import { KeybrokerError } from '../errors.js'
 import { createKeyFileExclusive, readKeyFile } from './key-file.js'
 
-/** AES-256 key-encryption key for secrets at rest (DESIGN.md, "Secrets"). */
+/** AES-256 key-encryption key for secrets at rest (docs/architecture.md, "Secrets"). */
 export interface Kek {
   /** 16 lowercase hex characters derived from the key by a domain-separated hash; never the key. */
   readonly id: string

@@ -2,7 +2,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto'
 import { KeybrokerError } from '../errors.js'
 
 /**
- * The attested public key a secret is released to (DESIGN.md, "Secrets are sealed to the
+ * The attested public key a secret is released to (docs/architecture.md, "Secrets are sealed to the
  * attested key"). Only what this module validated is kept.
  */
 export type RecipientJwk =

@@ -5,7 +5,7 @@ const REDACTED = '[redacted]'
 /**
  * Plaintext secret bytes that redact themselves wherever they could leak by accident:
  * `JSON.stringify`, `String()`/template literals, `util.inspect`/`console.log` all give
- * `[redacted]` (STYLE.md §10, "Logging secrets"). Only {@link SecretValue.expose} yields bytes.
+ * `[redacted]` (docs/conventions.md §10, "Logging secrets"). Only {@link SecretValue.expose} yields bytes.
  *
  * The bytes live in a private field (not enumerable, invisible to structured clone of the
  * object's own properties) and are copied in, so the caller may wipe its buffer.

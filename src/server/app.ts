@@ -1,21 +1,22 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
-import { HTTPException } from 'hono/http-exception'
-import { KeybrokerError, type ErrorCode } from '../errors.js'
+import { KeybrokerError } from '../errors.js'
 import { describeError } from '../log/logger.js'
 import { isUnavailable } from '../storage/index.js'
 import { NOT_READY_RETRY_AFTER_SECONDS } from '../services/readiness.js'
 import type { AppDeps, AppEnv } from './context.js'
 import { accessLog } from './middleware/access-log.js'
+import { admissionLimit } from './middleware/admission-limit.js'
 import { readinessGate } from './middleware/readiness-gate.js'
 import { requestId } from './middleware/request-id.js'
 import { traceContext } from './middleware/trace-context.js'
 import { securityHeaders } from './middleware/security-headers.js'
-import { PROBLEMS, problemFor } from './problem.js'
+import { problemFor } from './problem.js'
 import { registerAdminAuditRoutes } from './routes/admin-audit.js'
 import { registerAdminCaRoutes } from './routes/admin-ca.js'
 import { registerAdminBundleRoutes } from './routes/admin-bundles.js'
+import { registerAdminCosmianRoutes } from './routes/admin-cosmian.js'
 import { registerAdminPolicyRoutes } from './routes/admin-policies.js'
 import { registerAdminCollateralRoutes } from './routes/admin-collateral.js'
 import { registerAdminReferenceValueRoutes } from './routes/admin-reference-values.js'
@@ -28,24 +29,21 @@ import { registerOpenApiRoute } from './routes/openapi.js'
 import { registerSealingKeyRoutes } from './routes/sealing-keys.js'
 import { registerSevRoutes } from './routes/sev.js'
 import { registerAdminTpmRoutes } from './routes/admin-tpm.js'
+import { registerAdminTokenRoutes } from './routes/admin-tokens.js'
 import { registerTpmEnrollmentRoutes } from './routes/tpm-enrollment.js'
 import { registerWellKnownRoutes } from './routes/well-known.js'
 import { validationHook } from './validation.js'
+import { knownError } from './known-error.js'
+import { refusalAudit } from './middleware/refusal-audit.js'
 
 export type App = OpenAPIHono<AppEnv>
+
+/** Routes whose requests carry evidence to verify: bounded by KEYBROKER_MAX_IN_FLIGHT_ATTESTATIONS. */
+const ATTESTATION_PATHS = ['/v1/attest', '/v1/verify', '/v1/certificates', '/v1/tpm/enrollments', '/v1/tpm/enrollments/activate'] as const
 
 /** `Retry-After` of a 503 whose error names no delay of its own. */
 const DEFAULT_RETRY_AFTER_SECONDS = NOT_READY_RETRY_AFTER_SECONDS
 
-const HTTP_STATUS_CODES: Readonly<Record<number, ErrorCode>> = {
-  400: 'bad-request',
-  401: 'unauthorized',
-  403: 'forbidden',
-  404: 'not-found',
-  405: 'method-not-allowed',
-  413: 'payload-too-large',
-  415: 'unsupported-media-type',
-}
 
 /**
  * Builds the hono application: middleware, every route, and the one place where errors become
@@ -58,8 +56,11 @@ export function createApp(deps: AppDeps): App {
   app.use('*', requestId())
   app.use('*', traceContext())
   app.use('*', accessLog({ log: deps.log, metrics: () => deps.services.metrics }))
-  app.use('*', securityHeaders())
+  app.use('*', securityHeaders({ hsts: !deps.config.insecureHttp }))
   app.use('*', readinessGate({ services: deps.services }))
+  // The routes that verify evidence (the CPU-bound work) share one in-flight bound.
+  const admission = admissionLimit({ maxInFlight: deps.config.http.maxInFlightAttestations, retryAfterSeconds: deps.config.http.overloadRetryAfterSeconds })
+  for (const path of ATTESTATION_PATHS) app.on('POST', path, admission)
   app.use(
     '*',
     bodyLimit({
@@ -70,6 +71,8 @@ export function createApp(deps: AppDeps): App {
     }),
   )
 
+  // Every refused attestation leaves a bounded trace in the audit log.
+  for (const path of ['/v1/attest', '/v1/verify']) app.use(path, refusalAudit({ services: deps.services }))
   registerHealthRoutes(app, deps)
   registerWellKnownRoutes(app, deps)
   registerAttestRoutes(app, deps)
@@ -77,7 +80,9 @@ export function createApp(deps: AppDeps): App {
   registerAdminReferenceValueRoutes(app, deps)
   registerAdminPolicyRoutes(app, deps)
   registerAdminBundleRoutes(app, deps)
+  registerAdminCosmianRoutes(app, deps)
   registerAdminAuditRoutes(app, deps)
+  registerAdminTokenRoutes(app, deps)
   registerAdminCollateralRoutes(app, deps)
   registerSealingKeyRoutes(app, deps)
   registerAdminTpmRoutes(app, deps)
@@ -122,13 +127,8 @@ function toKeybrokerError(err: unknown, deps: AppDeps): KeybrokerError {
   if (err instanceof KeybrokerError) return err
   // A driver error that escaped the storage layer's mapping (e.g. `begin` of a transaction).
   if (isUnavailable(err)) return new KeybrokerError('not-ready', 'database unavailable', { cause: err })
-  if (err instanceof HTTPException) {
-    const code = HTTP_STATUS_CODES[err.status]
-    if (code !== undefined) {
-      // Hono's own messages ("Malformed JSON in request body", "Unsupported Media Type") are fixed strings.
-      return new KeybrokerError(code, err.message || PROBLEMS[code].title, { cause: err })
-    }
-  }
+  const known = knownError(err)
+  if (known !== undefined) return known
   deps.log.debug('unmapped error', { error: describeError(err) })
   return new KeybrokerError('internal', 'internal error', { cause: err })
 }
@@ -158,6 +158,6 @@ function problemResponse(c: Context<AppEnv>, err: KeybrokerError, deps: AppDeps)
   if (err.code === 'unauthorized') headers['WWW-Authenticate'] = 'Bearer realm="keybroker"'
   // The body of these requests was not read: close the connection, or a keep-alive client
   // would send its next request behind the unread bytes.
-  if (err.code === 'payload-too-large' || err.code === 'unsupported-media-type') headers.Connection = 'close'
+  if (err.code === 'payload-too-large' || err.code === 'unsupported-media-type' || err.code === 'overloaded') headers.Connection = 'close'
   return new Response(JSON.stringify(body), { status: body.status, headers })
 }

@@ -6,7 +6,7 @@ import type { AdminPrincipal } from '../services/admin-tokens.js'
 
 export type { AdminPrincipal, AdminRole } from '../services/admin-tokens.js'
 
-/** Per-request values, typed (STYLE.md §7: never `c.get('x') as any`). */
+/** Per-request values, typed (docs/conventions.md §7: never `c.get('x') as any`). */
 export interface AppVariables {
   requestId: string
   admin: AdminPrincipal

@@ -1,5 +1,5 @@
 import { createServer as createHttpsServer } from 'node:https'
-import { createServer as createHttpServer, type Server } from 'node:http'
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { getRequestListener } from '@hono/node-server'
@@ -8,13 +8,37 @@ import type { Logger } from '../log/logger.js'
 import type { App } from './app.js'
 import { loadOrCreateDevCertificate, loadTls } from './dev-certificate.js'
 
+/**
+ * The TLS cipher suites: TLS 1.3's AEAD suites, and for TLS 1.2 only ECDHE key exchange with an
+ * AEAD cipher (AES-GCM, ChaCha20-Poly1305). No CBC suites (Lucky 13 and padding-oracle attacks),
+ * no static-RSA key exchange (no forward secrecy). Mozilla's "intermediate" profile, minus DHE.
+ */
+export const TLS_CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':')
+
 export interface RunningServer {
   readonly url: string
   readonly port: number
   /** SHA-256 fingerprint of the TLS certificate; undefined for plain HTTP. */
   readonly fingerprint: string | undefined
   readonly caPem: string | undefined
-  close(): Promise<void>
+  /** Requests being answered now. */
+  inFlight(): number
+  /**
+   * Graceful close: stops accepting connections, closes idle keep-alive connections, lets the
+   * requests in flight finish for up to `graceMs` (their connections close after the answer),
+   * then closes whatever is left. Resolves once every connection is closed. Default grace 0.
+   */
+  close(options?: { readonly graceMs?: number }): Promise<void>
 }
 
 /**
@@ -35,12 +59,23 @@ export async function listen(app: App, config: Config, log: Logger): Promise<Run
       : await loadOrCreateDevCertificate(join(config.dataDir, 'tls'), config.listen.host)
     fingerprint = tls.fingerprint
     caPem = tls.cert
-    server = createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, listener) as unknown as Server
+    server = createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', ciphers: TLS_CIPHERS, honorCipherOrder: true }, listener) as unknown as Server
     log.info('TLS certificate', { sha256: tls.fingerprint, source: config.tls ? 'configured' : 'self-signed development certificate' })
   }
-  server.requestTimeout = 30_000
-  server.headersTimeout = 10_000
-  server.keepAliveTimeout = 5_000
+  server.requestTimeout = config.http.requestTimeoutMs
+  // Node requires headersTimeout <= requestTimeout.
+  server.headersTimeout = Math.min(config.http.headersTimeoutMs, config.http.requestTimeoutMs)
+  server.keepAliveTimeout = config.http.keepAliveTimeoutMs
+  let inFlight = 0
+  let draining = false
+  server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
+    inFlight++
+    // While draining, every answer ends its connection (keep-alive clients reconnect elsewhere).
+    if (draining) res.setHeader('Connection', 'close')
+    res.once('close', () => {
+      inFlight--
+    })
+  })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(config.listen.port, config.listen.host, () => {
@@ -57,10 +92,23 @@ export async function listen(app: App, config: Config, log: Logger): Promise<Run
     port,
     fingerprint,
     caPem,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
+    inFlight: () => inFlight,
+    close: async (options = {}) => {
+      draining = true
+      const closed = new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()))
-        server.closeAllConnections()
-      }),
+      })
+      // server.close() stops accepting; connections idle now (keep-alive) are closed at once.
+      server.closeIdleConnections()
+      const deadline = Date.now() + (options.graceMs ?? 0)
+      while (inFlight > 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50))
+        // A connection whose request just finished is idle now (its answer said Connection: close).
+        server.closeIdleConnections()
+      }
+      if (inFlight > 0) log.warn('shutdown grace period over; closing connections with requests in flight', { inFlight })
+      server.closeAllConnections()
+      await closed
+    },
   }
 }

@@ -44,7 +44,9 @@ export const PROBLEMS: Readonly<Record<ErrorCode, { readonly status: number; rea
   'bundle-signature-invalid': { status: 422, title: 'Bundle signature invalid' },
   'bundle-expired': { status: 422, title: 'Bundle outside its validity period' },
   'bundle-rollback': { status: 409, title: 'Bundle older than the one already imported' },
+  'agent-unreachable': { status: 502, title: 'The agent did not answer as expected' },
   'not-ready': { status: 503, title: 'Service not ready' },
+  overloaded: { status: 503, title: 'Too many attestations in progress; retry after the given delay' },
   internal: { status: 500, title: 'Internal error' },
 }
 

@@ -4,19 +4,14 @@ import { agentNonceOf, type Claims, type JsonValue } from '../evidence/index.js'
 import { openAtRest, parseRecipientKey, sealToKey, type RecipientKey } from '../secrets/index.js'
 import { describeZodError } from '../server/validation.js'
 import { decideVerification } from '../policy/index.js'
-import {
-  consumeNonce,
-  findReferenceValueSetsByMeasurement,
-  getCurrentSecretVersion,
-  getCurrentSecretVersions,
-} from '../storage/index.js'
+import { consumeNonceReadingGeneration, getCurrentSecretVersion } from '../storage/index.js'
 import { checkEvidenceBinding, computeBinding, computeKeylessBinding, issueEar, verifyEar, type IssuedNonce } from '../tokens/index.js'
+import type { ReleaseDataView } from './release-data.js'
 import { secretAad } from './secret-aad.js'
 import { prepareAttestCertificates, type CertificateRequestInput, type IssuedCertificateView } from './ca/certificate-issuance.js'
 import { recoverDiskKey, type RecoverInput } from './sealing-keys.js'
 import {
   appraisalClaims,
-  appraisalSet,
   decideReleases,
   denialTrace,
   failedRules,
@@ -76,7 +71,7 @@ export async function issueChallenge(s: Services, publicKey?: unknown): Promise<
 }
 
 /** What every attestation request establishes before any release: verified, bound, appraised. */
-interface Verified {
+export interface Verified {
   readonly now: Date
   readonly claims: Claims
   readonly appraised: AppraisedClaims
@@ -84,10 +79,12 @@ interface Verified {
   /** The binding profile's rule that held (`report-data`, `automata-v2`, …). */
   readonly bindingRule: string
   readonly summary: Record<string, JsonValue>
+  /** The release data at the generation read with the nonce (release-data.ts). */
+  readonly data: ReleaseDataView
 }
 
 /**
- * Steps 1-4 of DESIGN.md's flow, shared by `/v1/attest` and `/v1/verify`: nonce (MAC, expiry,
+ * Steps 1-4 of the request flow (docs/architecture.md), shared by `/v1/attest` and `/v1/verify`: nonce (MAC, expiry,
  * single use) → evidence verifier (pure) → the type's binding profile against B of the nonce and
  * key (keyless: see `computeKeylessBinding`) → appraisal against the sets holding the measurement.
  */
@@ -107,10 +104,14 @@ async function verifyBoundEvidence(
     throw new KeybrokerError('evidence-malformed', describeZodError(parsed.error, 'evidence'))
   }
 
-  // Single use across replicas; consumed before verification so a failed attempt burns it.
-  if (!(await consumeNonce(s.database.db, nonce.id, nonce.expiresAt, now))) {
+  // Single use across replicas; consumed before verification so a failed attempt burns it. The
+  // same statement reads the release generation: what this request reads of secrets, policies and
+  // reference values is at least as new as this moment (release-data.ts).
+  const consumed = await consumeNonceReadingGeneration(s.database.db, nonce.id, nonce.expiresAt, now)
+  if (!consumed.fresh) {
     throw new KeybrokerError('nonce-reused', 'this nonce has already been used; request a new challenge')
   }
+  const data = s.releaseData.at(s, s.database.db, consumed.generation)
 
   let claims: Claims
   let bindingRule: string
@@ -123,23 +124,23 @@ async function verifyBoundEvidence(
     throw err
   }
   const appraised = appraisalClaims(claims)
-  const overall = appraise(appraised, (await findReferenceValueSetsByMeasurement(s.database.db, claims.measurement)).map((set) => appraisalSet(s, set)), {
+  const overall = appraise(appraised, await data.setsHolding(claims.measurement.toLowerCase()), {
     now,
     maxVmpl: s.config.snp.maxVmpl,
   })
   checkVmpl(claims, overall, s.config.snp.maxVmpl)
-  return { now, claims, appraised, overall, bindingRule, summary: { ...evidenceSummary(claims), binding: bindingRule } }
+  return { now, claims, appraised, overall, bindingRule, summary: { ...evidenceSummary(claims), binding: bindingRule }, data }
 }
 
 /**
- * The attestation flow of DESIGN.md: `verifyBoundEvidence` → per-secret release policy → audit
+ * The attestation flow (docs/architecture.md, "Request flow"): `verifyBoundEvidence` → per-secret release policy → audit
  * entry committed before anything is returned. Any requested secret that is denied denies the
  * whole request (all or nothing), naming every failed rule.
  */
 export async function attest(s: Services, input: AttestInput, requestId: string, context: RequestContext = {}): Promise<AttestResult> {
   const key = parseRecipientKey(input.publicKey)
   const release = [...new Set(input.release)]
-  const { now, claims, appraised, overall, bindingRule, summary } = await verifyBoundEvidence(s, input, key, context)
+  const { now, claims, appraised, overall, bindingRule, summary, data } = await verifyBoundEvidence(s, input, key, context)
 
   const db = s.database.db
   const released: Record<string, string> = {}
@@ -147,7 +148,7 @@ export async function attest(s: Services, input: AttestInput, requestId: string,
   const policies: Record<string, string> = {}
 
   if (release.length > 0) {
-    const found = await getCurrentSecretVersions(db, release)
+    const found = await data.currentSecrets(release)
     const rows = [...found.values()]
     const missing = release.filter((name) => !found.has(name))
     if (missing.length > 0) {
@@ -158,6 +159,7 @@ export async function attest(s: Services, input: AttestInput, requestId: string,
       claims: appraised,
       rows,
       request: { evidenceType: claims.evidenceType, clientIp: context.clientIp ?? '', time: now, via: 'attest' },
+      loadSets: data.appraisalSets,
     })
     const failed = failedRules(decisions)
     if (failed.length > 0) {
@@ -181,7 +183,7 @@ export async function attest(s: Services, input: AttestInput, requestId: string,
   const recovery =
     input.recover === undefined
       ? undefined
-      : await recoverDiskKey(s, { recover: input.recover, claims, key, requestId, summary, clientIp: context.clientIp })
+      : await recoverDiskKey(s, { recover: input.recover, claims, key, requestId, summary, clientIp: context.clientIp, data })
 
   // Certificates are decided before the token exists (a denial denies the request) and signed after it.
   const certificates =
@@ -256,8 +258,8 @@ export async function verifyEvidence(s: Services, input: VerifyInput, requestId:
   return { token: ear.token }
 }
 
-/** The EAR of verified evidence; `cnf` is the attested key, when there is one. */
-function earOf(s: Services, nonce: string, key: RecipientKey | undefined, v: Pick<Verified, 'now' | 'claims' | 'overall' | 'bindingRule'>) {
+/** The EAR of verified evidence; `cnf` is the attested key, when there is one (also the Cosmian pull flow's). */
+export function earOf(s: Services, nonce: string, key: RecipientKey | undefined, v: Pick<Verified, 'now' | 'claims' | 'overall' | 'bindingRule'>) {
   return issueEar(s.keys.current, {
     issuer: s.config.issuer,
     audience: s.config.audience,

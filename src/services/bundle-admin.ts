@@ -24,6 +24,7 @@ import {
   type SignerKey,
 } from '../bundles/index.js'
 import { KeybrokerError } from '../errors.js'
+import type { JsonValue } from '../evidence/types.js'
 import {
   createReferenceValueSet,
   deleteBundleSigner,
@@ -168,7 +169,6 @@ export async function importBundle(s: Services, input: ImportInput, by: AdminPri
  * version (a new snapshot after an intended reboot or update).
  */
 async function importCosmianSnapshot(s: Services, input: { readonly cosmianSnapshot: unknown; readonly name: string }, by: AdminPrincipal): Promise<ImportResult> {
-  const db = s.database.db
   const mapping = mapCosmianSnapshot(input.cosmianSnapshot, input.name)
   const provenance: StoredProvenance = {
     source: mapping.format,
@@ -178,14 +178,7 @@ async function importCosmianSnapshot(s: Services, input: { readonly cosmianSnaps
     importedBy: by.id,
     importedAt: s.now().toISOString(),
   }
-  const v = validatedSetInput(mapping.set, provenance)
-  const status = await db.transaction(async (tx) => {
-    const existing = await getReferenceValueSet(tx, input.name)
-    if (existing?.provenance?.['documentDigest'] === mapping.digest && existing.provenance['source'] === mapping.format) return 'unchanged' as const
-    await writeSet(tx, s, mapping.set, v, provenance, by, 'reference-values.import')
-    await auditAdminChange(tx, s, by, 'bundle.import', input.name, { format: mapping.format, digest: mapping.digest, sets: [input.name], files: mapping.files })
-    return 'imported' as const
-  })
+  const status = await importUnsigned(s, mapping.set, provenance, by, { format: mapping.format, digest: mapping.digest, files: mapping.files })
   return {
     format: mapping.format,
     status,
@@ -252,7 +245,6 @@ async function importGoPolicy(
   input: (GoPolicyImportInput & { readonly gosevguest: string }) | (GoPolicyImportInput & { readonly gotdxguest: string }),
   by: AdminPrincipal,
 ): Promise<ImportResult> {
-  const db = s.database.db
   const options = { name: input.name, evidenceType: input.evidenceType, ignore: input.ignore }
   const mapping = 'gosevguest' in input ? mapGoSevGuestPolicy({ text: input.gosevguest, ...options }) : mapGoTdxGuestPolicy({ text: input.gotdxguest, ...options })
   const provenance: StoredProvenance = {
@@ -262,14 +254,7 @@ async function importGoPolicy(
     importedAt: s.now().toISOString(),
     ...(mapping.ignored.length > 0 ? { ignored: [...mapping.ignored] } : {}),
   }
-  const v = validatedSetInput(mapping.set, provenance)
-  const status = await db.transaction(async (tx) => {
-    const existing = await getReferenceValueSet(tx, input.name)
-    if (existing?.provenance?.['documentDigest'] === mapping.digest && existing.provenance['source'] === mapping.format) return 'unchanged' as const
-    await writeSet(tx, s, mapping.set, v, provenance, by, 'reference-values.import')
-    await auditAdminChange(tx, s, by, 'bundle.import', input.name, { format: mapping.format, digest: mapping.digest, sets: [input.name], ignored: [...mapping.ignored] })
-    return 'imported' as const
-  })
+  const status = await importUnsigned(s, mapping.set, provenance, by, { format: mapping.format, digest: mapping.digest, ignored: [...mapping.ignored] })
   return {
     format: mapping.format,
     status,
@@ -353,6 +338,27 @@ async function importAutomata(
     return 'imported' as const
   })
   return { format: 'automata', status, signer: signer.fingerprint, digest: doc.digest, referenceValues: [await getReferenceValues(s, input.name)] }
+}
+
+/**
+ * One unsigned document (go-sev-guest, go-tdx-guest, Cosmian snapshot) into its set: the same
+ * document (format and digest) again is `unchanged`, another one a new version; audited with `audit`.
+ */
+async function importUnsigned(
+  s: Services,
+  set: BundleSet,
+  provenance: StoredProvenance,
+  by: AdminPrincipal,
+  audit: { readonly format: string; readonly digest: string; readonly [k: string]: JsonValue },
+): Promise<'imported' | 'unchanged'> {
+  const v = validatedSetInput(set, provenance)
+  return s.database.db.transaction(async (tx) => {
+    const existing = await getReferenceValueSet(tx, set.name)
+    if (existing?.provenance?.['documentDigest'] === audit.digest && existing.provenance['source'] === audit.format) return 'unchanged' as const
+    await writeSet(tx, s, set, v, provenance, by, 'reference-values.import')
+    await auditAdminChange(tx, s, by, 'bundle.import', set.name, { ...audit, sets: [set.name] })
+    return 'imported' as const
+  })
 }
 
 async function writeSet(

@@ -21,7 +21,7 @@ import {
 } from '../storage/index.js'
 import { caKeyAad } from './ca/ca-admin.js'
 import { sealingKeyAad } from './sealing-keys.js'
-import { secretAad } from './secret-aad.js'
+import { auditKeyAad, secretAad } from './secret-aad.js'
 
 interface EnvelopeDeps {
   readonly database: Database
@@ -40,6 +40,8 @@ export function envelopeAad(row: Pick<StoredEnvelope, 'kind' | 'owner' | 'versio
       return sealingKeyAad(row.owner, row.version, row.keyId)
     case 'ca-key':
       return caKeyAad(row.owner, row.version, row.keyId)
+    case 'audit-key':
+      return auditKeyAad(row.version)
   }
 }
 

@@ -125,6 +125,8 @@ export interface DecideReleasesInput {
   readonly request: Omit<ReleaseRequest, 'secret'>
   /** Evaluate with the values each rule read (explain, and the trace of a denial). */
   readonly explain?: boolean
+  /** Where the sets come from (the request's `ReleaseDataView` on the attest path); default: `ex`. */
+  readonly loadSets?: ((names: readonly string[]) => Promise<Map<string, ReferenceValueSet>>) | undefined
 }
 
 /**
@@ -135,7 +137,8 @@ export interface DecideReleasesInput {
  *   a policy in use is refused, so this means the database was changed behind our back).
  */
 export async function decideReleases(s: Services, ex: Executor, input: DecideReleasesInput): Promise<SecretDecision[]> {
-  const sets = await loadAppraisalSets(s, ex, input.rows.flatMap((r) => r.meta.referenceValues))
+  const names = input.rows.flatMap((r) => r.meta.referenceValues)
+  const sets = await (input.loadSets === undefined ? loadAppraisalSets(s, ex, names) : input.loadSets(names))
   const now = input.request.time
   return input.rows.map((row) => {
     const names = row.meta.referenceValues

@@ -20,8 +20,6 @@ import {
   createSealingKey as insertSealingKey,
   deleteSealingKey as removeSealingKey,
   denyDisk as insertDeniedDisk,
-  findSealingKeyVersion,
-  getCurrentPolicies,
   getCurrentSealingKeyVersion,
   getReferenceValueSets,
   getSealingKey as findSealingKey,
@@ -37,11 +35,12 @@ import {
 import { auditAdminChange } from './audit.js'
 import { actorOf, type AdminPrincipal } from './admin-tokens.js'
 import { DEFAULT_POLICY_NAME } from './policy-admin.js'
-import { appraisalClaims, compiledPolicy, loadAppraisalSets } from './release-policy.js'
+import { appraisalClaims, compiledPolicy } from './release-policy.js'
 import type { Services } from './services.js'
+import type { ReleaseDataView } from './release-data.js'
 
 /**
- * Sealing keys (DESIGN.md, "Secrets"; issue #8): Tang-style exchange keys whose recovery is
+ * Sealing keys (docs/architecture.md, "Secrets"; issue #8): Tang-style exchange keys whose recovery is
  * gated by attestation. keybroker keeps one private key per version and nothing per disk; a disk
  * is bound offline to the advertised public key (clevis pin `keybroker`), and unlocking it is an
  * attestation with `recover` (see {@link recoverDiskKey}).
@@ -294,12 +293,13 @@ export async function recoverDiskKey(
     readonly summary: Record<string, JsonValue>
     /** For rules reading `request.clientIp`. */
     readonly clientIp?: string | undefined
+    /** The request's release data (the generation read with its nonce). */
+    readonly data: ReleaseDataView
   },
 ): Promise<{ jwe: string; action: 'recover'; subject: string; audit: Record<string, JsonValue> }> {
   const { recover, requestId, summary } = input
-  const db = s.database.db
   const identity = { requestId, ...summary, disk: recover.disk, kid: recover.kid }
-  const found = await findSealingKeyVersion(db, recover.sealingKey, recover.kid, recover.disk)
+  const found = await input.data.sealingKeyVersion(recover.sealingKey, recover.kid, recover.disk)
   if (found === undefined) {
     await auditRecover(s, recover.sealingKey, 'denied', { ...identity, reason: 'exchange-key-unknown' })
     throw new KeybrokerError('not-found', `sealing key ${recover.sealingKey} has no exchange key ${recover.kid}`)
@@ -310,8 +310,8 @@ export async function recoverDiskKey(
   const now = s.now()
   const claims = appraisalClaims(input.claims)
   const [sets, policies] = await Promise.all([
-    loadAppraisalSets(s, db, meta.referenceValues),
-    getCurrentPolicies(db, meta.policy === null ? [] : [meta.policy]),
+    input.data.appraisalSets(meta.referenceValues),
+    input.data.currentPolicies(meta.policy === null ? [] : [meta.policy]),
   ])
   const stored = meta.policy === null ? undefined : policies.get(meta.policy)
   if (meta.policy !== null && stored === undefined) {

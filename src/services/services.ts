@@ -11,11 +11,13 @@ import { createNonceService, loadOrCreateSigningKeys, type KeySet, type NonceSer
 import type { AuditKey } from '../audit/index.js'
 import { DeferredAuditKey, loadAuditKey, prepareAuditChain } from './audit-key.js'
 import { AuditWriter } from './audit-writer.js'
+import { RefusalAudit } from './refusal-audit.js'
 import { Readiness } from './readiness.js'
 import { createCollateralService, type CollateralFetcher, type CollateralService } from './collateral.js'
 import { checkEnvelopeKeks } from './envelope-store.js'
 import { loadKekRing } from './kek-ring.js'
 import { deriveNonceKey } from './nonce-key.js'
+import { ReleaseData } from './release-data.js'
 import { createKdsFetcher, SNP_KDS_LAYOUT } from './snp-kds.js'
 import { createPcsFetcher, TDX_PCS_LAYOUT } from './tdx-pcs.js'
 import { TPM_DIRECTORY_LAYOUT } from './tpm-trust.js'
@@ -24,7 +26,8 @@ import { builtinSevRoots, type SevRoot } from '../sev/index.js'
 
 /**
  * What the HTTP layer and the CLI call into: configuration, the database, the keys. Built once
- * at start; nothing in it depends on an earlier request (the service is stateless).
+ * at start; nothing in it depends on an earlier request (the service is stateless) except
+ * `releaseData`, copies that a request uses only when the database says they are current.
  */
 export interface Services {
   readonly config: Config
@@ -39,6 +42,10 @@ export interface Services {
   readonly readiness: Readiness
   /** Audit entries of attestations and releases (group commit). */
   readonly audit: AuditWriter
+  /** Refused attestations, audited with a bounded volume (stop it at shutdown: it flushes). */
+  readonly refusals: RefusalAudit
+  /** This replica's copies of the release data, valid for one release generation (release-data.ts). */
+  readonly releaseData: ReleaseData
   /** The clock; tests pass a fixed one to step over expiry bounds. */
   readonly now: () => Date
   /** The evidence verifiers with their options from the configuration, built once. */
@@ -109,6 +116,9 @@ export async function createServices(config: Config, log: Logger, options: Creat
   const deferred = options.database === undefined && options.deferDatabase === true
   const database =
     options.database ?? (deferred ? await connectDatabase(databaseOptions) : await openDatabase({ ...databaseOptions, migrate: true }))
+  if (config.production && database.engine === 'pglite') {
+    log.warn('production mode on the embedded database (PGlite): a single-node setup, one process, no replicas; use PostgreSQL (DATABASE_URL) to run several')
+  }
   const now = options.now ?? (() => new Date())
   const metrics = createMetrics()
   metrics.watchPool(() => database.poolStats?.())
@@ -127,6 +137,7 @@ export async function createServices(config: Config, log: Logger, options: Creat
   }
   const readiness = new Readiness(database, log, deferred ? 'starting' : 'ready', { onDatabaseReady: databaseSteps })
   onConnectionError = () => readiness.reportUnavailable()
+  const audit = new AuditWriter(database, auditKey)
   const fetchers: CollateralFetcher[] = []
   if (config.snp.kdsFetch) {
     fetchers.push(countedFetcher('amd-kds', createKdsFetcher({ baseUrl: config.snp.kdsUrl, timeoutMs: config.snp.kdsTimeoutMs, now, log }), metrics))
@@ -158,7 +169,9 @@ export async function createServices(config: Config, log: Logger, options: Creat
     log,
     readiness,
     auditKey,
-    audit: new AuditWriter(database, auditKey),
+    audit,
+    refusals: new RefusalAudit({ writer: audit, windowSeconds: config.audit.refusalWindowSeconds, now, log }),
+    releaseData: new ReleaseData(),
     now,
     verifiers: createVerifiers(config, options.testTrustAnchors, true),
     collateral: createCollateralService({ directory: config.collateralDir, layouts: [SNP_KDS_LAYOUT, TDX_PCS_LAYOUT, TPM_DIRECTORY_LAYOUT], db: database.db, fetchers, log, now }),

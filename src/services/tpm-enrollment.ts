@@ -240,7 +240,7 @@ export async function completeEnrollment(
   if (!equalBytes(credential, credentialFor(keys, m[1]!, payload.len))) {
     throw new KeybrokerError('forbidden', 'credential does not match: it was not activated by the TPM holding the EK')
   }
-  // The AK and its audit entry commit together (DESIGN.md, "Secrets": every change is audited in its transaction).
+  // The AK and its audit entry commit together (docs/architecture.md, "Secrets": every change is audited in its transaction).
   const result = await s.database.db.transaction(async (tx) => {
     const r = await insertTpmAk(tx, {
       id: payload.ak,

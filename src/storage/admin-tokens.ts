@@ -1,5 +1,5 @@
 /** Admin API bearer tokens, stored as SHA-256 hashes with a role. */
-import { and, asc, eq, isNull } from 'drizzle-orm'
+import { and, asc, eq, gt, isNull, or } from 'drizzle-orm'
 import { KeybrokerError } from '../errors.js'
 import type { Executor } from './db.js'
 import { adminTokens, type AdminRole } from './schema.js'
@@ -12,6 +12,8 @@ export interface NewAdminToken {
   readonly role: AdminRole
   readonly label: string
   readonly at: Date
+  /** null or absent: no expiry. */
+  readonly expiresAt?: Date | null
 }
 
 /** What authentication needs to know about a presented, unrevoked token. */
@@ -24,6 +26,7 @@ export interface ActiveAdminToken {
 /** A token as listed to admins: no hash. */
 export interface AdminTokenInfo extends ActiveAdminToken {
   readonly createdAt: Date
+  readonly expiresAt: Date | null
   readonly revokedAt: Date | null
 }
 
@@ -34,8 +37,12 @@ const infoColumns = {
   role: adminTokens.role,
   label: adminTokens.label,
   createdAt: adminTokens.createdAt,
+  expiresAt: adminTokens.expiresAt,
   revokedAt: adminTokens.revokedAt,
 }
+
+/** Not revoked, and not expired at `now`. */
+const activeAt = (now: Date) => and(isNull(adminTokens.revokedAt), or(isNull(adminTokens.expiresAt), gt(adminTokens.expiresAt, now)))
 
 /**
  * Stores a new admin token (created at `token.at`).
@@ -49,7 +56,7 @@ export function insertAdminToken(ex: Executor, token: NewAdminToken): Promise<Ad
     if (!TOKEN_HASH.test(token.tokenHash)) throw new KeybrokerError('bad-request', 'token hash must be 64 lowercase hex digits')
     const rows = await ex
       .insert(adminTokens)
-      .values({ id: token.id, tokenHash: token.tokenHash, role: token.role, label: token.label, createdAt: token.at })
+      .values({ id: token.id, tokenHash: token.tokenHash, role: token.role, label: token.label, createdAt: token.at, expiresAt: token.expiresAt ?? null })
       .onConflictDoNothing()
       .returning(infoColumns)
     const row = rows[0]
@@ -59,19 +66,55 @@ export function insertAdminToken(ex: Executor, token: NewAdminToken): Promise<Ad
 }
 
 /**
- * The unrevoked token whose hash is `tokenHash`, or `undefined`. The lookup is by the unique
- * hash index, so the comparison happens on a digest, never on the token.
+ * The token whose hash is `tokenHash` if it is neither revoked nor expired at `now`, or
+ * `undefined`. The lookup is by the unique hash index, so the comparison happens on a digest,
+ * never on the token.
  *
  * @throws KeybrokerError `not-ready` / `internal` on database failure.
  */
-export function findActiveAdminTokenByHash(ex: Executor, tokenHash: string): Promise<ActiveAdminToken | undefined> {
+export function findActiveAdminTokenByHash(ex: Executor, tokenHash: string, now: Date): Promise<ActiveAdminToken | undefined> {
   return guard('findActiveAdminTokenByHash', async () => {
     const rows = await ex
       .select({ id: adminTokens.id, role: adminTokens.role, label: adminTokens.label })
       .from(adminTokens)
-      .where(and(eq(adminTokens.tokenHash, tokenHash), isNull(adminTokens.revokedAt)))
+      .where(and(eq(adminTokens.tokenHash, tokenHash), activeAt(now)))
       .limit(1)
     return rows[0]
+  })
+}
+
+/**
+ * The token whose hash is `tokenHash`, revoked or expired ones included (the bootstrap token
+ * must not come back after its revocation).
+ *
+ * @throws KeybrokerError `not-ready` / `internal` on database failure.
+ */
+export function findAdminTokenByHash(ex: Executor, tokenHash: string): Promise<AdminTokenInfo | undefined> {
+  return guard('findAdminTokenByHash', async () => {
+    const rows = await ex.select(infoColumns).from(adminTokens).where(eq(adminTokens.tokenHash, tokenHash)).limit(1)
+    return rows[0]
+  })
+}
+
+/** One token by id, or `undefined`. @throws KeybrokerError `not-ready` / `internal` on database failure. */
+export function getAdminToken(ex: Executor, id: string): Promise<AdminTokenInfo | undefined> {
+  return guard('getAdminToken', async () => {
+    const rows = await ex.select(infoColumns).from(adminTokens).where(eq(adminTokens.id, id)).limit(1)
+    return rows[0]
+  })
+}
+
+/**
+ * How many tokens of `role` are active (neither revoked nor expired) at `now`, locking them
+ * (`FOR UPDATE`) when `ex` is a transaction, so that two concurrent revocations cannot both see
+ * "another admin token remains".
+ *
+ * @throws KeybrokerError `not-ready` / `internal` on database failure.
+ */
+export function countActiveAdminTokens(ex: Executor, role: AdminRole, now: Date): Promise<number> {
+  return guard('countActiveAdminTokens', async () => {
+    const rows = await ex.select({ id: adminTokens.id }).from(adminTokens).where(and(eq(adminTokens.role, role), activeAt(now))).for('update')
+    return rows.length
   })
 }
 

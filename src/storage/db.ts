@@ -3,7 +3,7 @@
  * drizzle type so every query runs unchanged on both engines.
  */
 import { existsSync } from 'node:fs'
-import { mkdir } from 'node:fs/promises'
+import { chmod, mkdir, readdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { PGlite } from '@electric-sql/pglite'
@@ -17,6 +17,7 @@ import pg from 'pg'
 import { KeybrokerError } from '../errors.js'
 import * as schema from './schema.js'
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js'
+import { registerPreparedRunner } from './prepared.js'
 import { driverError } from './storage-error.js'
 
 /** The drizzle handle common to `drizzle-orm/pglite` and `drizzle-orm/node-postgres`. */
@@ -166,9 +167,18 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
       await mkdir(dirname(dataDir), { recursive: true })
       // One process per data directory: fails at once, naming the running process.
       lock = await lockDataDir(dataDir)
+      // PGlite's file system layer creates files and directories with the modes PostgreSQL asks
+      // for less the umask, and keeps creating them (WAL segments, relations) while it runs:
+      // owner-only from here on for this process (0600 / 0700, as PostgreSQL's own data
+      // directory), and tighten what an earlier version left behind.
+      process.umask(process.umask() | 0o077)
       await mkdir(dataDir, { recursive: true, mode: 0o700 })
+      await restrictModes(dataDir)
     }
     client = await PGlite.create(dataDir === undefined ? {} : { dataDir })
+    // The first start unpacks the initial cluster with each file chmod'ed 0666 (the umask does
+    // not apply to chmod): tighten again. Files PostgreSQL creates later honour the umask.
+    if (dataDir !== undefined) await restrictModes(dataDir)
   } catch (err) {
     await lock?.release()
     if (err instanceof KeybrokerError) throw err
@@ -187,7 +197,18 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
     },
   }
   migrators.set(db, () => migratePglite(db, { migrationsFolder: migrationsFolder() }))
+  registerPreparedRunner(db, async (statement, values) => (await client.query(statement.text, [...values])).rows)
   return database
+}
+
+/** chmod 0700 on `dir` and the directories below it, 0600 on the files; symlinks left alone. */
+async function restrictModes(dir: string): Promise<void> {
+  await chmod(dir, 0o700)
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) await restrictModes(path)
+    else if (entry.isFile()) await chmod(path, 0o600)
+  }
 }
 
 /** Arbitrary constant key for `pg_advisory_lock`, shared by every keybroker replica. */
@@ -231,6 +252,7 @@ async function openPostgres(databaseUrl: string, opts: OpenDatabaseOptions): Pro
       return closing
     },
   }
+  registerPreparedRunner(db, async (statement, values) => (await pool.query({ name: statement.name, text: statement.text, values: [...values] })).rows)
   migrators.set(db, async () => {
     const client = await pool.connect()
     try {

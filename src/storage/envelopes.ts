@@ -1,24 +1,25 @@
 /**
  * Every envelope sealed at rest under a KEK, across the tables that hold one: secret versions,
- * sealing-key versions and CA keys. Each row carries its envelope and, beside it, the id of the
+ * sealing-key versions, CA keys and the audit chain's HMAC key. Each row carries its envelope and, beside it, the id of the
  * KEK that wraps it (the same id the envelope header names), so the KEKs in use are known without
  * opening anything. A new table with a KEK envelope is added to {@link ENVELOPE_TABLES} and nowhere
  * else: the start-up check, `keybroker kek status` and `keybroker kek rewrap` all read this list.
  */
-import { and, asc, count, eq, gt, ne, or, type SQL } from 'drizzle-orm'
+import { and, asc, count, eq, gt, ne, or, sql, type SQL } from 'drizzle-orm'
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import type { Executor } from './db.js'
-import { caVersions, sealingKeyVersions, secretVersions } from './schema.js'
+import { auditKeys, caVersions, sealingKeyVersions, secretVersions } from './schema.js'
 import { guard } from './storage-error.js'
 
-export const ENVELOPE_KINDS = ['secret-version', 'sealing-key-version', 'ca-key'] as const
+export const ENVELOPE_KINDS = ['secret-version', 'sealing-key-version', 'ca-key', 'audit-key'] as const
 export type EnvelopeKind = (typeof ENVELOPE_KINDS)[number]
 
 /** One stored envelope and the row it belongs to. */
 export interface StoredEnvelope {
   readonly kind: EnvelopeKind
-  /** Secret, sealing key or CA name. */
+  /** Secret, sealing key or CA name; `''` for the audit key. */
   readonly owner: string
+  /** The version; the key id for the audit key. */
   readonly version: number
   /** What else the envelope's AAD binds: the sealing key's `kid`, the CA key id; `''` for secrets. */
   readonly keyId: string
@@ -28,7 +29,8 @@ export interface StoredEnvelope {
 
 interface EnvelopeTable {
   readonly table: PgTable
-  readonly owner: PgColumn
+  /** Absent where the version alone names the row (the audit key). */
+  readonly owner: PgColumn | undefined
   readonly version: PgColumn
   readonly keyId: PgColumn | undefined
   readonly kekId: PgColumn
@@ -59,6 +61,14 @@ const ENVELOPE_TABLES: Readonly<Record<EnvelopeKind, EnvelopeTable>> = {
     keyId: caVersions.keyId,
     kekId: caVersions.kekId,
     envelope: caVersions.envelope,
+  },
+  'audit-key': {
+    table: auditKeys,
+    owner: undefined,
+    version: auditKeys.id,
+    keyId: undefined,
+    kekId: auditKeys.kekId,
+    envelope: auditKeys.envelope,
   },
 }
 
@@ -107,14 +117,14 @@ export function selectEnvelopesNotUnder(
     const t = ENVELOPE_TABLES[kind]
     const conditions: SQL[] = [ne(t.kekId, kekId)]
     if (cursor !== undefined) {
-      const after = or(gt(t.owner, cursor.owner), and(eq(t.owner, cursor.owner), gt(t.version, cursor.version)))
+      const after = t.owner === undefined ? gt(t.version, cursor.version) : or(gt(t.owner, cursor.owner), and(eq(t.owner, cursor.owner), gt(t.version, cursor.version)))
       if (after !== undefined) conditions.push(after)
     }
     const rows = await ex
-      .select({ owner: t.owner, version: t.version, keyId: t.keyId ?? t.owner, kekId: t.kekId, envelope: t.envelope })
+      .select({ owner: t.owner ?? sql<string>`''`, version: t.version, keyId: t.keyId ?? sql<string>`''`, kekId: t.kekId, envelope: t.envelope })
       .from(t.table)
       .where(and(...conditions))
-      .orderBy(asc(t.owner), asc(t.version))
+      .orderBy(...(t.owner === undefined ? [asc(t.version)] : [asc(t.owner), asc(t.version)]))
       .limit(limit)
       .for('update')
     return rows.map((r) => {
@@ -140,7 +150,7 @@ export function selectEnvelopesNotUnder(
 export function replaceEnvelope(ex: Executor, row: StoredEnvelope, kekId: string, envelope: Uint8Array): Promise<boolean> {
   return guard('replaceEnvelope', async () => {
     const t = ENVELOPE_TABLES[row.kind]
-    const where = and(eq(t.owner, row.owner), eq(t.version, row.version), eq(t.kekId, row.kekId))
+    const where = and(...(t.owner === undefined ? [] : [eq(t.owner, row.owner)]), eq(t.version, row.version), eq(t.kekId, row.kekId))
     // Every envelope table names these two columns alike; one statement per table keeps drizzle's types exact.
     const set = { kekId, envelope }
     const updated =
@@ -148,7 +158,9 @@ export function replaceEnvelope(ex: Executor, row: StoredEnvelope, kekId: string
         ? await ex.update(secretVersions).set(set).where(where).returning({ v: secretVersions.version })
         : row.kind === 'sealing-key-version'
           ? await ex.update(sealingKeyVersions).set(set).where(where).returning({ v: sealingKeyVersions.version })
-          : await ex.update(caVersions).set(set).where(where).returning({ v: caVersions.version })
+          : row.kind === 'ca-key'
+            ? await ex.update(caVersions).set(set).where(where).returning({ v: caVersions.version })
+            : await ex.update(auditKeys).set(set).where(where).returning({ v: auditKeys.id })
     return updated.length === 1
   })
 }

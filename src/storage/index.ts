@@ -5,8 +5,16 @@ export type { AdminRole, SecretKind, SecretState } from './schema.js'
 export { isUnavailable, isUniqueViolation, toStorageError } from './storage-error.js'
 export { executeRows } from './raw-rows.js'
 export type { RawRow } from './raw-rows.js'
-export { consumeNonce, deleteExpiredNonces } from './nonces.js'
-export { findActiveAdminTokenByHash, insertAdminToken, listAdminTokens, revokeAdminToken } from './admin-tokens.js'
+export { consumeNonce, consumeNonceReadingGeneration, deleteExpiredNonces } from './nonces.js'
+export {
+  countActiveAdminTokens,
+  findActiveAdminTokenByHash,
+  findAdminTokenByHash,
+  getAdminToken,
+  insertAdminToken,
+  listAdminTokens,
+  revokeAdminToken,
+} from './admin-tokens.js'
 export type { ActiveAdminToken, AdminTokenInfo, NewAdminToken } from './admin-tokens.js'
 export {
   createReferenceValueSet,

@@ -1,6 +1,7 @@
 /** Single use of attestation nonces, shared by every replica through the `used_nonces` key. */
 import { lt } from 'drizzle-orm'
-import type { Executor } from './db.js'
+import type { Db, Executor } from './db.js'
+import { runPrepared, type PreparedStatement } from './prepared.js'
 import { usedNonces } from './schema.js'
 import { guard } from './storage-error.js'
 
@@ -35,4 +36,33 @@ export function deleteExpiredNonces(ex: Executor, now: Date): Promise<number> {
     const rows = await ex.delete(usedNonces).where(lt(usedNonces.expiresAt, now)).returning({ nonceId: usedNonces.nonceId })
     return rows.length
   })
+}
+
+/** The nonce's row and the release generation in one statement, so in one snapshot and one round trip. */
+const CONSUME_NONCE_READ_GENERATION: PreparedStatement = {
+  name: 'kb_consume_nonce_read_generation',
+  text: `with used as (
+    insert into used_nonces (nonce_id, expires_at, used_at) values ($1, $2::timestamptz, $3::timestamptz)
+    on conflict (nonce_id) do nothing returning nonce_id)
+  select (select count(*) from used)::int as fresh,
+         (select generation::text from release_generation where id = 1) as generation`,
+}
+
+/**
+ * {@link consumeNonce}, and in the same statement the release generation (the counter raised by
+ * every change to secrets, policies, reference values, sealing keys and the disk deny-list): the
+ * state of those tables that a request may rely on is the one at this statement, the first thing
+ * the request asks of the database. `generation` is `null` only if the counter row is missing.
+ *
+ * @throws KeybrokerError `not-ready` / `internal` on database failure.
+ */
+export async function consumeNonceReadingGeneration(
+  db: Db,
+  nonceId: string,
+  expiresAt: Date,
+  now: Date,
+): Promise<{ readonly fresh: boolean; readonly generation: bigint | null }> {
+  const [row] = await runPrepared(db, CONSUME_NONCE_READ_GENERATION, [nonceId, expiresAt.toISOString(), now.toISOString()])
+  const generation = row?.['generation']
+  return { fresh: row?.['fresh'] === 1, generation: typeof generation === 'string' ? BigInt(generation) : null }
 }

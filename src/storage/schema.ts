@@ -55,6 +55,22 @@ export const usedNonces = pgTable(
   (t) => [index('used_nonces_expires_at_idx').on(t.expiresAt)],
 )
 
+/**
+ * One row (`id` = 1): a counter that triggers raise in the same transaction as any change to the
+ * data a release decision reads (secrets and their versions, policies, reference-value sets and
+ * values, sealing keys, the disk deny-list). A replica reads it in the round trip that consumes the
+ * nonce; while it is unchanged, that replica's in-process copies of those rows are still current
+ * (services/release-data.ts). The triggers are SQL of their own (migrations/0011).
+ */
+export const releaseGeneration = pgTable(
+  'release_generation',
+  {
+    id: integer('id').primaryKey(),
+    generation: bigint('generation', { mode: 'bigint' }).notNull(),
+  },
+  (t) => [check('release_generation_single_row', sql`${t.id} = 1`)],
+)
+
 export const ADMIN_ROLES = ['admin', 'registrar', 'auditor'] as const
 export type AdminRole = (typeof ADMIN_ROLES)[number]
 
@@ -67,6 +83,8 @@ export const adminTokens = pgTable(
     role: text('role', { enum: ADMIN_ROLES }).notNull(),
     label: text('label').notNull(),
     createdAt: tstz('created_at').notNull(),
+    /** After this instant the token is refused (401); null: no expiry. */
+    expiresAt: tstz('expires_at'),
     revokedAt: tstz('revoked_at'),
   },
   (t) => [
@@ -253,7 +271,7 @@ export const SEALING_KEY_VERSION_STATES = ['active', 'retired'] as const
 export type SealingKeyVersionState = (typeof SEALING_KEY_VERSION_STATES)[number]
 
 /**
- * Sealing keys for disks (DESIGN.md, "Secrets"): one per unlock policy, Tang-style, no per-disk
+ * Sealing keys for disks (docs/architecture.md, "Secrets"): one per unlock policy, Tang-style, no per-disk
  * state. The private keys live in `sealing_key_versions`, never here.
  */
 export const sealingKeys = pgTable(

@@ -4,7 +4,7 @@ import { KeybrokerError } from '../errors.js'
 import { bindingInput, checkReportData, type BindingProfile } from '../evidence/binding.js'
 import type { Claims } from '../evidence/types.js'
 
-/** Domain-separation prefix of the binding (DESIGN.md, "Binding"); versioned so v2 cannot collide. */
+/** Domain-separation prefix of the binding (docs/architecture.md, "Binding"); versioned so v2 cannot collide. */
 export const BINDING_PREFIX = 'keybroker-v1:'
 /** SHA-512 output: the full SNP/TDX REPORT_DATA. */
 export const BINDING_BYTES = 64

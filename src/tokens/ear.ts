@@ -15,12 +15,12 @@ import { EAR_STATUSES, TRUST_CLAIMS, isTrustClaimValue, type EarStatus, type Tru
  * that Veraison's and Trustee's EAR libraries speak): dotted names `ear.status`,
  * `ear.trustworthiness-vector`, `ear.verifier_id`, `ear.veraison.annotated-evidence`. One
  * submodule per appraised evidence, keyed by the evidence type. Beyond the draft:
- * a top-level `ear.status` (DESIGN.md, "Tokens": relying parties read one status without walking
+ * a top-level `ear.status` (docs/architecture.md, "Tokens": relying parties read one status without walking
  * submods), `cnf.jwk` (RFC 7800, the attested key secrets are sealed to), and `kb.*` claims.
  */
 export const EAR_PROFILE = 'tag:github.com,2023:veraison/ear'
 export const EAR_DEVELOPER = 'keybroker'
-/** Tokens are short-lived passports (DESIGN.md flow 2); a day bounds a misconfiguration. */
+/** Tokens are short-lived passports (docs/architecture.md, "Tokens"); a day bounds a misconfiguration. */
 export const MAX_EAR_TTL_SECONDS = 24 * 60 * 60
 
 export interface EarInput {

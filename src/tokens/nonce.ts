@@ -3,7 +3,7 @@ import { KeybrokerError } from '../errors.js'
 import { equalBytes, toBase64Url } from '../evidence/reader.js'
 
 /**
- * Stateless challenge nonces (DESIGN.md, "Stateless"): any replica holding the same key can
+ * Stateless challenge nonces (docs/architecture.md, "Stateless"): any replica holding the same key can
  * verify a nonce without shared memory; single use is enforced elsewhere by a unique DB row
  * keyed on {@link VerifiedNonce.id}.
  *

@@ -5,7 +5,7 @@ import { calculateJwkThumbprint, type JWK } from 'jose'
 import { KeybrokerError } from '../errors.js'
 import { createKeyFileExclusive, readKeyFile } from '../secrets/key-file.js'
 
-/** Token signature algorithms (DESIGN.md, "Tokens": ES256 default, ES384 option). */
+/** Token signature algorithms (docs/architecture.md, "Tokens": ES256 default, ES384 option). */
 export type TokenAlg = 'ES256' | 'ES384'
 export const TOKEN_ALGS = ['ES256', 'ES384'] as const satisfies readonly TokenAlg[]
 

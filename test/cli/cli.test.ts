@@ -109,6 +109,8 @@ describe('keybroker CLI', () => {
     }
     expect(await exited).toBe(0)
     expect(log).toContain('"msg":"stopped"')
+    // The bootstrap token is registered, so there is no first-token hint.
+    expect(log).not.toContain('no admin token yet')
   })
 
   it('refuses to start when the port is taken, with a clear error', async () => {

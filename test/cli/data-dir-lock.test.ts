@@ -35,7 +35,7 @@ describe('data directory lock (real processes)', () => {
     first = await startServe({ ...env, KEYBROKER_LOG_LEVEL: 'info' })
     await waitForStatus(first, '/readyz', 200, 60_000)
     const pid = String(first.child.pid)
-    for (const args of [['serve'], ['admin', 'token', 'create', '--role', 'admin'], ['migrate'], ['audit', 'verify']]) {
+    for (const args of [['serve'], ['admin', 'token', 'create', '--role', 'admin', '--offline'], ['migrate'], ['audit', 'verify']]) {
       const res = runCli(args, { ...env, KEYBROKER_LISTEN: '127.0.0.1:0' }, 60_000)
       expect(res.status, `${args.join(' ')}: ${res.stderr}`).toBe(1)
       expect(res.stderr).toMatch(MESSAGE)

@@ -47,3 +47,39 @@ export function tpmQuoteJson(
 }
 
 export const sha256 = (b: Uint8Array): Uint8Array => new Uint8Array(createHash('sha256').update(b).digest())
+
+/** bincode 1.x `Quote{report, certs}` (tee-tools 1.6, sev crate ≥ v3 enum): report ‖ u64 count ‖ per cert u32 type ‖ u64 length ‖ DER. */
+export function bincodeQuote(report: Uint8Array, certs: readonly { type: number; der: Uint8Array }[]): Uint8Array {
+  const u32 = (n: number) => {
+    const b = Buffer.alloc(4)
+    b.writeUInt32LE(n)
+    return b
+  }
+  const u64 = (n: number) => {
+    const b = Buffer.alloc(8)
+    b.writeBigUInt64LE(BigInt(n))
+    return b
+  }
+  return new Uint8Array(Buffer.concat([Buffer.from(report), u64(certs.length), ...certs.flatMap((c) => [u32(c.type), u64(c.der.byteLength), Buffer.from(c.der)])]))
+}
+
+/** CertType indices of the sev crate v3-v6. */
+export const CERT_TYPE = { ark: 1, ask: 2, vcek: 3, vlek: 4 } as const
+
+/** binary_runtime_measurements of parsed IMA entries (SHA-1 template hashes): u32 pcr ‖ hash ‖ u32 len ‖ name ‖ u32 len ‖ fields. */
+export function imaBinaryOf(entries: readonly { pcr: number; templateHash: Uint8Array; template: string; fields: readonly Uint8Array[] }[]): Uint8Array {
+  const u32 = (n: number) => {
+    const b = Buffer.alloc(4)
+    b.writeUInt32LE(n)
+    return b
+  }
+  return new Uint8Array(
+    Buffer.concat(
+      entries.map((e) => {
+        const data = Buffer.concat(e.fields.flatMap((f) => [u32(f.byteLength), Buffer.from(f)]))
+        const name = Buffer.from(e.template, 'latin1')
+        return Buffer.concat([u32(e.pcr), Buffer.from(e.templateHash), u32(name.length), name, u32(data.length), data])
+      }),
+    ),
+  )
+}

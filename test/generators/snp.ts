@@ -1,5 +1,5 @@
 /**
- * Synthetic SEV-SNP signer for tests (STYLE.md §9; after go-sev-guest `AmdSignerBuilder`): a test
+ * Synthetic SEV-SNP signer for tests (docs/conventions.md §9; after go-sev-guest `AmdSignerBuilder`): a test
  * ARK → ASK/ASVK → VCEK/VLEK chain with AMD's extensions, and reports written through the
  * parser's own layout table (`report-layout.ts`) and signed like the firmware does. Every knob
  * has a default that verifies, so a negative test overrides exactly one thing.

@@ -1,5 +1,5 @@
 /**
- * Synthetic Intel TDX signer for tests (STYLE.md §9): a test "Intel SGX Root CA" → PCK Platform
+ * Synthetic Intel TDX signer for tests (docs/conventions.md §9): a test "Intel SGX Root CA" → PCK Platform
  * CA → PCK certificate (with the SGX extension) chain, a TCB Signing certificate, a QE whose
  * report the PCK key signs, an attestation key, quotes v4/v5 written through the parser's own
  * layout tables (`src/evidence/tdx/quote/layout.ts`), TCB info / QE identity documents signed

@@ -33,7 +33,7 @@ async function problemCode(p: Promise<unknown>): Promise<string> {
 }
 
 /**
- * Two service instances on one database (DESIGN.md: replicas behind a load balancer share one
+ * Two service instances on one database (docs/architecture.md, "Stateless": replicas behind a load balancer share one
  * PostgreSQL, the KEK and the token key). On PostgreSQL each instance has its own connection
  * pool to the same database; on PGlite (single process) they share the embedded instance.
  */

@@ -50,7 +50,7 @@ describe.each(testDatabases())('KEK rotation on %s', (engine) => {
     expect((await adminCall(kb, 'POST', '/admin/v1/cas', { name: 'workloads', keyType: 'P-256' })).status).toBe(201)
     await kb.close()
     kb = undefined
-  })
+  }, 300_000)
 
   afterAll(async () => {
     await kb?.close()
@@ -76,16 +76,17 @@ describe.each(testDatabases())('KEK rotation on %s', (engine) => {
     const a = kekFromBase64(KEK_A).id
     const b = kekFromBase64(KEK_B).id
     expect(status).toMatchObject({ current: b, previous: [a], unknown: [], unused: [] })
-    // 3 secrets + one more version of s1 under A, s4 under B; one sealing-key version, one CA key.
+    // 3 secrets + one more version of s1 under A, s4 under B; one sealing-key version, one CA key, the audit key.
     expect(status.envelopes).toEqual(
       expect.arrayContaining([
         { kind: 'secret-version', kekId: a, count: 4, known: true },
         { kind: 'secret-version', kekId: b, count: 1, known: true },
         { kind: 'sealing-key-version', kekId: a, count: 1, known: true },
         { kind: 'ca-key', kekId: a, count: 1, known: true },
+        { kind: 'audit-key', kekId: a, count: 1, known: true },
       ]),
     )
-    expect(status.pending).toBe(6)
+    expect(status.pending).toBe(7)
     await kb.close()
     kb = undefined
   })
@@ -104,14 +105,14 @@ describe.each(testDatabases())('KEK rotation on %s', (engine) => {
         },
       }),
     ).rejects.toThrow('killed')
-    expect((await kekStatus(both)).pending).toBe(2)
+    expect((await kekStatus(both)).pending).toBe(3)
     // Still refused without A: two envelopes need it.
     expect(await startError(database, { KEYBROKER_KEK: KEK_B })).toBeInstanceOf(ConfigError)
 
     const limited = await rewrapEnvelopes(both, { batchSize: 1, maxBatches: 1 })
-    expect(limited).toMatchObject({ rewrapped: 1, batches: 1, remaining: 1, complete: false, failed: [] })
+    expect(limited).toMatchObject({ rewrapped: 1, batches: 1, remaining: 2, complete: false, failed: [] })
     const rest = await rewrapEnvelopes(both, { batchSize: 100 })
-    expect(rest).toMatchObject({ rewrapped: 1, remaining: 0, complete: true, failed: [] })
+    expect(rest).toMatchObject({ rewrapped: 2, remaining: 0, complete: true, failed: [] })
     expect(await rewrapEnvelopes(both)).toMatchObject({ rewrapped: 0, batches: 0, complete: true })
     const status = await kekStatus(both)
     expect(status.unused).toEqual([kekFromBase64(KEK_A).id])
@@ -126,11 +127,12 @@ describe.each(testDatabases())('KEK rotation on %s', (engine) => {
         opened += 1
       }
     }
-    expect(opened).toBe(7)
+    expect(opened).toBe(8)
 
     // Audited: one entry per committed batch, the chain intact.
     const entries = (await listAuditEntries(database.db, { limit: 1000 })).filter((e) => e.action === 'kek.rewrap')
-    expect(entries.reduce((n, e) => n + Number((e.detail as { rewrapped: number }).rewrapped), 0)).toBe(6)
+    expect(entries.reduce((n, e) => n + Number((e.detail as { rewrapped: number }).rewrapped), 0)).toBe(7)
+    expect(new Set(entries.map((e) => e.subject))).toEqual(new Set(['secret-version', 'sealing-key-version', 'ca-key', 'audit-key']))
     expect(entries.every((e) => (e.detail as { to: string }).to === onlyB.current.id)).toBe(true)
     expect((await verifyAuditChain(database.db, both.auditKey)).ok).toBe(true)
 
@@ -139,5 +141,5 @@ describe.each(testDatabases())('KEK rotation on %s', (engine) => {
     const released = await kb.client.attestAndOpen(sample, [...secrets, 's4'])
     expect(released.secrets.s4?.byteLength).toBe(16)
     expect((await kb.raw('GET', '/v1/ca/workloads/crl')).status).toBe(200)
-  })
+  }, 180_000)
 })

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   findActiveAdminTokenByHash,
@@ -7,6 +8,7 @@ import {
   revokeAdminToken,
   type Database,
 } from '../../src/storage/index.js'
+import { adminTokens } from '../../src/storage/schema.js'
 import { testDatabases } from '../support/databases.js'
 
 const T0 = new Date('2026-01-01T00:00:00.000Z')
@@ -22,9 +24,9 @@ describe.each(testDatabases())('admin tokens on %s', (engine) => {
 
   it('stores a token and finds it by hash while active', async () => {
     const info = await insertAdminToken(database.db, { id: 't1', tokenHash: hashOf('secret-1'), role: 'admin', label: 'ops', at: T0 })
-    expect(info).toEqual({ id: 't1', role: 'admin', label: 'ops', createdAt: T0, revokedAt: null })
-    expect(await findActiveAdminTokenByHash(database.db, hashOf('secret-1'))).toEqual({ id: 't1', role: 'admin', label: 'ops' })
-    expect(await findActiveAdminTokenByHash(database.db, hashOf('other'))).toBeUndefined()
+    expect(info).toEqual({ id: 't1', role: 'admin', label: 'ops', createdAt: T0, expiresAt: null, revokedAt: null })
+    expect(await findActiveAdminTokenByHash(database.db, hashOf('secret-1'), T1)).toEqual({ id: 't1', role: 'admin', label: 'ops' })
+    expect(await findActiveAdminTokenByHash(database.db, hashOf('other'), T1)).toBeUndefined()
   })
 
   it('refuses a duplicate id or hash with conflict, leaving the transaction usable', async () => {
@@ -38,7 +40,7 @@ describe.each(testDatabases())('admin tokens on %s', (engine) => {
       ).rejects.toMatchObject({ code: 'conflict' })
       await insertAdminToken(tx, { id: 't3', tokenHash: hashOf('secret-3'), role: 'auditor', label: 'audit', at: T1 })
     })
-    expect(await findActiveAdminTokenByHash(database.db, hashOf('secret-3'))).toMatchObject({ id: 't3', role: 'auditor' })
+    expect(await findActiveAdminTokenByHash(database.db, hashOf('secret-3'), T1)).toMatchObject({ id: 't3', role: 'auditor' })
   })
 
   it('refuses a hash that is not 64 lowercase hex digits', async () => {
@@ -51,13 +53,20 @@ describe.each(testDatabases())('admin tokens on %s', (engine) => {
     expect(await revokeAdminToken(database.db, 't1', T1)).toBe(true)
     expect(await revokeAdminToken(database.db, 't1', new Date('2027-01-01T00:00:00Z'))).toBe(false)
     expect(await revokeAdminToken(database.db, 'no-such-token', T1)).toBe(false)
-    expect(await findActiveAdminTokenByHash(database.db, hashOf('secret-1'))).toBeUndefined()
+    expect(await findActiveAdminTokenByHash(database.db, hashOf('secret-1'), T1)).toBeUndefined()
+  })
+
+  it('stops finding a token at its expiry', async () => {
+    await insertAdminToken(database.db, { id: 't-exp', tokenHash: hashOf('secret-exp'), role: 'admin', label: 'short', at: T0, expiresAt: T1 })
+    expect(await findActiveAdminTokenByHash(database.db, hashOf('secret-exp'), T0)).toMatchObject({ id: 't-exp' })
+    expect(await findActiveAdminTokenByHash(database.db, hashOf('secret-exp'), T1)).toBeUndefined()
+    await database.db.delete(adminTokens).where(eq(adminTokens.id, 't-exp'))
   })
 
   it('lists every token without hashes, oldest first', async () => {
     const list = await listAdminTokens(database.db)
     expect(list.map((t) => t.id)).toEqual(['t1', 't2', 't3'])
-    expect(list[0]).toEqual({ id: 't1', role: 'admin', label: 'ops', createdAt: T0, revokedAt: T1 })
+    expect(list[0]).toEqual({ id: 't1', role: 'admin', label: 'ops', createdAt: T0, expiresAt: null, revokedAt: T1 })
     for (const t of list) expect(Object.keys(t)).not.toContain('tokenHash')
   })
 })

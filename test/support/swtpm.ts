@@ -5,7 +5,7 @@
  * `swtpm:` TCTI. Every command is bounded in time; swtpm is stopped by its PID and the directory
  * removed in `close()`, and on process exit if a test run dies first. swtpm has no resource
  * manager, so transient objects and sessions are flushed after each command that creates them
- * (DESIGN.md, "Known traps").
+ * (docs/architecture.md, "Known traps").
  */
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'

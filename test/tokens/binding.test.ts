@@ -5,7 +5,7 @@ import { codeOf, asyncCodeOf } from '../support/error-code.js'
 import { checkBinding, computeBinding } from '../../src/tokens/index.js'
 
 /**
- * Binding test vectors (DESIGN.md, "Binding"), printed in the README so that clients in any
+ * Binding test vectors (docs/architecture.md, "Binding"), printed in the README so that clients in any
  * language can check their implementation:
  *   report_data = SHA-512(ASCII("keybroker-v1:" + nonce + ":" + RFC7638-thumbprint(publicKey)))
  */

@@ -22,6 +22,15 @@ describe('nonce service', () => {
     expect(service.verify(nonce, T0).id).toBe(verified.id)
   })
 
+  it('verifies nonces of an earlier key given as previous (a KEK rotation across replicas), and only those', () => {
+    const { nonce } = service.issue(T0)
+    const rotated = createNonceService({ key: OTHER_KEY, previousKeys: [KEY], ttlSeconds: TTL })
+    expect(rotated.verify(nonce, T0).id).toBe(service.verify(nonce, T0).id)
+    expect(codeOf(() => createNonceService({ key: OTHER_KEY, ttlSeconds: TTL }).verify(nonce, T0))).toBe('nonce-invalid')
+    // New nonces are MAC'd with the current key only.
+    expect(codeOf(() => service.verify(rotated.issue(T0).nonce, T0))).toBe('nonce-invalid')
+  })
+
   it('is verifiable by another instance holding the same key (stateless replicas)', () => {
     const { nonce } = service.issue(T0)
     const replica = createNonceService({ key: Uint8Array.from(KEY), ttlSeconds: 5 })

@@ -104,6 +104,34 @@ describe('signing keys', () => {
     expect(await asyncCodeOf(() => loadOrCreateSigningKey(dir, 'ES256'))).toBe('no-error')
   })
 
+  it('adds the public keys of KEYBROKER_TOKEN_PREVIOUS_KEYS_FILE to the verification keys and the JWKS', async () => {
+    const dir = await tempDir()
+    const older = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    const oldest = generateKeyPairSync('ec', { namedCurve: 'P-384' })
+    const file = join(dir, 'previous.pem')
+    // One SPKI public key and one private key (only its public half is kept), with text between.
+    await writeFile(
+      file,
+      `retired 2026-11-01\n${String(older.publicKey.export({ type: 'spki', format: 'pem' }))}\n${String(oldest.privateKey.export({ type: 'pkcs8', format: 'pem' }))}`,
+    )
+    const set = await loadOrCreateSigningKeys(join(dir, 'keys'), 'ES256', undefined, file)
+    const { kty, crv, x, y } = older.publicKey.export({ format: 'jwk' })
+    const olderKid = await calculateJwkThumbprint({ kty, crv, x, y }, 'sha256')
+    expect(set.verificationKeys.map((k) => k.kid)).toContain(olderKid)
+    expect(set.verificationKeys).toHaveLength(3)
+    expect(set.verificationKeys.find((k) => k.alg === 'ES384')?.key.type).toBe('public')
+    const jwks = set.jwks().keys
+    expect(jwks.map((k) => k.kid)).toEqual([set.current.kid, ...set.verificationKeys.slice(1).map((k) => k.kid)])
+    for (const k of jwks) expect('d' in k).toBe(false)
+
+    await writeFile(file, 'no key here')
+    expect(await asyncCodeOf(() => loadOrCreateSigningKeys(join(dir, 'keys'), 'ES256', undefined, file))).toBe('internal')
+    const rsa = String(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }))
+    await writeFile(file, rsa)
+    expect(await asyncCodeOf(() => loadOrCreateSigningKeys(join(dir, 'keys'), 'ES256', undefined, file))).toBe('internal')
+    expect(await asyncCodeOf(() => loadOrCreateSigningKeys(join(dir, 'keys'), 'ES256', undefined, join(dir, 'missing.pem')))).toBe('internal')
+  })
+
   it('refuses a corrupt key file', async () => {
     const dir = await tempDir()
     await writeFile(join(dir, CURRENT_SIGNING_KEY_FILE), 'garbage', { mode: 0o600 })

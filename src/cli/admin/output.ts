@@ -42,3 +42,10 @@ export function formatRecord(record: Record<string, unknown>): string {
 export function formatJson(v: unknown): string {
   return `${JSON.stringify(v, null, 2)}\n`
 }
+
+/** The rule names of a problem's `failedRules` (objects with `rule`, or plain names). */
+export function failedRuleNames(problem: Record<string, unknown>): string[] | undefined {
+  const rules = problem['failedRules']
+  if (!Array.isArray(rules)) return undefined
+  return rules.map((r) => (typeof r === 'object' && r !== null && 'rule' in r ? cell(r.rule) : cell(r)))
+}

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
 import { UsageError, type CliContext } from '../io.js'
 import { AdminApiError, AdminConnectionError, adminRequest, normalizePin, type AdminConnection } from './http.js'
-import { asRecord, asRows, formatJson, formatRecord, formatTable, type Column } from './output.js'
+import { asRecord, asRows, failedRuleNames, formatJson, formatRecord, formatTable, type Column } from './output.js'
 
 /** The options `keybroker admin` takes for every subcommand (commander `optsWithGlobals`). */
 export interface AdminGlobalOptions {
@@ -32,7 +32,13 @@ async function readSmallFile(path: string, what: string): Promise<string> {
 }
 
 /** Builds the connection from the flags, then the environment; usage errors for bad or missing settings. */
-export async function connectionFor(opts: AdminGlobalOptions, env: Readonly<Record<string, string | undefined>>): Promise<AdminConnection> {
+export async function connectionFor(
+  opts: AdminGlobalOptions,
+  environment: Readonly<Record<string, string | undefined>>,
+  { tokenRequired = true, defaultCaFile }: { readonly tokenRequired?: boolean; readonly defaultCaFile?: string } = {},
+): Promise<AdminConnection> {
+  // An empty variable counts as unset, as in shells' ${VAR:-default}.
+  const env = Object.fromEntries(Object.entries(environment).filter(([, v]) => v !== undefined && v !== ''))
   const urlText = opts.url ?? env['KEYBROKER_URL'] ?? DEFAULT_URL
   let url: URL
   try {
@@ -43,14 +49,14 @@ export async function connectionFor(opts: AdminGlobalOptions, env: Readonly<Reco
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new UsageError('--url / KEYBROKER_URL: an https:// URL')
   const tokenFile = opts.tokenFile ?? env['KEYBROKER_TOKEN_FILE']
   const token = tokenFile !== undefined ? (await readSmallFile(tokenFile, 'token file')).trim() : env['KEYBROKER_TOKEN']?.trim()
-  if (token === undefined || token === '') throw new UsageError('no admin token: set KEYBROKER_TOKEN or give --token-file FILE')
-  const caFile = opts.cacert ?? env['KEYBROKER_CACERT']
+  if (tokenRequired && (token === undefined || token === '')) throw new UsageError('no admin token: set KEYBROKER_TOKEN or give --token-file FILE')
   const pinText = opts.pinSha256 ?? env['KEYBROKER_PIN_SHA256']
+  const caFile = opts.cacert ?? env['KEYBROKER_CACERT'] ?? (pinText === undefined ? defaultCaFile : undefined)
   const pin = pinText === undefined ? undefined : normalizePin(pinText)
   if (pinText !== undefined && pin === undefined) throw new UsageError('--pin-sha256: the SHA-256 of the certificate, 64 hex digits (colons allowed)')
   const timeoutSeconds = Number(opts.timeout ?? '30')
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0 || timeoutSeconds > 3600) throw new UsageError('--timeout: seconds, 1 to 3600')
-  return { url, token, ca: caFile === undefined ? undefined : await readSmallFile(caFile, 'CA file'), pinSha256: pin, timeoutMs: timeoutSeconds * 1000 }
+  return { url, token: token === '' ? undefined : token, ca: caFile === undefined ? undefined : await readSmallFile(caFile, 'CA file'), pinSha256: pin, timeoutMs: timeoutSeconds * 1000 }
 }
 
 export class AdminSession {
@@ -72,8 +78,8 @@ export class AdminSession {
   }
 
   /** Prints one object: `--json` as is, else `key: value` lines. */
-  printRecord(body: unknown): void {
-    this.ctx.out.stdout(this.json ? formatJson(body) : formatRecord(asRecord(body)))
+  printRecord(body: unknown, view: (record: Record<string, unknown>) => Record<string, unknown> = (r) => r): void {
+    this.ctx.out.stdout(this.json ? formatJson(body) : formatRecord(view(asRecord(body))))
   }
 
   /** A confirmation for people (stderr); nothing with `--json`. */
@@ -97,7 +103,8 @@ export function adminAction(ctx: CliContext, run: (session: AdminSession, args: 
     } catch (err) {
       if (err instanceof AdminApiError) {
         if (session.json) ctx.out.stdout(formatJson({ status: err.status, ...err.problem }))
-        const failed = Array.isArray(err.problem['failedRules']) ? ` (failed rules: ${err.problem['failedRules'].join(', ')})` : ''
+        const names = failedRuleNames(err.problem)
+        const failed = names === undefined ? '' : ` (failed rules: ${names.join(', ')})`
         ctx.out.stderr(`keybroker: ${err.message}${failed}\n`)
         ctx.setExitCode(1)
         return

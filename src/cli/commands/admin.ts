@@ -20,6 +20,8 @@ export function registerAdminCommands(program: Command, ctx: CliContext): void {
   const admin = program
     .command('admin')
     .description('manage a running keybroker through its admin API (HTTPS)')
+    // Connection flags anywhere after `admin` (subcommands created below inherit this).
+    .enablePositionalOptions(false)
     .option('--url <url>', `the service (default: KEYBROKER_URL, else ${DEFAULT_URL})`)
     .option('--token-file <file>', 'a file holding the admin token (default: KEYBROKER_TOKEN, or the file KEYBROKER_TOKEN_FILE names)')
     .option('--cacert <file>', 'trust this CA or self-signed certificate (PEM; default: KEYBROKER_CACERT, else the system CAs)')

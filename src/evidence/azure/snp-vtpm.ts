@@ -1,5 +1,5 @@
 /**
- * `az-snp-vtpm`: an Azure confidential VM on SEV-SNP (DESIGN.md, "Evidence types"). The chain of
+ * `az-snp-vtpm`: an Azure confidential VM on SEV-SNP (docs/architecture.md, "Evidence types"). The chain of
  * trust: the SNP report (the `snp` verifier: VCEK chain to AMD's pinned ARK, policy, TCB) →
  * its REPORT_DATA = SHA-256 of the HCL runtime claims → the vTPM AK (HCLAkPub) in those claims →
  * the vTPM quote, whose PCRs are the guest's measured boot and whose extraData carries

@@ -16,19 +16,14 @@
 import { createHash, X509Certificate } from 'node:crypto'
 import { BINDING_HALF_SIZE, bindingMismatch, bindingOk, type BindingProfile, type BindingResult } from '../binding.js'
 import { equalBytes, isZero } from '../reader.js'
+import { concatBytes } from '../tpm/marshal.js'
 import type { Claims } from '../types.js'
 
 const sha256 = (b: Uint8Array): Uint8Array => new Uint8Array(createHash('sha256').update(b).digest())
-const concat = (a: Uint8Array, b: Uint8Array): Uint8Array => {
-  const out = new Uint8Array(a.byteLength + b.byteLength)
-  out.set(a)
-  out.set(b, a.byteLength)
-  return out
-}
 
 /** REPORT_DATA of the agent rule: nonce ‖ SHA-256(certificate DER). */
 export function cosmianAgentReportData(nonce: Uint8Array, certificateDer: Uint8Array): Uint8Array {
-  return concat(nonce, sha256(certificateDer))
+  return concatBytes(nonce, sha256(certificateDer))
 }
 
 /** The SEC1 uncompressed point of an EC certificate key (what Cosmian's RA-TLS hashes), or undefined. */
@@ -45,7 +40,7 @@ export function certificateKeyPoint(certificateDer: Uint8Array): Uint8Array | un
 
 /** REPORT_DATA of the RA-TLS rule: SHA-256(SEC1 key point) ‖ extra data (here the nonce). */
 export function cosmianRatlsReportData(keyPoint: Uint8Array, nonce: Uint8Array): Uint8Array {
-  return concat(sha256(keyPoint), nonce)
+  return concatBytes(sha256(keyPoint), nonce)
 }
 
 function checkCosmian(claims: Claims, agentNonceBytes: Uint8Array, seen: Uint8Array | undefined): BindingResult {

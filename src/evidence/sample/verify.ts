@@ -4,7 +4,7 @@ import { fromBase64, fromHex, toHex } from '../reader.js'
 import type { Claims, EvidenceVerifier } from '../types.js'
 import { REPORT_DATA_BINDING } from '../binding.js'
 
-/** Development-only evidence (DESIGN.md, "Wire details"): unsigned, so never hardware-backed. */
+/** Development-only evidence (docs/architecture.md, "Wire details"): unsigned, so never hardware-backed. */
 export const sampleEvidenceSchema = z.object({
   type: z.literal('sample'),
   measurement: z.string().regex(/^[0-9a-fA-F]{2,128}$/).refine((s) => s.length % 2 === 0, 'even number of hex digits'),

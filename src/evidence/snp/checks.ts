@@ -1,6 +1,6 @@
 /**
  * Checks about what a verified report says, each with its own error code. They run after the
- * signature and the chain (STYLE.md §10: structure, then signature, then meaning).
+ * signature and the chain (docs/conventions.md §10: structure, then signature, then meaning).
  */
 import { EvidenceError } from '../../errors.js'
 import type { SnpVerifyOptions } from './options.js'

@@ -8,7 +8,7 @@ import { verifySnpEvidence } from './verify.js'
 import { REPORT_DATA_BINDING } from '../binding.js'
 
 /**
- * `evidence` of type `snp` on the wire (DESIGN.md, "Wire details"): `report` is the 1184-byte
+ * `evidence` of type `snp` on the wire (docs/architecture.md, "Wire details"): `report` is the 1184-byte
  * report (configfs-tsm `outblob`) in base64 or base64url; `certs` the configfs-tsm `auxblob`
  * certificate table in base64, or PEM text, or a list of base64 DER / PEM certificates; `crl`
  * an AMD KDS CRL (DER) in base64. Sizes are bounded before any decoding.

@@ -5,7 +5,7 @@ import type { SnpReport } from './parse.js'
 /**
  * Verifies the report's ECDSA P-384/SHA-384 signature over bytes 0x000-0x29F (ABI spec 56860,
  * ATTESTATION_REPORT SIGNATURE) with the VCEK/VLEK public key. node:crypto (OpenSSL) rather than
- * @noble/curves: ~0.5 ms against ~4 ms, and this is the hot path (DESIGN.md, "measured facts").
+ * @noble/curves: ~0.5 ms against ~4 ms, and this is the hot path (docs/architecture.md, "Measured facts").
  * `parseReport` already turned r and s into 48-byte big-endian values, so they are passed as
  * IEEE P1363 r‖s.
  * @throws `signature-invalid`

@@ -27,7 +27,7 @@ import {
   type EndorsementKind,
 } from './vcek-chain.js'
 
-/** Everything the pure SNP verifier needs (STYLE.md §2). */
+/** Everything the pure SNP verifier needs (docs/conventions.md §2). */
 export interface SnpVerifyInput {
   /** The 0x4A0-byte ATTESTATION_REPORT exactly as the guest produced it. */
   readonly report: Uint8Array

@@ -44,7 +44,7 @@ export interface TdxEvidenceCollateral {
   readonly rootCaCrl?: Uint8Array
 }
 
-/** Everything the pure TDX verifier needs (STYLE.md §2). */
+/** Everything the pure TDX verifier needs (docs/conventions.md §2). */
 export interface TdxVerifyInput {
   /** The quote exactly as configfs-tsm `outblob` holds it (trailing zero padding allowed). */
   readonly quote: Uint8Array
@@ -127,7 +127,7 @@ export function clearTdxDocumentCache(): void {
 
 /**
  * Verifies an Intel TDX DCAP quote (v4, v5; TDX 1.0 and 1.5 bodies) completely and offline, in
- * the order of Intel's quote verification (STYLE.md §10: structure, then signatures, then
+ * the order of Intel's quote verification (docs/conventions.md §10: structure, then signatures, then
  * meaning): `parseQuote`; PCK chain → pinned Intel SGX Root CA at `now`; QE report signature by
  * the PCK key; QE report data binds attestation key and QE auth data; quote signature by the
  * attestation key; PCK SGX extensions; Root CA and PCK CRLs when available (required with

@@ -16,7 +16,7 @@ export interface VerifiedQuote {
   readonly pcrs: ReadonlyMap<TpmHashName, ReadonlyMap<number, string>>
 }
 
-/** Structure, then signature, then PCR digest (STYLE.md §10: trust nothing because it was signed). */
+/** Structure, then signature, then PCR digest (docs/conventions.md §10: trust nothing because it was signed). */
 export function verifyQuote(
   quote: Uint8Array,
   signature: Uint8Array | TpmSignature,

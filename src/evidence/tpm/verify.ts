@@ -9,7 +9,7 @@ import type { PcrValues } from './pcrs.js'
 import { verifyQuote, type VerifiedQuote } from './quote.js'
 import { toClaims } from './to-claims.js'
 
-/** Everything the pure `tpm` verifier needs (STYLE.md §2). */
+/** Everything the pure `tpm` verifier needs (docs/conventions.md §2). */
 export interface TpmVerifyInput {
   /** TPMS_ATTEST as `tpm2_quote -m` writes it. */
   readonly quote: Uint8Array

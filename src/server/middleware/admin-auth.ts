@@ -25,7 +25,7 @@ export function adminAuth(options: AdminAuthOptions): MiddlewareHandler<AppEnv> 
     }
     const principal = await authenticateAdminToken(options.services, match[1])
     if (principal === undefined) {
-      throw new KeybrokerError('unauthorized', 'unknown or revoked admin token')
+      throw new KeybrokerError('unauthorized', 'unknown, revoked or expired admin token')
     }
     if (!options.roles.includes(principal.role)) {
       throw new KeybrokerError('forbidden', `role ${principal.role} may not do this`)

@@ -10,7 +10,7 @@ const ACCEPTABLE = /^[A-Za-z0-9._-]{1,64}$/
 
 /**
  * Sets `requestId`: the client's `X-Request-Id` when short and made of safe characters,
- * otherwise a fresh UUID (STYLE.md §7); echoed in the response and used as problem `instance`.
+ * otherwise a fresh UUID (docs/conventions.md §7); echoed in the response and used as problem `instance`.
  */
 export function requestId(options: RequestIdOptions = {}): MiddlewareHandler<AppEnv> {
   const header = options.header ?? 'X-Request-Id'

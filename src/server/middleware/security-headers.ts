@@ -1,10 +1,22 @@
 import type { MiddlewareHandler } from 'hono'
 import type { AppEnv } from '../context.js'
 
-/** Responses carry tokens and sealed secrets: never cache them, never sniff them. */
-export function securityHeaders(): MiddlewareHandler<AppEnv> {
+export interface SecurityHeadersOptions {
+  /**
+   * Send `Strict-Transport-Security` (RFC 6797): on when keybroker itself serves HTTPS. Behind a
+   * TLS-terminating proxy (plain HTTP here) the proxy sends it; browsers ignore it over HTTP.
+   */
+  readonly hsts: boolean
+}
+
+/** One year, the value HSTS preload lists ask for; no `includeSubDomains`: other hosts are not ours. */
+export const HSTS_VALUE = 'max-age=31536000'
+
+/** Responses carry tokens and sealed secrets: never cache them, never sniff them; HTTPS only. */
+export function securityHeaders(options: SecurityHeadersOptions): MiddlewareHandler<AppEnv> {
   return async function securityHeadersMiddleware(c, next) {
     await next()
+    if (options.hsts) c.header('Strict-Transport-Security', HSTS_VALUE)
     c.header('Cache-Control', 'no-store')
     c.header('X-Content-Type-Options', 'nosniff')
     c.header('Referrer-Policy', 'no-referrer')

@@ -121,8 +121,7 @@ const EXPLAINERS: readonly AdminRole[] = ['admin', 'registrar']
 
 /**
  * `/admin/v1/policies`: named, versioned release policies (CEL rules) and their dry run.
- * DESIGN.md writes the dry run as `POST /admin/v1/policies/{name}:explain`; it is
- * `POST /admin/v1/policies/{name}/explain` here (a path segment, as every other action).
+ * The dry run is `POST /admin/v1/policies/{name}/explain` (a path segment, as every other action).
  */
 export function registerAdminPolicyRoutes(app: App, deps: AppDeps): void {
   const s = deps.services
@@ -221,7 +220,7 @@ export function registerAdminPolicyRoutes(app: App, deps: AppDeps): void {
       path: '/admin/v1/policies/{name}/explain',
       summary: 'Dry run: every rule with its result and the values it read, and the appraisal per claim',
       description:
-        'Runs the policy (`default` for the built-in rules) against `evidence` (verified for real; the nonce binding is skipped) or a `claims` document, appraised against `referenceValues` or the sets of `secret`. Releases nothing. DESIGN.md\'s `POST /admin/v1/policies/{name}:explain` is this route.',
+        'Runs the policy (`default` for the built-in rules) against `evidence` (verified for real; the nonce binding is skipped) or a `claims` document, appraised against `referenceValues` or the sets of `secret`. Releases nothing.',
       middleware: [explain] as const,
       request: { params: NameParam, body: { required: true, content: { 'application/json': { schema: ExplainRequest } } } },
       responses: {

@@ -88,7 +88,7 @@ export function jweHeader(jwe: string): Record<string, any> {
   return JSON.parse(Buffer.from(jwe.split('.')[0] ?? '', 'base64url').toString('utf8'))
 }
 
-/** A LUKS2 image file with a cheap key slot 0 (DESIGN.md "Known traps": pbkdf2, 1000 iterations). */
+/** A LUKS2 image file with a cheap key slot 0 (docs/architecture.md, "Known traps": pbkdf2, 1000 iterations). */
 export async function luksImage(path: string, keyFile: string): Promise<void> {
   const truncate = await run('truncate', ['-s', '20M', path])
   if (truncate.code !== 0) throw new Error(`truncate: ${truncate.stderr}`)

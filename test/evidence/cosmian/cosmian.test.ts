@@ -146,6 +146,13 @@ describe('binding profile', () => {
     expect(COSMIAN_BINDING.check(claimsWith(rd, { extraData: N.slice() }), bindingInput(B, { agentCertificate: cert })).ok).toBe(true)
   })
 
+  test('README vectors: the binding vector B and the RA-TLS certificate of the vectors', () => {
+    const vectorB = hex('a1cdbb3467687a86e5e94b81e531e547e41881dbac14863ec331e92c1b8f3a75ac755b62660ad8ab3294d76fecea5e5089cc4f04fc4c4dff3bc3ccee2785ed35')
+    const n = vectorB.subarray(0, 32)
+    expect(Buffer.from(cosmianAgentReportData(n, cert)).toString('hex')).toBe('a1cdbb3467687a86e5e94b81e531e547e41881dbac14863ec331e92c1b8f3a75498ba23677c36d7dd68b9f722ac93b8c2b331c20a19aabb5f58bda0cda0cca98')
+    expect(Buffer.from(cosmianRatlsReportData(certificateKeyPoint(cert)!, n)).toString('hex')).toBe('9aa36080b247a50c53fa60134eb2d9d0b55eacb7c491ab9bf9460c690f5a3368a1cdbb3467687a86e5e94b81e531e547e41881dbac14863ec331e92c1b8f3a75')
+  })
+
   test('RA-TLS rule: SHA-256(cert key point) ‖ nonce', () => {
     const rd = cosmianRatlsReportData(certificateKeyPoint(cert)!, N)
     expect(COSMIAN_BINDING.check(claimsWith(rd, { agentCertificate: cert }), bindingInput(B))).toEqual({ ok: true, rule: 'cosmian-ratls' })

@@ -1,5 +1,5 @@
 /**
- * Property tests of the Cosmian parsers (STYLE.md §9): arbitrary bytes and truncations of the
+ * Property tests of the Cosmian parsers (docs/conventions.md §9): arbitrary bytes and truncations of the
  * real quotes only ever give `evidence-malformed` / `evidence-unsupported`, and the schema-level
  * wire decoding never lets anything else escape.
  */

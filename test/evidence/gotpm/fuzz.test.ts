@@ -1,5 +1,5 @@
 /**
- * Property tests of the gotpm decoding and verification (STYLE.md §9): arbitrary bytes, arbitrary
+ * Property tests of the gotpm decoding and verification (docs/conventions.md §9): arbitrary bytes, arbitrary
  * protojson and mutated real attestations only ever give typed 4xx errors, never anything else.
  */
 import fc from 'fast-check'

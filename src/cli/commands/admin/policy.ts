@@ -15,7 +15,6 @@ const POLICIES: ResourceSpec = {
     { header: 'NAME', value: 'name' },
     { header: 'VERSION', value: 'version' },
     { header: 'RULES', value: (r) => (Array.isArray(r['rules']) ? r['rules'].length : 0) },
-    { header: 'SECRETS', value: 'secrets' },
     { header: 'DESCRIPTION', value: 'description' },
   ],
 }

@@ -1,7 +1,8 @@
 /** `keybroker admin reference-values …`: /admin/v1/reference-values. */
 import type { Command } from 'commander'
 import { UsageError, type CliContext } from '../../io.js'
-import { addDelete, addList, addShow, itemPath, type ResourceSpec } from '../../admin/resource.js'
+import { addDelete, addList, itemPath, type ResourceSpec } from '../../admin/resource.js'
+import { asRecord, asRows } from '../../admin/output.js'
 import { adminAction, defined, list, num, readJsonBody, str } from '../../admin/session.js'
 import { collect, hexValue, positiveInt } from './options.js'
 
@@ -28,6 +29,12 @@ const setOptions = (cmd: Command) =>
     .option('--allow-debug', 'accept evidence with debug enabled (development images only)')
     .option('--no-allow-debug', 'refuse debug evidence (the default)')
 
+/** A set for people: each measurement as its value, revoked ones marked. */
+function setView(set: Record<string, unknown>): Record<string, unknown> {
+  const measurements = asRows(set['measurements']).map((m) => `${String(m['value'])}${m['revokedAt'] ? ` (revoked ${String(m['revokedAt'])}: ${String(m['revokeReason'] ?? '')})` : ''}`)
+  return { ...set, measurements, provenance: asRecord(set['provenance'])['source'] ?? '-' }
+}
+
 function setFields(opts: Record<string, unknown>): Record<string, unknown> {
   return defined({ measurements: list(opts, 'measurement'), evidenceType: str(opts, 'evidenceType'), allowDebug: opts['allowDebug'] })
 }
@@ -40,14 +47,18 @@ export function registerReferenceValueCommands(admin: Command, ctx: CliContext):
       adminAction(ctx, async (s, [name], opts) => {
         const body: Record<string, unknown> = { ...(await readJsonBody(str(opts, 'body'))), ...setFields(opts), name }
         if (body['measurements'] === undefined && body['values'] === undefined) throw new UsageError('give --measurement HEX (or values in --body)')
-        s.printRecord(await s.call('POST', SETS.path, body))
+        s.printRecord(await s.call('POST', SETS.path, body), setView)
       }),
     )
   addList(rv, ctx, SETS, 'list reference-value sets')
-  addShow(rv, ctx, SETS)
+  rv.command('show')
+    .alias('get')
+    .description('show one reference-value set')
+    .argument('<name>')
+    .action(adminAction(ctx, async (s, [name]) => s.printRecord(await s.call('GET', itemPath(SETS, name ?? '')), setView)))
   setOptions(rv.command('update').description('replace the measurements of a set (a new version)').argument('<name>'))
     .option('--body <file>', 'a JSON request body (PUT /admin/v1/reference-values/{name}); flags win')
-    .action(adminAction(ctx, async (s, [name], opts) => s.printRecord(await s.call('PUT', itemPath(SETS, name ?? ''), { ...(await readJsonBody(str(opts, 'body'))), ...setFields(opts) }))))
+    .action(adminAction(ctx, async (s, [name], opts) => s.printRecord(await s.call('PUT', itemPath(SETS, name ?? ''), { ...(await readJsonBody(str(opts, 'body'))), ...setFields(opts) }), setView)))
   rv.command('revoke')
     .description('revoke one measurement; effective from the next request on every replica')
     .argument('<name>')
@@ -56,7 +67,7 @@ export function registerReferenceValueCommands(admin: Command, ctx: CliContext):
     .option('--revoke-certificates', 'also revoke the certificates issued on that measurement')
     .action(
       adminAction(ctx, async (s, [name], opts) =>
-        s.printRecord(await s.call('POST', `${itemPath(SETS, name ?? '')}/revoke`, defined({ measurement: str(opts, 'measurement'), reason: str(opts, 'reason'), revokeCertificates: opts['revokeCertificates'] }))),
+        s.printRecord(await s.call('POST', `${itemPath(SETS, name ?? '')}/revoke`, defined({ measurement: str(opts, 'measurement'), reason: str(opts, 'reason'), revokeCertificates: opts['revokeCertificates'] })), setView),
       ),
     )
   rv.command('versions')
