@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Config } from '../config/config.js'
+import { checkConfiguredPaths, unknownSettings } from '../config/preflight.js'
 import { createLogger, describeError } from '../log/logger.js'
 import { createApp } from '../server/app.js'
 import { listen } from '../server/listen.js'
@@ -20,6 +21,11 @@ import type { CliOutput } from './io.js'
 
 export async function serve(config: Config): Promise<number> {
   const log = createLogger(config.logLevel)
+  for (const { name, suggestion } of unknownSettings(process.env)) {
+    log.warn('unknown setting ignored', { setting: name, ...(suggestion === undefined ? {} : { didYouMean: suggestion }) })
+  }
+  // Files and directories first: a wrong path stops here, naming its setting.
+  checkConfiguredPaths(config)
   // PostgreSQL may be down at start: listen anyway (503 `not-ready`, /readyz 503) and retry.
   // Embedded PGlite is opened (and locked) before listening: there is nothing to wait for.
   const deferred = config.databaseUrl !== undefined

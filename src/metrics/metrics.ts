@@ -87,7 +87,7 @@ export function createMetrics(): Metrics {
     }),
     collateralFetches: new Counter({
       name: 'keybroker_collateral_fetches_total',
-      help: 'Collateral fetches from AMD KDS or Intel PCS at request time, by source and outcome (ok, not-found, failed).',
+      help: 'Collateral fetches from AMD KDS or Intel PCS at request time, by source and outcome (ok, unavailable: not found, failing or backing off; error).',
       labelNames: ['source', 'outcome'] as const,
       registers,
     }),

@@ -202,6 +202,7 @@ export async function attest(s: Services, input: AttestInput, requestId: string,
     policies,
   })
   for (const name of Object.keys(released)) s.metrics.releases.inc({ secret: name })
+  if (recovery !== undefined) s.metrics.recoveries.inc({ sealing_key: recovery.subject, outcome: 'ok' })
   s.log.info('attested', {
     requestId,
     evidenceType: claims.evidenceType,

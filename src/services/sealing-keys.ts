@@ -350,6 +350,7 @@ export async function recoverDiskKey(
       policy: stored === undefined ? 'default' : `${stored.name}@${stored.version}`,
       failedRules: failed.map((r) => r.rule),
     })
+    s.metrics.recoveries.inc({ sealing_key: meta.name, outcome: 'denied' })
     throw new KeybrokerError('policy-denied', `recovery denied by ${failed.length} rule(s)`, { extensions: { failedRules: failed } })
   }
 

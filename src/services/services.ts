@@ -140,10 +140,10 @@ export async function createServices(config: Config, log: Logger, options: Creat
   const audit = new AuditWriter(database, auditKey)
   const fetchers: CollateralFetcher[] = []
   if (config.snp.kdsFetch) {
-    fetchers.push(createKdsFetcher({ baseUrl: config.snp.kdsUrl, timeoutMs: config.snp.kdsTimeoutMs, now, log }))
+    fetchers.push(countedFetcher('amd-kds', createKdsFetcher({ baseUrl: config.snp.kdsUrl, timeoutMs: config.snp.kdsTimeoutMs, now, log }), metrics))
   }
   if (config.tdx.pcsFetch) {
-    fetchers.push(createPcsFetcher({ baseUrl: config.tdx.pcsUrl, timeoutMs: config.tdx.pcsTimeoutMs, now, log }))
+    fetchers.push(countedFetcher('intel-pcs', createPcsFetcher({ baseUrl: config.tdx.pcsUrl, timeoutMs: config.tdx.pcsTimeoutMs, now, log }), metrics))
   }
   log.info('services ready', {
     database: database.engine,
@@ -179,5 +179,25 @@ export async function createServices(config: Config, log: Logger, options: Creat
     tdxExtraPinnedRoots: options.testTrustAnchors?.tdxRoots ?? [],
     sevRoots: [...builtinSevRoots(config.sev.products), ...(options.testTrustAnchors?.sevRoots ?? [])],
     metrics,
+  }
+}
+
+/**
+ * Counts a fetcher's answers: `ok`, `unavailable` (not found, failing or backing off: the
+ * fetcher logs which) or `error` (it threw).
+ */
+function countedFetcher(source: string, fetcher: CollateralFetcher, metrics: Metrics): CollateralFetcher {
+  return {
+    handles: (kind) => fetcher.handles(kind),
+    async fetch(kind, key) {
+      try {
+        const value = await fetcher.fetch(kind, key)
+        metrics.collateralFetches.inc({ source, outcome: value === undefined ? 'unavailable' : 'ok' })
+        return value
+      } catch (err) {
+        metrics.collateralFetches.inc({ source, outcome: 'error' })
+        throw err
+      }
+    },
   }
 }

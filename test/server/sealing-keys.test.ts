@@ -228,6 +228,10 @@ describe.each(testDatabases())('sealing keys on %s', (engine) => {
     expect(v2.status).toBe(200)
     await expectRecovered('gated', adv, disk)
     expect(await lastAudit('recover')).toMatchObject({ outcome: 'ok', detail: { policy: 'disk-unlock@2', disk: disk.id } })
+    // The recoveries metric counts both, by sealing key and outcome.
+    const recoveries = await kb.services.metrics.registry.getSingleMetricAsString('keybroker_recoveries_total')
+    expect(recoveries).toContain('keybroker_recoveries_total{sealing_key="gated",outcome="denied"} 1')
+    expect(recoveries).toContain('keybroker_recoveries_total{sealing_key="gated",outcome="ok"} 1')
 
     // The policy cannot be deleted while it gates the key; detached, it can.
     expect((await adminCall(kb, 'DELETE', '/admin/v1/policies/disk-unlock')).status).toBe(409)
