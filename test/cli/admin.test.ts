@@ -205,6 +205,33 @@ describe.each(testDatabases())('keybroker admin on %s', (engine) => {
     env = { KEYBROKER_URL: kb.url, KEYBROKER_TOKEN: kb.tokens.admin, KEYBROKER_CACERT: join(dir, 'ca.pem') }
   })
 
+  it('creates, lists and revokes admin tokens over the API; a revoked token is refused', async () => {
+    const created = await cli(['admin', 'token', 'create', '--role', 'registrar', '--label', 'ci registrar'])
+    expect(created.status).toBe(0)
+    const token = created.stdout.trim()
+    expect(token).toMatch(/^kb_admin_[A-Za-z0-9_-]{43}$/)
+    const id = /token ([0-9a-f-]{36})/.exec(created.stderr)?.[1]
+    expect(id).toBeDefined()
+
+    const listed = await cli(['admin', 'token', 'list'])
+    expect(listed.stdout.split('\n')[0]).toMatch(/^ID\s+ROLE\s+LABEL/)
+    expect(listed.stdout).toMatch(new RegExp(`^${id}\\s+registrar\\s+ci registrar\\s`, 'm'))
+    const json = await cli(['admin', 'token', 'list', '--json'])
+    expect(json.stdout).not.toContain(token)
+    expect(json.json().tokens).toContainEqual(expect.objectContaining({ id, role: 'registrar', label: 'ci registrar', revokedAt: null }))
+
+    // The new token works for its role, then is refused once revoked.
+    expect((await cli(['admin', 'rv', 'list'], { KEYBROKER_TOKEN: token })).status).toBe(0)
+    const revoked = await cli(['admin', 'token', 'revoke', id ?? ''])
+    expect(revoked.status).toBe(0)
+    const refused = await cli(['admin', 'rv', 'list'], { KEYBROKER_TOKEN: token })
+    expect(refused.status).toBe(1)
+    expect(refused.stderr).toMatch(/401/)
+    const after = await cli(['admin', 'token', 'list', '--json'])
+    expect(after.json().tokens.find((t: { id: string }) => t.id === id).revokedAt).toEqual(expect.any(String))
+    expect((await cli(['admin', 'token', 'create', '--role', 'root'])).status).toBe(2)
+  })
+
   it('runs as the installed command (bin/keybroker.js)', async () => {
     // Asynchronously: the service answering it runs in this process.
     const res = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) =>
