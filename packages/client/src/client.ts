@@ -190,7 +190,9 @@ export class KeybrokerClient {
       }
       if ((res.status === 503 || res.status === 429) && attempt < this.#retries) {
         const after = retryAfterSeconds(res.headers['retry-after'])
-        const delayMs = after === undefined ? backoffMs(attempt) : after * 1000
+        // Retry-After plus up to a quarter more (at most 1 s), so that clients shed together
+        // (a fleet rebooting) do not come back together.
+        const delayMs = after === undefined ? backoffMs(attempt) : after * 1000 + retryAfterJitterMs(after)
         if (delayMs <= (this.#options.maxRetryDelayMs ?? 30_000)) {
           options.onRetry?.()
           await sleep(delayMs)
@@ -248,6 +250,10 @@ function optionalString<K extends string>(body: Record<string, unknown>, field: 
 }
 
 /** Exponential back-off with full jitter: 0–250 ms, 0–500 ms, 0–1 s, … (at most 8 s). */
+function retryAfterJitterMs(afterSeconds: number): number {
+  return Math.random() * Math.min(1000, afterSeconds * 250)
+}
+
 function backoffMs(attempt: number): number {
   return Math.random() * Math.min(8000, 250 * 2 ** attempt)
 }
