@@ -3,6 +3,7 @@
  * the opt-in AMD KDS fetcher (against a fake KDS on 127.0.0.1), with its disk cache, back-off,
  * negative cache and timeout. Real vector: trustee's Milan VCEK report (test/vectors/snp).
  */
+import { randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { existsSync, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -261,6 +262,8 @@ describe('collateral lookup: directory → admin store → KDS', () => {
   })
 
   it('the service wires the fetcher only with KEYBROKER_SNP_KDS_FETCH=1', async () => {
+    // Both services open the same database, so they share one KEK (the start-up check refuses another).
+    const kek = randomBytes(32).toString('base64')
     for (const fetch of ['0', '1']) {
       const dataDir = await mkdtemp(join(tmpdir(), 'kb-services-'))
       try {
@@ -268,6 +271,7 @@ describe('collateral lookup: directory → admin store → KDS', () => {
           KEYBROKER_DATA_DIR: dataDir,
           KEYBROKER_SNP_KDS_URL: kds.url,
           KEYBROKER_SNP_KDS_FETCH: fetch,
+          KEYBROKER_KEK: kek,
         })
         const s = await createServices(config, log, { database, now })
         expect(s.collateral.directory).toBe(join(dataDir, 'collateral'))
