@@ -63,38 +63,58 @@ describe.each(testDatabases())('clients honour Retry-After from a shedding keybr
    */
   async function holdSlot(): Promise<{ released: Promise<void> }> {
     const body = Buffer.from(JSON.stringify({ nonce: 'x', evidence: { type: 'sample' }, publicKey: {} }))
-    const req = request(`${kb.url}/v1/attest`, {
-      method: 'POST',
-      ca: kb.server.caPem,
-      agent: false,
-      headers: { 'Content-Type': 'application/json', 'Content-Length': String(body.byteLength) },
-    })
-    const done = new Promise<void>((resolve) => {
-      req.on('response', (res) => {
-        res.resume()
-        res.on('end', () => resolve())
+    // A probe is itself an attestation: when the held upload arrives while a probe holds the one
+    // slot (likelier on PostgreSQL, where the probe's refusal is audited before it answers), the
+    // upload is the one shed. Then it is sent again.
+    for (let attempt = 0; attempt < 20; attempt++) {
+      let finished = false
+      const req = request(`${kb.url}/v1/attest`, {
+        method: 'POST',
+        ca: kb.server.caPem,
+        agent: false,
+        headers: { 'Content-Type': 'application/json', 'Content-Length': String(body.byteLength) },
       })
-      req.on('error', () => resolve())
-    })
-    req.write(body.subarray(0, 10))
-    // Wait until the server counts it in flight: a probe is shed.
-    for (let i = 0; i < 100; i++) {
-      const probe = await kb.raw('POST', '/v1/attest', '{}', { 'Content-Type': 'application/json' })
-      if (probe.status === 503) {
-        expect(probe.headers['retry-after']).toBe(String(RETRY_AFTER_SECONDS))
-        expect(JSON.parse(probe.body)).toMatchObject({ type: expect.stringMatching(/\/overloaded$/), status: 503 })
-        break
+      const done = new Promise<void>((resolve) => {
+        req.on('response', (res) => {
+          res.resume()
+          res.on('end', () => {
+            finished = true
+            resolve()
+          })
+        })
+        req.on('error', () => {
+          finished = true
+          resolve()
+        })
+      })
+      req.write(body.subarray(0, 10))
+      // Wait until the server counts it in flight: a probe is shed.
+      let held = false
+      for (let i = 0; i < 100 && !finished; i++) {
+        const probe = await kb.raw('POST', '/v1/attest', '{}', { 'Content-Type': 'application/json' })
+        if (probe.status === 503 && !finished) {
+          expect(probe.headers['retry-after']).toBe(String(RETRY_AFTER_SECONDS))
+          expect(JSON.parse(probe.body)).toMatchObject({ type: expect.stringMatching(/\/overloaded$/), status: 503 })
+          held = true
+          break
+        }
+        await new Promise((r) => setTimeout(r, 20))
       }
-      await new Promise((r) => setTimeout(r, 20))
+      if (!held) {
+        req.destroy()
+        await done
+        continue
+      }
+      shed.length = 0
+      void (async () => {
+        const by = Date.now() + HOLD_BOUND_MS
+        while (shed.length === 0 && Date.now() < by) await new Promise((r) => setTimeout(r, 10))
+        req.end(body.subarray(10))
+      })()
+      // Wrapped: an async function returning the promise itself would wait for it.
+      return { released: done }
     }
-    shed.length = 0
-    void (async () => {
-      const by = Date.now() + HOLD_BOUND_MS
-      while (shed.length === 0 && Date.now() < by) await new Promise((r) => setTimeout(r, 10))
-      req.end(body.subarray(10))
-    })()
-    // Wrapped: an async function returning the promise itself would wait for it.
-    return { released: done }
+    throw new Error('could not hold the attestation slot')
   }
 
   /** The client was shed exactly once, and came back no sooner than Retry-After. */
@@ -103,10 +123,7 @@ describe.each(testDatabases())('clients honour Retry-After from a shedding keybr
     expect(finishedAt - startedAt).toBeGreaterThanOrEqual(RETRY_AFTER_SECONDS * 1000)
   }
 
-  // Known gap (issue 11, left open): on PostgreSQL the held upload is not counted in flight here —
-  // every probe is admitted (400) — while the same test holds the slot on PGlite, and the shell
-  // clients' cases below shed on both. Not yet understood; skipped there rather than hidden.
-  it.skipIf(String(engine) === 'postgres')('the TypeScript client', async () => {
+  it('the TypeScript client', async () => {
     const { released } = await holdSlot()
     const client = new KeybrokerClient({ baseUrl: kb.url, ca: kb.server.caPem ?? '' })
     const started = Date.now()
