@@ -59,6 +59,15 @@ const profileOptions = (cmd: Command) =>
     .option('--policy <name>', 'the issuance policy (default: the built-in rules)')
     .option('--body <file>', 'a JSON request body (allowedSubject, extendedKeyUsage, …); flags win')
 
+/** The imported CA certificate and key of `--certificate` and `--private-key` (both or neither). */
+async function importedCa(opts: Record<string, unknown>): Promise<{ certificate: string; privateKey: string } | undefined> {
+  const cert = str(opts, 'certificate')
+  const key = str(opts, 'privateKey')
+  if (cert === undefined && key === undefined) return undefined
+  if (cert === undefined || key === undefined) throw new UsageError('--certificate and --private-key go together')
+  return { certificate: await readTextArg(cert, '--certificate'), privateKey: await readTextArg(key, '--private-key') }
+}
+
 async function profileBody(opts: Record<string, unknown>): Promise<Record<string, unknown>> {
   return {
     ...(await readJsonBody(str(opts, 'body'))),
@@ -76,12 +85,9 @@ export function registerCaCommands(admin: Command, ctx: CliContext): void {
     .option('--private-key <file>', 'import: its private key (PEM)')
     .action(
       adminAction(ctx, async (s, [name], opts) => {
-        const cert = str(opts, 'certificate')
-        const key = str(opts, 'privateKey')
-        if ((cert === undefined) !== (key === undefined)) throw new UsageError('--certificate and --private-key go together')
-        if ((cert === undefined) === (str(opts, 'keyType') === undefined)) throw new UsageError('give --key-type, or --certificate and --private-key')
-        const body =
-          cert === undefined ? { name, keyType: str(opts, 'keyType') } : { name, certificate: await readTextArg(cert, '--certificate'), privateKey: await readTextArg(key ?? '', '--private-key') }
+        const imported = await importedCa(opts)
+        if ((imported === undefined) === (str(opts, 'keyType') === undefined)) throw new UsageError('give --key-type, or --certificate and --private-key')
+        const body = imported === undefined ? { name, keyType: str(opts, 'keyType') } : { name, ...imported }
         s.printRecord(await s.call('POST', CAS.path, body))
       }),
     )
@@ -94,10 +100,7 @@ export function registerCaCommands(admin: Command, ctx: CliContext): void {
     .option('--private-key <file>', 'import: its private key (PEM)')
     .action(
       adminAction(ctx, async (s, [name], opts) => {
-        const cert = str(opts, 'certificate')
-        const key = str(opts, 'privateKey')
-        if ((cert === undefined) !== (key === undefined)) throw new UsageError('--certificate and --private-key go together')
-        const body = cert === undefined ? {} : { certificate: await readTextArg(cert, '--certificate'), privateKey: await readTextArg(key ?? '', '--private-key') }
+        const body = (await importedCa(opts)) ?? {}
         s.printRecord(await s.call('POST', `${itemPath(CAS, name ?? '')}/rotate`, body))
       }),
     )
