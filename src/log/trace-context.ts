@@ -26,7 +26,9 @@ export interface TraceContext {
   readonly flags: string
 }
 
-const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/
+// Version 00 is exactly these four fields. A later version may append fields after a `-`: the
+// specification (§3.2.4, "Versioning of traceparent") asks to read its first four as version 00's.
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/
 const ZERO_TRACE = '0'.repeat(32)
 const ZERO_SPAN = '0'.repeat(16)
 
@@ -34,13 +36,15 @@ const newSpanId = (): string => randomBytes(8).toString('hex')
 
 /**
  * The span of a request that carried `header`: the caller's trace when the header is a valid
- * version-00 `traceparent` with non-zero ids, otherwise a new trace (the specification says an
- * invalid header is ignored). The span id is always fresh.
+ * `traceparent` with non-zero ids (version 00, or a later one read as version 00; never `ff`),
+ * otherwise a new trace (the specification says an invalid header is ignored). The span id is
+ * always fresh.
  */
 export function continueTrace(header: string | undefined): TraceContext {
   const given = TRACEPARENT.exec(header?.trim().toLowerCase() ?? '')
-  const [, traceId, parentId, flags] = given ?? []
-  if (traceId !== undefined && parentId !== undefined && flags !== undefined && traceId !== ZERO_TRACE && parentId !== ZERO_SPAN) {
+  const [, version, traceId, parentId, flags, rest] = given ?? []
+  const validVersion = version === '00' ? rest === undefined : version !== undefined && version !== 'ff'
+  if (validVersion && traceId !== undefined && parentId !== undefined && flags !== undefined && traceId !== ZERO_TRACE && parentId !== ZERO_SPAN) {
     return { traceId, spanId: newSpanId(), parentId, flags }
   }
   return { traceId: randomBytes(16).toString('hex'), spanId: newSpanId(), parentId: undefined, flags: '00' }

@@ -76,6 +76,11 @@ describe('docs/operations.md', () => {
     for (const word of ['**KEK.**', 'kek rewrap', '**Token-signing key.**', '**Sealing keys.**', '**CA keys.**']) expect(s).toContain(word)
   })
 
+  it('says how to get the first admin token in Docker Compose', () => {
+    const s = section('Docker Compose')
+    for (const word of ['**The first admin token.**', 'secrets/admin-token', 'admin token create']) expect(s).toContain(word)
+  })
+
   it('covers upgrades, replicas, sizing and monitoring', () => {
     expect(section('Upgrades and migrations')).toContain('keybroker migrate')
     expect(section('N replicas behind a load balancer')).toContain('/readyz')
