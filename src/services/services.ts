@@ -189,9 +189,9 @@ export async function createServices(config: Config, log: Logger, options: Creat
 function countedFetcher(source: string, fetcher: CollateralFetcher, metrics: Metrics): CollateralFetcher {
   return {
     handles: (kind) => fetcher.handles(kind),
-    async fetch(kind, key) {
+    async fetch(kind, key, trace) {
       try {
-        const value = await fetcher.fetch(kind, key)
+        const value = await fetcher.fetch(kind, key, trace)
         metrics.collateralFetches.inc({ source, outcome: value === undefined ? 'unavailable' : 'ok' })
         return value
       } catch (err) {
