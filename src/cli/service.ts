@@ -16,10 +16,14 @@ import { scheduleMaintenance } from '../services/maintenance.js'
 import { checkpointJwsFromFile } from '../services/audit-checkpoints.js'
 import { loadAuditKey } from '../services/audit-key.js'
 import { createServices, loadConfiguredKeys, openAuditKey } from '../services/services.js'
+import { StartupTimings } from '../services/startup-timings.js'
 import { migrateDatabase, openDatabase, type AdminRole } from '../storage/index.js'
 import type { CliOutput } from './io.js'
 
 export async function serve(config: Config): Promise<number> {
+  // Node's start, the command line and this module's imports: everything before serve() runs.
+  const timings = new StartupTimings()
+  timings.markSinceProcessStart('modules')
   const log = createLogger(config.logLevel)
   for (const { name, suggestion } of unknownSettings(process.env)) {
     log.warn('unknown setting ignored', { setting: name, ...(suggestion === undefined ? {} : { didYouMean: suggestion }) })
@@ -29,12 +33,12 @@ export async function serve(config: Config): Promise<number> {
   // PostgreSQL may be down at start: listen anyway (503 `not-ready`, /readyz 503) and retry.
   // Embedded PGlite is opened (and locked) before listening: there is nothing to wait for.
   const deferred = config.databaseUrl !== undefined
-  const services = await createServices(config, log, { deferDatabase: deferred })
+  const services = await createServices(config, log, { deferDatabase: deferred, timings })
   if (config.allowSampleEvidence) log.warn('sample evidence is ENABLED: development only, never in production')
   let maintenance: { stop(): void } | undefined
   const startUp = async (): Promise<void> => {
-    if (!(await services.readiness.waitForDatabase())) return
-    await prepareAdminAccess(services, config.bootstrapAdminToken)
+    if (!(await timings.time('waitForDatabase', () => services.readiness.waitForDatabase()))) return
+    await timings.time('adminAccess', () => prepareAdminAccess(services, config.bootstrapAdminToken))
     maintenance = scheduleMaintenance(services)
     log.info('ready')
   }
@@ -43,9 +47,14 @@ export async function serve(config: Config): Promise<number> {
   let started: Promise<void> = Promise.resolve()
   try {
     if (!deferred) await startUp()
-    server = await listen(createApp({ config, services, log }), config, log)
+    server = await timings.time('listen', () => listen(createApp({ config, services, log }), config, log))
     if (config.metricsListen !== undefined) metrics = await listenMetrics(services.metrics, config.metricsListen, log)
-    if (deferred) started = startUp()
+    started = deferred ? startUp() : Promise.resolve()
+    // Where start-up time went (bench/startup.ts reads this line): once listening and ready.
+    void started.then(
+      () => log.info('started', timings.toLogFields()),
+      () => undefined,
+    )
   } catch (err) {
     await services.database.close()
     throw err
