@@ -70,8 +70,10 @@ describe.each(testDatabases())('trace context into outgoing calls on %s', (engin
   it("the KDS request continues the caller's trace: same trace id and flags, a parent id of its own; logged", async () => {
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736'
     const callerSpan = '00f067aa0ba902b7'
-    const { answered, sent } = await verifyWithoutVcek({ traceparent: `00-${traceId}-${callerSpan}-01` })
+    const { answered, sent } = await verifyWithoutVcek({ traceparent: `00-${traceId}-${callerSpan}-01`, tracestate: 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7' })
     expect(answered?.[0]).toBe(traceId)
+    // Other vendors' tracestate goes along unchanged.
+    expect(kds.tracestates.at(-1)).toBe('congo=t61rcWkgMzE,rojo=00f067aa0ba902b7')
     expect(sent?.[0]).toBe(traceId)
     expect(sent?.[2]).toBe('01')
     // Neither the caller's span nor keybroker's request span: the outgoing call is a span of its own.
@@ -83,7 +85,9 @@ describe.each(testDatabases())('trace context into outgoing calls on %s', (engin
   })
 
   it('a request without traceparent: the trace keybroker starts (unsampled) goes to the KDS', async () => {
-    const { answered, sent } = await verifyWithoutVcek({})
+    // A tracestate without a valid traceparent is dropped with it.
+    const { answered, sent } = await verifyWithoutVcek({ tracestate: 'congo=t61rcWkgMzE' })
+    expect(kds.tracestates.at(-1)).toBeUndefined()
     expect(answered?.[2]).toBe('00')
     expect(sent?.[0]).toBe(answered?.[0])
     expect(sent?.[2]).toBe('00')
