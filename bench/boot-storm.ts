@@ -21,7 +21,7 @@
  *
  *   npm run build && flock /work/bench.lock node dist/bench/boot-storm.js
  *   BENCH_MAX_IN_FLIGHT=16,64,256 node dist/bench/boot-storm.js     # one service per limit
- *   BENCH_ROUNDS=2000 BENCH_MAX_CONNECTIONS=0 …                       # 0: no connection bound
+ *   BENCH_ROUNDS=2000 BENCH_MAX_CONNECTIONS=128,1024 BENCH_MAX_PENDING_CHALLENGES=64 …  # every combination
  *   DATABASE_URL=postgres://… node dist/bench/boot-storm.js
  */
 import { fork } from 'node:child_process'
@@ -39,15 +39,15 @@ import { call, cpuSecondsOf, percentile, startService, type BenchService } from 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10_000)
 const ARRIVAL_MS = Number(process.env.BENCH_ARRIVAL_MS ?? 3_000)
 const ROUND_TIMEOUT_MS = Number(process.env.BENCH_ROUND_TIMEOUT_S ?? 240) * 1000
-/** One request's bound (a client's --max-time). */
-const REQUEST_TIMEOUT_MS = 30_000
+/** One request's bound, and the bound on connecting (TCP and TLS): the pin's curl --max-time 20 --connect-timeout 5. */
+const REQUEST_TIMEOUT_MS = 20_000
+const CONNECT_TIMEOUT_MS = 5_000
 const CLIENT_PROCS = Math.max(1, Number(process.env.BENCH_CLIENT_PROCS ?? 2))
-const LIMITS = (process.env.BENCH_MAX_IN_FLIGHT ?? '').split(',').filter((v) => v !== '').map(Number)
-/** Service settings passed through when set (the bounds under study). */
-const PASSED_SETTINGS = {
-  BENCH_MAX_CONNECTIONS: 'KEYBROKER_MAX_CONNECTIONS',
-  BENCH_MAX_PENDING_CHALLENGES: 'KEYBROKER_MAX_PENDING_CHALLENGES',
-} as const
+const listOf = (name: string) => (process.env[name] ?? '').split(',').filter((v) => v !== '').map(Number)
+/** The sweep: one service per combination (unset: the service's default). */
+const LIMITS = listOf('BENCH_MAX_IN_FLIGHT')
+const CONNECTION_LIMITS = listOf('BENCH_MAX_CONNECTIONS')
+const PENDING_LIMITS = listOf('BENCH_MAX_PENDING_CHALLENGES')
 const MEASUREMENT = 'ab'.repeat(48)
 
 interface Point {
@@ -141,6 +141,13 @@ function post(agent: Agent, port: number, path: string, body: unknown): Promise<
       },
     )
     req.on('timeout', () => req.destroy(new TransportError(false, 'timeout')))
+    // Connecting (TCP, then TLS) has its own, shorter bound, as with curl --connect-timeout.
+    req.on('socket', (socket) => {
+      if (!socket.connecting && (socket as { encrypted?: boolean }).encrypted && !socket.pending) return
+      const timer = setTimeout(() => req.destroy(new TransportError(false, 'connect timeout')), CONNECT_TIMEOUT_MS)
+      socket.once('secureConnect', () => clearTimeout(timer))
+      socket.once('close', () => clearTimeout(timer))
+    })
     req.on('error', (err: NodeJS.ErrnoException) => {
       if (err instanceof TransportError) return reject(err)
       // A connection closed by the server before any answer: refused at the door (the bound on
@@ -282,6 +289,12 @@ async function peakRssMiB(pid: number): Promise<number> {
   }
 }
 
+interface Limits {
+  inFlight?: number
+  connections?: number
+  pending?: number
+}
+
 interface StormFigures {
   limit: string
   rounds: number
@@ -297,16 +310,25 @@ interface StormFigures {
   clientCpuS: number
   clientLoopDelayP99Ms: number
   peakRssMiB: number
+  startRssMiB: number
   failures: string[]
   errorCodes: Record<string, number>
 }
 
-async function storm(limit: number | undefined): Promise<StormFigures> {
-  const env: Record<string, string> = limit === undefined ? {} : { KEYBROKER_MAX_IN_FLIGHT_ATTESTATIONS: String(limit) }
-  for (const [bench, setting] of Object.entries(PASSED_SETTINGS)) {
-    const value = process.env[bench]
-    if (value !== undefined && value !== '') env[setting] = value
-  }
+function describeLimits(limits: Limits): string {
+  const parts = [
+    limits.inFlight === undefined ? undefined : `in flight ${limits.inFlight}`,
+    limits.connections === undefined ? undefined : `connections ${limits.connections}`,
+    limits.pending === undefined ? undefined : `pending ${limits.pending}`,
+  ].filter((p) => p !== undefined)
+  return parts.length === 0 ? 'defaults' : parts.join(', ')
+}
+
+async function storm(limits: Limits): Promise<StormFigures> {
+  const env: Record<string, string> = {}
+  if (limits.inFlight !== undefined) env.KEYBROKER_MAX_IN_FLIGHT_ATTESTATIONS = String(limits.inFlight)
+  if (limits.connections !== undefined) env.KEYBROKER_MAX_CONNECTIONS = String(limits.connections)
+  if (limits.pending !== undefined) env.KEYBROKER_MAX_PENDING_CHALLENGES = String(limits.pending)
   const kb: BenchService = await startService({ concurrency: 4, env })
   try {
     const rv = await call(kb, 'POST', '/admin/v1/reference-values', { name: 'storm', measurements: [MEASUREMENT] }, kb.adminToken)
@@ -320,6 +342,7 @@ async function storm(limit: number | undefined): Promise<StormFigures> {
     })
     const sealing: Sealing = { name: 'storm', kid, points, disks: await Promise.all(points.map((p) => calculateJwkThumbprint(p))) }
     kb.agent.destroy()
+    const startRssMiB = await peakRssMiB(kb.pid)
     const serviceCpuBefore = await cpuSecondsOf(kb.pid)
     const script = fileURLToPath(import.meta.url)
     const started = performance.now()
@@ -352,7 +375,7 @@ async function storm(limit: number | undefined): Promise<StormFigures> {
     const admitted = results.flatMap((r) => r.admittedMs)
     const completed = sum((r) => r.completed)
     return {
-      limit: limit === undefined ? 'default' : String(limit),
+      limit: describeLimits(limits),
       rounds: ROUNDS,
       completed,
       failed: sum((r) => r.failed),
@@ -366,6 +389,7 @@ async function storm(limit: number | undefined): Promise<StormFigures> {
       clientCpuS: sum((r) => r.cpuSeconds),
       clientLoopDelayP99Ms: Math.max(...results.map((r) => r.loopDelayP99Ms)),
       peakRssMiB: await peakRssMiB(kb.pid),
+      startRssMiB,
       failures: results.flatMap((r) => r.failures).slice(0, 5),
       errorCodes: results.reduce<Record<string, number>>((all, r) => {
         for (const [code, n] of Object.entries(r.errorCodes)) all[code] = (all[code] ?? 0) + n
@@ -392,31 +416,32 @@ function printTable(all: StormFigures[]): void {
     ['total time', (f) => `${f.totalS.toFixed(1)} s`],
     ['CPU: service / clients', (f) => `${f.serviceCpuS.toFixed(0)} s / ${f.clientCpuS.toFixed(0)} s`],
     ['client event-loop delay p99', (f) => ms(f.clientLoopDelayP99Ms)],
-    ['service peak RSS (VmHWM)', (f) => `${f.peakRssMiB.toFixed(0)} MiB`],
+    ['service peak RSS (VmHWM; before the storm)', (f) => `${f.peakRssMiB.toFixed(0)} MiB (${f.startRssMiB.toFixed(0)} MiB)`],
   ]
-  console.log(`\n| boot storm, ${ROUNDS.toLocaleString('en')} rounds within ${ARRIVAL_MS / 1000} s | ${all.map((f) => `limit ${f.limit}`).join(' | ')} |`)
+  console.log(`\n| boot storm, ${ROUNDS.toLocaleString('en')} rounds within ${ARRIVAL_MS / 1000} s | ${all.map((f) => f.limit).join(' | ')} |`)
   console.log(`|---|${all.map(() => '---').join('|')}|`)
   for (const [name, value] of rows) console.log(`| ${name} | ${all.map(value).join(' | ')} |`)
   for (const f of all) {
-    for (const failure of f.failures) console.log(`limit ${f.limit}: ${failure}`)
+    for (const failure of f.failures) console.log(`${f.limit}: ${failure}`)
     const codes = Object.entries(f.errorCodes).sort((a, b) => b[1] - a[1])
-    if (codes.length > 0) console.log(`limit ${f.limit}: transport errors by request and code: ${codes.map(([c, n]) => `${c} ${n}`).join(', ')}`)
+    if (codes.length > 0) console.log(`${f.limit}: transport errors by request and code: ${codes.map(([c, n]) => `${c} ${n}`).join(', ')}`)
   }
 }
 
 async function main(): Promise<void> {
-  const settings = Object.entries(PASSED_SETTINGS)
-    .filter(([bench]) => process.env[bench])
-    .map(([bench, setting]) => `${setting}=${process.env[bench]}`)
   console.log(
     `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ` +
-      `${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}, ${CLIENT_PROCS} client processes, load average ${loadavg()[0]?.toFixed(1)}` +
-      (settings.length > 0 ? `, ${settings.join(' ')}` : ''),
+      `${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}, ${CLIENT_PROCS} client processes, load average ${loadavg()[0]?.toFixed(1)}`,
   )
   const all: StormFigures[] = []
-  for (const limit of LIMITS.length > 0 ? LIMITS : [undefined]) {
-    all.push(await storm(limit))
-    console.log(`limit ${all.at(-1)?.limit}: done, load average ${loadavg()[0]?.toFixed(1)}`)
+  const orDefault = (list: number[]) => (list.length > 0 ? list : [undefined])
+  for (const inFlight of orDefault(LIMITS)) {
+    for (const connections of orDefault(CONNECTION_LIMITS)) {
+      for (const pending of orDefault(PENDING_LIMITS)) {
+        all.push(await storm({ inFlight, connections, pending }))
+        console.log(`${all.at(-1)?.limit}: done, load average ${loadavg()[0]?.toFixed(1)}`)
+      }
+    }
   }
   printTable(all)
 }
