@@ -17,10 +17,11 @@ export interface Logger {
   error(msg: string, fields?: LogFields): void
 }
 
-export function createLogger(level: LogLevel, write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
+/** `base`: fields on every line, after the others (a cluster worker's `worker` id and `pid`). */
+export function createLogger(level: LogLevel, write: (line: string) => void = (l) => process.stderr.write(l), base: LogFields = {}): Logger {
   const emit = (at: Exclude<LogLevel, 'silent'>, msg: string, fields?: LogFields): void => {
     if (RANK[at] < RANK[level]) return
-    write(`${JSON.stringify({ time: new Date().toISOString(), level: at, msg, ...fields })}\n`)
+    write(`${JSON.stringify({ time: new Date().toISOString(), level: at, msg, ...fields, ...base })}\n`)
   }
   return {
     debug: (m, f) => emit('debug', m, f),
