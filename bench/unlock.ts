@@ -18,6 +18,7 @@
  *
  *   npm run bench:unlock        (npm run build && node dist/bench/unlock.js)
  *   DATABASE_URL=postgres://… BENCH_REQUESTS=2000 BENCH_CONCURRENCY=8 node dist/bench/unlock.js
+ *   BENCH_CURVES=P-256 BENCH_CLEVIS=0 BENCH_CPU_PROF=/tmp/prof node dist/bench/unlock.js   (rounds only, profiled)
  *
  * Tang and clevis are Debian packages (tang, socat, clevis, jose); a missing one skips its rows.
  */
@@ -102,7 +103,9 @@ async function main(): Promise<void> {
       }
     }
 
-    if (hasCommand('clevis') && hasCommand('jose')) {
+    if (process.env.BENCH_CLEVIS === '0') {
+      row('clevis decrypt', 'skipped (BENCH_CLEVIS=0)')
+    } else if (hasCommand('clevis') && hasCommand('jose')) {
       const kbDecrypt = await clevisDecryptLatency(kb, tang, work)
       row('clevis decrypt, keybroker pin: median (ms)', kbDecrypt.keybroker.toFixed(0))
       if (kbDecrypt.tang !== undefined) {
