@@ -2,7 +2,7 @@
  * W3C trace context carried from a request to the outgoing calls keybroker makes while serving
  * it, end to end over HTTPS on both databases: `/v1/verify` with SEV-SNP evidence whose VCEK is
  * missing makes keybroker fetch it from a fake AMD KDS on 127.0.0.1 (test/support/fake-kds.ts),
- * which records the `traceparent` it receives. Intel PCS and Cosmian agent calls are covered by
+ * which records the `traceparent` it receives (and the fetches are counted). Intel PCS and Cosmian agent calls are covered by
  * test/services/tdx-pcs.test.ts and test/server/cosmian-pull.test.ts.
  */
 import { rm } from 'node:fs/promises'
@@ -88,5 +88,10 @@ describe.each(testDatabases())('trace context into outgoing calls on %s', (engin
     expect(sent?.[0]).toBe(answered?.[0])
     expect(sent?.[2]).toBe('00')
     expect(sent?.[1]).not.toBe(answered?.[1])
+  })
+
+  it('counts the fetches in keybroker_collateral_fetches_total', async () => {
+    const series = await kb.services.metrics.registry.getSingleMetricAsString('keybroker_collateral_fetches_total')
+    expect(series).toContain('keybroker_collateral_fetches_total{source="amd-kds",outcome="ok"} 2')
   })
 })
