@@ -18,6 +18,7 @@ import { scheduleMaintenance } from '../services/maintenance.js'
 import { checkpointJwsFromFile } from '../services/audit-checkpoints.js'
 import { loadAuditKey } from '../services/audit-key.js'
 import { createServices, loadConfiguredKeys, openAuditKey } from '../services/services.js'
+import { StartupTimings } from '../services/startup-timings.js'
 import { migrateDatabase, openDatabase, type AdminRole } from '../storage/index.js'
 import type { CliOutput } from './io.js'
 import { isWorkerMessage, WORKER_ENV, WORKER_MESSAGES } from './worker-messages.js'
@@ -47,6 +48,9 @@ export async function serve(config: Config): Promise<number> {
  * the metrics listener, and tells this worker when to become ready and when to stop.
  */
 async function serveProcess(config: Config, role: 'single' | 'worker'): Promise<number> {
+  // Node's start, the command line and this module's imports: everything before serve() runs.
+  const timings = new StartupTimings()
+  timings.markSinceProcessStart('modules')
   const worker = role === 'worker'
   // First of all, so that the primary's messages (even an early `shutdown`) are not missed.
   const primary = worker ? listenToPrimary() : undefined
@@ -61,16 +65,16 @@ async function serveProcess(config: Config, role: 'single' | 'worker'): Promise<
   // PostgreSQL may be down at start: listen anyway (503 `not-ready`, /readyz 503) and retry.
   // Embedded PGlite is opened (and locked) before listening: there is nothing to wait for.
   const deferred = config.databaseUrl !== undefined
-  const services = await createServices(config, log, { deferDatabase: deferred })
+  const services = await createServices(config, log, { deferDatabase: deferred, timings })
   if (config.allowSampleEvidence && !worker) log.warn('sample evidence is ENABLED: development only, never in production')
   let maintenance: { stop(): void } | undefined
   const startUp = async (): Promise<void> => {
     // A worker waits for the primary's start-up, then checks the database itself (migrations
     // already applied, the KEK check and the audit key read: no writes).
     if (primary !== undefined) await primary.prepared
-    if (!(await services.readiness.waitForDatabase())) return
+    if (!(await timings.time('waitForDatabase', () => services.readiness.waitForDatabase()))) return
     if (!worker) {
-      await prepareAdminAccess(services, config.bootstrapAdminToken)
+      await timings.time('adminAccess', () => prepareAdminAccess(services, config.bootstrapAdminToken))
       maintenance = scheduleMaintenance(services)
     }
     log.info('ready')
@@ -80,10 +84,15 @@ async function serveProcess(config: Config, role: 'single' | 'worker'): Promise<
   let started: Promise<void> = Promise.resolve()
   try {
     if (!deferred) await startUp()
-    server = await listen(createApp({ config, services, log }), config, log)
+    server = await timings.time('listen', () => listen(createApp({ config, services, log }), config, log))
     if (worker) answerPrimaryScrapes(services.metrics)
     else if (config.metricsListen !== undefined) metrics = await listenMetrics(services.metrics, config.metricsListen, log)
-    if (deferred) started = startUp()
+    started = deferred ? startUp() : Promise.resolve()
+    // Where start-up time went (bench/startup.ts reads this line): once listening and ready.
+    void started.then(
+      () => log.info('started', timings.toLogFields()),
+      () => undefined,
+    )
   } catch (err) {
     await services.database.close()
     throw err

@@ -78,6 +78,7 @@ export type { CurrentSecretVersion, NewSecret, NewSecretVersion, SecretMeta } fr
 export {
   MAX_AUDIT_PAGE,
   appendAuditEntries,
+  appendAuditEntriesAtHead,
   appendAuditEntry,
   getAuditEntry,
   getAuditKeyRow,
@@ -92,7 +93,7 @@ export {
   updateAuditKeyEnvelope,
   verifyAuditChain,
 } from './audit-log.js'
-export type { AuditChainFailure, AuditChainVerification, AuditEntry, AuditRekeyResult, NewAuditEntry } from './audit-log.js'
+export type { AuditChainFailure, AuditChainVerification, AuditEntry, AuditHeadState, AuditRekeyResult, NewAuditEntry } from './audit-log.js'
 export type { AuditCheckpointRow, AuditHeadRow, AuditKeyRow } from './schema.js'
 export { deleteCollateral, getCollateral, listCollateral, putCollateral } from './collateral.js'
 export type { CollateralInfo, NewCollateral } from './collateral.js'
