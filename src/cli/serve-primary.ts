@@ -18,7 +18,7 @@ import { listenMetrics, type MetricsListener } from '../server/metrics-listener.
 import { prepareAdminAccess } from '../services/admin-tokens.js'
 import { scheduleMaintenance } from '../services/maintenance.js'
 import { createServices } from '../services/services.js'
-import { isWorkerMessage, WORKER_MESSAGES } from './worker-messages.js'
+import { isWorkerMessage, WORKER_ENV, WORKER_MESSAGES } from './worker-messages.js'
 
 /** First pause before restarting a worker that died; doubled per death in a row, up to the max. */
 export const RESTART_BACKOFF_MS = { first: 500, max: 30_000 } as const
@@ -26,6 +26,17 @@ export const RESTART_BACKOFF_MS = { first: 500, max: 30_000 } as const
 export const STABLE_UPTIME_MS = 30_000
 /** Beyond the workers' own shutdown bound (delay + grace + 10 s), before they are killed. */
 const SHUTDOWN_MARGIN_MS = 5_000
+
+/**
+ * The pause before restarting a worker that died after `uptimeMs`, the previous pause of its
+ * slot being `previousMs` (0: none yet): 0.5 s, doubled for each death in a row up to 30 s, and
+ * back to 0.5 s after a worker that had run {@link STABLE_UPTIME_MS}. A crash loop therefore
+ * settles at one restart per 30 s instead of spinning.
+ */
+export function nextRestartDelayMs(previousMs: number, uptimeMs: number): number {
+  if (uptimeMs >= STABLE_UPTIME_MS || previousMs <= 0) return RESTART_BACKOFF_MS.first
+  return Math.min(previousMs * 2, RESTART_BACKOFF_MS.max)
+}
 
 interface Slot {
   readonly index: number
@@ -64,7 +75,7 @@ export async function servePrimary(config: Config): Promise<number> {
 
   const fork = (slot: Slot): void => {
     slot.restart = undefined
-    const worker = cluster.fork()
+    const worker = cluster.fork({ [WORKER_ENV]: '1' })
     slot.worker = worker
     slot.startedAt = Date.now()
     log.info('worker started', { slot: slot.index, worker: worker.id, workerPid: worker.process.pid })
@@ -93,7 +104,7 @@ export async function servePrimary(config: Config): Promise<number> {
         fail(new Error(`worker ${worker.id} exited (${signal ?? code}) before any worker listened`))
         return
       }
-      slot.backoffMs = uptimeMs >= STABLE_UPTIME_MS ? RESTART_BACKOFF_MS.first : Math.min(Math.max(slot.backoffMs * 2, RESTART_BACKOFF_MS.first), RESTART_BACKOFF_MS.max)
+      slot.backoffMs = nextRestartDelayMs(slot.backoffMs, uptimeMs)
       log.error('worker died; restarting it', { slot: slot.index, worker: worker.id, workerPid: worker.process.pid, code, signal, uptimeMs, restartInMs: slot.backoffMs })
       clusterMetrics.restarts.inc()
       slot.restart = setTimeout(() => fork(slot), slot.backoffMs)

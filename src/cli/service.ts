@@ -21,14 +21,14 @@ import { createServices, loadConfiguredKeys, openAuditKey } from '../services/se
 import { StartupTimings } from '../services/startup-timings.js'
 import { migrateDatabase, openDatabase, type AdminRole } from '../storage/index.js'
 import type { CliOutput } from './io.js'
-import { isWorkerMessage, WORKER_MESSAGES } from './worker-messages.js'
+import { isWorkerMessage, WORKER_ENV, WORKER_MESSAGES } from './worker-messages.js'
 
 /**
  * `keybroker serve`: one process, or with `KEYBROKER_WORKERS` > 1 a primary that starts up once
  * and forks the workers (serve-primary.ts); a worker runs this same command.
  */
 export async function serve(config: Config): Promise<number> {
-  if (cluster.isWorker) {
+  if (cluster.isWorker && process.env[WORKER_ENV] === '1') {
     const code = await serveProcess(config, 'worker')
     // The IPC channel to the primary keeps a worker's event loop alive, and disconnecting it
     // makes Node's cluster runtime exit with 0: exit explicitly, with this code (stderr is

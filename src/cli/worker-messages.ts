@@ -1,3 +1,10 @@
+/**
+ * Set by the primary in its workers' environment: only a process started so is one of our
+ * workers. `cluster.isWorker` alone would also be true under another cluster manager (pm2's
+ * cluster mode), where no primary of ours would ever tell the process to become ready.
+ */
+export const WORKER_ENV = 'KEYBROKER_CLUSTER_WORKER'
+
 /** Messages between the primary and its workers (over the cluster's IPC channel). */
 export const WORKER_MESSAGES = {
   /** worker → primary: my message handler is installed (send me `prepared` when it is time). */

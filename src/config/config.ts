@@ -56,6 +56,10 @@ export interface Config {
     readonly maxInFlightAttestations: number
     /** `Retry-After` of a 503 `overloaded`. */
     readonly overloadRetryAfterSeconds: number
+    /** Challenges waiting for their attestation while attestations are being shed; beyond it 503 `overloaded`. */
+    readonly maxPendingChallenges: number
+    /** Open connections (TLS handshakes included); beyond it a new connection is closed at once. */
+    readonly maxConnections: number
     /** Between `/readyz` turning 503 and the listener closing (load balancers stop sending). */
     readonly shutdownDelayMs: number
     /** How long requests in flight may take to finish after the listener closed. */
@@ -141,6 +145,8 @@ export const SETTINGS = {
   httpRequestTimeoutMs: { env: 'KEYBROKER_HTTP_REQUEST_TIMEOUT_MS', file: 'httpRequestTimeoutMs', schema: int(1_000, 600_000), default: '30000', doc: 'time a client has to send the whole request, body included' },
   httpKeepAliveTimeoutMs: { env: 'KEYBROKER_HTTP_KEEP_ALIVE_TIMEOUT_MS', file: 'httpKeepAliveTimeoutMs', schema: int(0, 600_000), default: '5000', doc: 'how long an idle keep-alive connection stays open (0: close after each answer)' },
   maxInFlightAttestations: { env: 'KEYBROKER_MAX_IN_FLIGHT_ATTESTATIONS', file: 'maxInFlightAttestations', schema: int(1, 100_000), default: '64', doc: 'attestations (evidence verified) a process works on at once; more are answered 503 `overloaded` with Retry-After at once (how the default was measured: README, "Load shedding")' },
+  maxPendingChallenges: { env: 'KEYBROKER_MAX_PENDING_CHALLENGES', file: 'maxPendingChallenges', schema: int(1, 1_000_000), default: '256', doc: 'while attestations are being shed, challenges a process lets wait for their attestation; more are answered 503 `overloaded` with Retry-After (README, "Load shedding")' },
+  maxConnections: { env: 'KEYBROKER_MAX_CONNECTIONS', file: 'maxConnections', schema: int(1, 1_000_000), default: '1024', doc: 'open connections a process accepts, TLS handshakes included; a new connection beyond it is closed at once, before its handshake (README, "Load shedding")' },
   overloadRetryAfterSeconds: { env: 'KEYBROKER_OVERLOAD_RETRY_AFTER_SECONDS', file: 'overloadRetryAfterSeconds', schema: int(1, 300), default: '1', doc: '`Retry-After` of a 503 `overloaded` (clients add jitter)' },
   shutdownDelaySeconds: { env: 'KEYBROKER_SHUTDOWN_DELAY_SECONDS', file: 'shutdownDelaySeconds', schema: int(0, 300), default: '0', doc: 'on SIGTERM, how long /readyz answers 503 before the listener closes (time for a load balancer to stop sending)' },
   shutdownGraceSeconds: { env: 'KEYBROKER_SHUTDOWN_GRACE_SECONDS', file: 'shutdownGraceSeconds', schema: int(0, 600), default: '10', doc: 'on SIGTERM, how long requests in flight may take to finish before their connections are closed' },
@@ -292,6 +298,8 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
       keepAliveTimeoutMs: v.httpKeepAliveTimeoutMs ?? 5_000,
       maxInFlightAttestations: v.maxInFlightAttestations ?? 64,
       overloadRetryAfterSeconds: v.overloadRetryAfterSeconds ?? 1,
+      maxPendingChallenges: v.maxPendingChallenges ?? 256,
+      maxConnections: v.maxConnections ?? 1024,
       shutdownDelayMs: (v.shutdownDelaySeconds ?? 0) * 1000,
       shutdownGraceMs: (v.shutdownGraceSeconds ?? 10) * 1000,
     },

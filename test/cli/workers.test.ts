@@ -15,6 +15,7 @@ import { spawnSync } from 'node:child_process'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateAttestationKey, reportDataFor, type AttestationKey } from '../../src/clients/index.js'
+import { nextRestartDelayMs } from '../../src/cli/serve-primary.js'
 import { loadConfig } from '../../src/config/config.js'
 import { toBase64Url } from '../../src/evidence/reader.js'
 import { postgresTestUrl } from '../support/databases.js'
@@ -33,6 +34,14 @@ describe('KEYBROKER_WORKERS on the embedded database', () => {
     expect(loadConfig({ DATABASE_URL: 'postgres://kb@127.0.0.1/kb' }).workers).toBe(availableParallelism())
     expect(loadConfig({ DATABASE_URL: 'postgres://kb@127.0.0.1/kb', KEYBROKER_WORKERS: '3' }).workers).toBe(3)
     expect(loadConfig({ KEYBROKER_WORKERS: '1' }).workers).toBe(1)
+  })
+
+  it('restarts a dying worker with a doubling pause, reset after a healthy run', () => {
+    const pauses: number[] = []
+    let last = 0
+    for (let i = 0; i < 9; i++) pauses.push((last = nextRestartDelayMs(last, 1_000)))
+    expect(pauses).toEqual([500, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000])
+    expect(nextRestartDelayMs(30_000, 60_000)).toBe(500)
   })
 
   it('refuses more than one worker on PGlite at start, naming the setting', async () => {
@@ -56,6 +65,8 @@ interface LogLine {
   readonly workerPid?: number
   readonly url?: string
   readonly status?: number
+  readonly restartInMs?: number
+  readonly signal?: string
 }
 
 describe.skipIf(POSTGRES === undefined)('KEYBROKER_WORKERS=2 on PostgreSQL (needs DATABASE_URL, else skipped)', () => {
@@ -88,6 +99,15 @@ describe.skipIf(POSTGRES === undefined)('KEYBROKER_WORKERS=2 on PostgreSQL (need
     return { nonce, evidence, publicKey: key.publicJwk, release: ['wk-secret'] }
   }
   const workerPids = (): number[] => [...new Set(lines().flatMap((l) => (l.msg === 'worker started' && l.workerPid !== undefined ? [l.workerPid] : [])))]
+  /** Whether worker `pid` answers a ready /readyz within ~10 s (asked over new connections). */
+  const servedBy = async (pid: number | undefined): Promise<boolean> => {
+    for (let i = 0; i < 100; i++) {
+      const res = await call('GET', '/readyz')
+      if (res.status === 200 && res.pid === pid) return true
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    return false
+  }
   const scrape = async (): Promise<string> => {
     const res = await fetch(metricsUrl)
     expect(res.status).toBe(200)
@@ -222,14 +242,22 @@ describe.skipIf(POSTGRES === undefined)('KEYBROKER_WORKERS=2 on PostgreSQL (need
     expect(replacement).toBeDefined()
     expect(lines().some((l) => l.msg === 'worker died; restarting it' && l.workerPid === victim)).toBe(true)
     // The replacement becomes ready and serves.
-    let served = false
-    for (let i = 0; i < 100 && !served; i++) {
-      const res = await call('GET', '/readyz')
-      served = res.status === 200 && res.pid === replacement
-      if (!served) await new Promise((r) => setTimeout(r, 100))
-    }
-    expect(served).toBe(true)
+    expect(await servedBy(replacement)).toBe(true)
     expect(await scrape()).toMatch(/^keybroker_worker_restarts_total 1$/m)
+    // Dying again soon after its start doubles the pause: a crash loop does not spin.
+    process.kill(replacement as number, 'SIGKILL')
+    let again: LogLine | undefined
+    for (let i = 0; i < 300 && again === undefined; i++) {
+      again = lines().find((l) => l.msg === 'worker died; restarting it' && l.workerPid === replacement)
+      if (again === undefined) await new Promise((r) => setTimeout(r, 20))
+    }
+    expect(again).toMatchObject({ restartInMs: 1_000, signal: 'SIGKILL' })
+    let third: number | undefined
+    for (let i = 0; i < 300 && third === undefined; i++) {
+      third = lines().filter((l) => l.msg === 'worker started')[3]?.workerPid
+      if (third === undefined) await new Promise((r) => setTimeout(r, 50))
+    }
+    expect(await servedBy(third)).toBe(true)
   }, 90_000)
 
   it('drains on SIGTERM: a slow request in flight is answered, then every process exits 0', async () => {

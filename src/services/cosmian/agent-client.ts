@@ -29,7 +29,7 @@ export interface AgentClientOptions {
   readonly maxBytes: number
   /** The request this session serves: each agent request carries a child span of it (`traceparent`). */
   readonly trace?: TraceContext | undefined
-  /** When given, each agent request is logged (debug: method, path, status, trace) with `requestId`. */
+  /** When given, each agent request is logged (method, path, status or error code, trace) with `requestId`. */
   readonly log?: Logger | undefined
   readonly requestId?: string | undefined
 }
@@ -105,10 +105,10 @@ export class CosmianAgentClient {
     const logged = { requestId: this.#options.requestId, method, path: url.pathname, ...call.log }
     try {
       const res = await this.#exchange(method, url, body, call.headers)
-      this.#options.log?.debug('cosmian agent call', { ...logged, status: res.status })
+      this.#options.log?.info('cosmian agent call', { ...logged, status: res.status })
       return res
     } catch (err) {
-      this.#options.log?.debug('cosmian agent call failed', { ...logged, error: isKeybrokerError(err) ? err.code : 'internal' })
+      this.#options.log?.warn('cosmian agent call failed', { ...logged, error: isKeybrokerError(err) ? err.code : 'internal' })
       throw err
     }
   }
