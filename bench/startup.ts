@@ -55,6 +55,8 @@ interface Started {
 interface Memory {
   readonly rssMb: number
   readonly hwmMb: number
+  /** Resident part of PGlite's WebAssembly memory: anonymous read-write mappings of ≥ 128 MiB (its initial size; glibc's arenas are at most 64 MiB). */
+  readonly wasmMb: number
 }
 
 type Engine = 'pglite' | 'postgres'
@@ -248,7 +250,25 @@ async function stop(child: ChildProcess, group = false): Promise<void> {
 async function memoryOf(pid: number): Promise<Memory> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8')
   const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN)
-  return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 }
+  return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024, wasmMb: (await wasmResidentKb(pid)) / 1024 }
+}
+
+/** Sum of `Rss` over the anonymous read-write mappings of at least 128 MiB in /proc/<pid>/smaps (see `Memory.wasmMb`). */
+async function wasmResidentKb(pid: number): Promise<number> {
+  const smaps = await readFile(`/proc/${pid}/smaps`, 'utf8').catch(() => '')
+  let total = 0
+  let large = false
+  for (const line of smaps.split('\n')) {
+    const range = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(\S*)/.exec(line)
+    if (range?.[1] !== undefined && range[2] !== undefined) {
+      const anonymous = range[3] === 'rw-p' && range[4] === ''
+      large = anonymous && BigInt(`0x${range[2]}`) - BigInt(`0x${range[1]}`) >= 128n * 1024n ** 2n
+      continue
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line)
+    if (large && rss?.[1] !== undefined) total += Number(rss[1])
+  }
+  return total
 }
 
 /** `REQUESTS` attest+release rounds against a started service; then its memory. */
@@ -352,7 +372,8 @@ function ms(value: number): string {
 function mb(memory: readonly Memory[]): string {
   const rss = median(memory.map((m) => m.rssMb))
   const hwm = median(memory.map((m) => m.hwmMb))
-  return `${rss.toFixed(0)} MB / ${hwm.toFixed(0)} MB`
+  const wasm = median(memory.map((m) => m.wasmMb))
+  return `${rss.toFixed(0)} MB / ${hwm.toFixed(0)} MB${wasm > 0 ? ` (WebAssembly memory ${wasm.toFixed(0)} MB)` : ''}`
 }
 
 function formatPhases(phases: Record<string, number>): string {
