@@ -10,6 +10,7 @@ import { Agent, request } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import pg from 'pg'
 
 const START_TIMEOUT_MS = 60_000
 const STOP_TIMEOUT_MS = 15_000
@@ -23,6 +24,8 @@ export interface BenchService {
   readonly agent: Agent
   /** The service's self-signed certificate (PEM). */
   readonly caPem: string
+  /** The scratch PostgreSQL database the service runs on (see `startService`); absent on PGlite. */
+  readonly databaseUrl?: string
   stop(): Promise<void>
 }
 
@@ -35,9 +38,15 @@ export interface StartOptions {
   readonly env?: Readonly<Record<string, string>>
 }
 
-/** Starts the compiled CLI's `serve`; `BENCH_CPU_PROF=dir` writes its CPU profile there. */
+/**
+ * Starts the compiled CLI's `serve`; `BENCH_CPU_PROF=dir` writes its CPU profile there. With
+ * `DATABASE_URL` set the service runs on a scratch database created on that server for this run
+ * and dropped on stop: every run starts empty and under its own KEK, so runs can be repeated
+ * against one server (the KEK of an earlier run's data directory is gone with it).
+ */
 export async function startService(options: StartOptions): Promise<BenchService> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'keybroker-bench-')))
+  const scratch = process.env.DATABASE_URL ? await createScratchDatabase(process.env.DATABASE_URL) : undefined
   const adminToken = randomBytes(32).toString('base64url')
   const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
@@ -49,7 +58,10 @@ export async function startService(options: StartOptions): Promise<BenchService>
       KEYBROKER_ALLOW_SAMPLE_EVIDENCE: '1',
       KEYBROKER_BOOTSTRAP_ADMIN_TOKEN: adminToken,
       KEYBROKER_LOG_LEVEL: 'info',
-      ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
+      // One process unless a benchmark asks for workers (bench/workers.ts): its CPU time is read
+      // from this pid, and the figures stay comparable with those measured before workers.
+      KEYBROKER_WORKERS: '1',
+      ...(scratch ? { DATABASE_URL: scratch.url } : {}),
       ...options.env,
     },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -57,6 +69,7 @@ export async function startService(options: StartOptions): Promise<BenchService>
   const stop = async () => {
     await stopChild(child)
     if (options.dataDir === undefined) await rm(dataDir, { recursive: true, force: true })
+    await scratch?.drop()
   }
   // The port comes from the service's own 'listening' log line (it listens on port 0).
   const port = await new Promise<number>((resolve, reject) => {
@@ -95,8 +108,27 @@ export async function startService(options: StartOptions): Promise<BenchService>
     adminToken,
     agent,
     caPem: await readFile(join(dataDir, 'tls', 'dev-cert.pem'), 'utf8'),
+    ...(scratch ? { databaseUrl: scratch.url } : {}),
     stop,
   }
+}
+
+/** `CREATE DATABASE keybroker_bench_<random>` on the server of `serverUrl`; `drop` removes it. */
+async function createScratchDatabase(serverUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `keybroker_bench_${randomBytes(6).toString('hex')}`
+  const admin = async (statement: string) => {
+    const client = new pg.Client({ connectionString: serverUrl })
+    await client.connect()
+    try {
+      await client.query(statement)
+    } finally {
+      await client.end()
+    }
+  }
+  await admin(`CREATE DATABASE ${name}`)
+  const url = new URL(serverUrl)
+  url.pathname = `/${name}`
+  return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) }
 }
 
 /**

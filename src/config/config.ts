@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { join, resolve } from 'node:path'
 import { z } from 'zod'
 import { snpFirmwareSchema, snpMinTcbSchema, snpProductSchema, type SnpConfig } from './snp.js'
@@ -21,6 +22,11 @@ export interface Config {
   readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined
   readonly dataDir: string
   readonly databaseUrl: string | undefined
+  /**
+   * Processes that serve requests: 1 is one process (no primary); more is a primary that starts
+   * up once and forks this many node:cluster workers on one listening socket (PostgreSQL only).
+   */
+  readonly workers: number
   readonly production: boolean
   readonly allowSampleEvidence: boolean
   readonly issuer: string
@@ -119,6 +125,7 @@ export const SETTINGS = {
   tlsKey: { env: 'KEYBROKER_TLS_KEY', file: 'tlsKey', schema: z.string().min(1), doc: 'PEM private key file for KEYBROKER_TLS_CERT' },
   dataDir: { env: 'KEYBROKER_DATA_DIR', file: 'dataDir', schema: z.string().min(1), default: './data', doc: 'embedded database (PGlite) and generated keys' },
   databaseUrl: { env: 'DATABASE_URL', file: 'databaseUrl', schema: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'), doc: 'PostgreSQL instead of the embedded database' },
+  workers: { env: 'KEYBROKER_WORKERS', file: 'workers', schema: int(1, 1024), doc: 'processes serving requests: node:cluster workers sharing one listening socket (PostgreSQL only); default: the number of cores with DATABASE_URL, 1 on the embedded database, where more is refused' },
   production: { env: 'KEYBROKER_PRODUCTION', file: 'production', schema: bool, default: '0', doc: 'production mode: refuses sample evidence, the self-signed development certificate, a KEK generated in the data directory, and plain HTTP unless KEYBROKER_INSECURE_HTTP=1' },
   allowSampleEvidence: { env: 'KEYBROKER_ALLOW_SAMPLE_EVIDENCE', file: 'allowSampleEvidence', schema: bool, default: '0', doc: 'accept the unsigned `sample` evidence type (development and tests only)' },
   issuer: { env: 'KEYBROKER_ISSUER', file: 'issuer', schema: z.string().url(), doc: 'token issuer (`iss`); default https://<listen>' },
@@ -257,6 +264,11 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
   }
   const insecureHttp = v.insecureHttp ?? false
   if (v.production === true) checkProduction(v)
+  // PGlite is one process holding its data directory (a lock): workers cannot share it. Refused
+  // rather than quietly run as one process, so that what runs is what was configured.
+  if (v.workers !== undefined && v.workers > 1 && v.databaseUrl === undefined) {
+    throw new ConfigError(SETTINGS.workers.env, `${v.workers} workers need PostgreSQL (DATABASE_URL): the embedded database (PGlite) serves from one process; set KEYBROKER_WORKERS=1 or DATABASE_URL`)
+  }
   const hostForUrl = listen.host.includes(':') ? `[${listen.host}]` : listen.host
   return {
     listen,
@@ -264,6 +276,7 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
     tls: v.tlsCert !== undefined && v.tlsKey !== undefined ? { certFile: resolve(v.tlsCert), keyFile: resolve(v.tlsKey) } : undefined,
     dataDir: resolve(v.dataDir ?? './data'),
     databaseUrl: v.databaseUrl,
+    workers: v.workers ?? (v.databaseUrl === undefined ? 1 : availableParallelism()),
     production: v.production ?? false,
     allowSampleEvidence: v.allowSampleEvidence ?? false,
     issuer: v.issuer ?? `${insecureHttp ? 'http' : 'https'}://${hostForUrl}:${listen.port}`,

@@ -1,6 +1,6 @@
 import type { AuditKey } from '../audit/index.js'
-import type { Database, NewAuditEntry } from '../storage/index.js'
-import { appendAuditEntries } from '../storage/index.js'
+import type { AuditHeadState, Database, NewAuditEntry } from '../storage/index.js'
+import { appendAuditEntries, appendAuditEntriesAtHead, readAuditHead } from '../storage/index.js'
 
 /** The most entries one group commit writes; more wait for the next round. */
 const MAX_BATCH = 128
@@ -17,12 +17,20 @@ interface Pending {
  * its audit entry is durable — but entries of concurrent requests share one transaction and one
  * lock of the chain head instead of queueing for it one by one. Admin changes do not use this:
  * they append inside their own transaction.
+ *
+ * A batch is one statement and one round trip (`appendAuditEntriesAtHead`): the writer remembers
+ * the head its last batch left and appends after it, on the condition that the head is still
+ * there. When another replica or an admin change moved it, the writer reads the head and tries
+ * once more, then falls back to the locking transaction (`appendAuditEntries`), which cannot miss.
+ * After a database error the remembered head is forgotten (the batch may or may not have
+ * committed).
  */
 export class AuditWriter {
   readonly #database: Database
   readonly #key: AuditKey
   #pending: Pending[] = []
   #flushing = false
+  #head: AuditHeadState | undefined
 
   constructor(database: Database, key: AuditKey) {
     this.#database = database
@@ -43,14 +51,32 @@ export class AuditWriter {
       while (this.#pending.length > 0) {
         const batch = this.#pending.splice(0, MAX_BATCH)
         try {
-          await appendAuditEntries(this.#database.db, this.#key, batch.map((p) => p.entry))
+          await this.#append(batch.map((p) => p.entry))
           for (const p of batch) p.resolve()
         } catch (err) {
+          this.#head = undefined
           for (const p of batch) p.reject(err)
         }
       }
     } finally {
       this.#flushing = false
     }
+  }
+
+  async #append(entries: readonly NewAuditEntry[]): Promise<void> {
+    const db = this.#database.db
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const head = this.#head ?? (await readAuditHead(db))
+      if (head === undefined) break
+      const done = await appendAuditEntriesAtHead(db, this.#key, head, entries)
+      if (done !== undefined) {
+        this.#head = done.head
+        return
+      }
+      this.#head = undefined
+    }
+    const appended = await appendAuditEntries(db, this.#key, entries)
+    const last = appended[appended.length - 1]
+    this.#head = last === undefined ? undefined : { lastId: last.id, lastHash: last.hash }
   }
 }

@@ -6,7 +6,8 @@
 import { and, asc, desc, eq, gt, lte, sql } from 'drizzle-orm'
 import { GENESIS_HASH, KEYED_AUDIT_FORMAT, canonicalJson, computeAuditHash, computeAuditMac, type AuditDetail, type AuditKey } from '../audit/chain.js'
 import { KeybrokerError } from '../errors.js'
-import type { Executor } from './db.js'
+import type { Db, Executor } from './db.js'
+import { runPrepared, type PreparedStatement } from './prepared.js'
 import { auditCheckpoints, auditHead, auditKeys, auditLog, type AuditCheckpointRow, type AuditHeadRow, type AuditKeyRow } from './schema.js'
 import { guard } from './storage-error.js'
 
@@ -87,27 +88,110 @@ async function lockHead(tx: Executor): Promise<AuditHeadRow> {
 
 async function appendLocked(tx: Executor, key: AuditKey, head: AuditHeadRow, entries: readonly NewAuditEntry[]): Promise<{ id: number; hash: string }[]> {
   if (head.format !== KEYED_AUDIT_FORMAT) throw new KeybrokerError('internal', 'the audit chain is not keyed yet: start keybroker once to re-key it')
+  const chained = chainEntries(key, head, entries)
+  await tx.insert(auditLog).values(
+    chained.map((r) => ({
+      id: r.id,
+      at: r.at,
+      actor: r.actor,
+      action: r.action,
+      subject: r.subject,
+      outcome: r.outcome,
+      detail: sql`${r.detailJson}::jsonb`,
+      prevHash: r.prevHash,
+      hash: r.hash,
+    })),
+  )
+  const last = chained[chained.length - 1]
+  if (last !== undefined) await tx.update(auditHead).set({ lastId: last.id, lastHash: last.hash }).where(eq(auditHead.id, 1))
+  return chained.map((r) => ({ id: r.id, hash: r.hash }))
+}
+
+interface ChainedEntry extends NewAuditEntry {
+  readonly id: number
+  readonly prevHash: string
+  readonly hash: string
+  /** `detail` as its canonical JSON text: what was hashed, and what is stored. */
+  readonly detailJson: string
+}
+
+/** Numbers and links `entries` after `head`: id = last id + 1, HMAC under `key` over the previous hash. */
+function chainEntries(key: AuditKey, head: AuditHeadState, entries: readonly NewAuditEntry[]): ChainedEntry[] {
   let { lastId: id, lastHash: prevHash } = head
-  const rows = entries.map((entry) => {
+  return entries.map((entry) => {
     id += 1
     const hash = computeAuditMac(key, prevHash, { ...entry, id })
-    const row = {
-      id,
-      at: entry.at,
-      actor: entry.actor,
-      action: entry.action,
-      subject: entry.subject,
-      outcome: entry.outcome,
-      detail: sql`${canonicalJson(entry.detail)}::jsonb`,
-      prevHash,
-      hash,
-    }
+    const row = { ...entry, id, prevHash, hash, detailJson: canonicalJson(entry.detail) }
     prevHash = hash
     return row
   })
-  await tx.insert(auditLog).values(rows)
-  await tx.update(auditHead).set({ lastId: id, lastHash: prevHash }).where(eq(auditHead.id, 1))
-  return rows.map((r) => ({ id: r.id, hash: r.hash }))
+}
+
+/** The chain's head as an appender needs it: the last entry's id and hash. */
+export interface AuditHeadState {
+  readonly lastId: number
+  readonly lastHash: string
+}
+
+/**
+ * The group commit's append in one statement and one round trip: the head moves from `head` to
+ * the batch's last entry only if it still is `head` (and the chain is keyed), and the entries are
+ * inserted only if it moved. The UPDATE takes the head's row lock, so a concurrent append on
+ * another replica either commits first (this one then matches no row: PostgreSQL re-checks the
+ * WHERE on the row version that replica committed) or waits for this one. Same chain as
+ * {@link appendAuditEntries}, with the head remembered by the caller instead of read under lock.
+ */
+const APPEND_AT_HEAD: PreparedStatement = {
+  name: 'kb_audit_append_at_head',
+  text: `with moved as (
+    update audit_head set last_id = $3::bigint, last_hash = $4::text
+    where id = 1 and last_id = $1::bigint and last_hash = $2::text and format = ${KEYED_AUDIT_FORMAT}
+    returning 1),
+  inserted as (
+    insert into audit_log (id, at, actor, action, subject, outcome, detail, prev_hash, hash)
+    select e.id, e.at, e.actor, e.action, e.subject, e.outcome, e.detail::jsonb, e.prev_hash, e.hash
+    from jsonb_to_recordset($5::jsonb) as e(id bigint, at timestamptz, actor text, action text, subject text, outcome text, detail text, prev_hash text, hash text)
+    where exists (select 1 from moved)
+    returning 1)
+  select (select count(*) from moved)::int as moved, (select count(*) from inserted)::int as inserted`,
+}
+
+/**
+ * Appends `entries` (at least one) after `head` in one autocommitted statement: committed when
+ * this resolves with the new head. Resolves `undefined`, writing nothing, when the head is no
+ * longer `head` (another replica, or an admin change in its own transaction, appended since; or
+ * the chain is not keyed): read the head again, or append with {@link appendAuditEntries}.
+ *
+ * Runs on the connection `db` was opened with (a prepared statement), never in a transaction:
+ * for entries that are not part of a data change (src/services/audit-writer.ts).
+ *
+ * @throws KeybrokerError `not-ready` / `internal` on database failure (then whether the batch
+ *   committed is unknown: read the head again before the next append).
+ */
+export async function appendAuditEntriesAtHead(
+  db: Db,
+  key: AuditKey,
+  head: AuditHeadState,
+  entries: readonly NewAuditEntry[],
+): Promise<{ appended: { id: number; hash: string }[]; head: AuditHeadState } | undefined> {
+  const chained = chainEntries(key, head, entries)
+  const last = chained[chained.length - 1]
+  if (last === undefined) return { appended: [], head }
+  const records = chained.map((r) => ({
+    id: r.id,
+    at: r.at.toISOString(),
+    actor: r.actor,
+    action: r.action,
+    subject: r.subject,
+    outcome: r.outcome,
+    detail: r.detailJson,
+    prev_hash: r.prevHash,
+    hash: r.hash,
+  }))
+  const [row] = await runPrepared(db, APPEND_AT_HEAD, [head.lastId, head.lastHash, last.id, last.hash, JSON.stringify(records)])
+  if (row?.['moved'] !== 1) return undefined
+  if (row['inserted'] !== chained.length) throw new KeybrokerError('internal', 'audit append moved the head without inserting its entries')
+  return { appended: chained.map((r) => ({ id: r.id, hash: r.hash })), head: { lastId: last.id, lastHash: last.hash } }
 }
 
 export type AuditRekeyResult =

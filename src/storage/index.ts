@@ -1,4 +1,5 @@
-export { connectDatabase, migrateDatabase, migrationsFolder, openDatabase, redactDatabaseUrl } from './db.js'
+export { connectDatabase, ensurePgliteTemplate, migrateDatabase, openDatabase, redactDatabaseUrl } from './db.js'
+export { defaultTemplateRoot, migrationsFolder } from './pglite-template.js'
 export type { Database, DatabaseEngine, Db, Executor, OpenDatabaseOptions, Transaction } from './db.js'
 export { ADMIN_ROLES, SECRET_KINDS, SECRET_STATES } from './schema.js'
 export type { AdminRole, SecretKind, SecretState } from './schema.js'
@@ -78,6 +79,7 @@ export type { CurrentSecretVersion, NewSecret, NewSecretVersion, SecretMeta } fr
 export {
   MAX_AUDIT_PAGE,
   appendAuditEntries,
+  appendAuditEntriesAtHead,
   appendAuditEntry,
   getAuditEntry,
   getAuditKeyRow,
@@ -92,7 +94,7 @@ export {
   updateAuditKeyEnvelope,
   verifyAuditChain,
 } from './audit-log.js'
-export type { AuditChainFailure, AuditChainVerification, AuditEntry, AuditRekeyResult, NewAuditEntry } from './audit-log.js'
+export type { AuditChainFailure, AuditChainVerification, AuditEntry, AuditHeadState, AuditRekeyResult, NewAuditEntry } from './audit-log.js'
 export type { AuditCheckpointRow, AuditHeadRow, AuditKeyRow } from './schema.js'
 export { deleteCollateral, getCollateral, listCollateral, putCollateral } from './collateral.js'
 export type { CollateralInfo, NewCollateral } from './collateral.js'
