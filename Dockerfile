@@ -15,6 +15,8 @@ COPY packages/client/src packages/client/src
 COPY src src
 COPY bench bench
 COPY scripts scripts
+# The build's last step makes the pre-initialized PGlite data directory from the migrations.
+COPY migrations migrations
 RUN npm run build && npm prune --omit=dev --ignore-scripts
 
 FROM node:22-bookworm-slim
@@ -28,6 +30,9 @@ COPY --from=build /app/node_modules node_modules
 COPY --from=build /app/packages/client/package.json packages/client/
 COPY --from=build /app/packages/client/dist packages/client/dist
 COPY --from=build /app/dist/src dist/src
+# A first start on an empty volume copies it instead of running initdb (README "Start-up and memory").
+# Owner-only files (0600) made by root in the build stage: owned by the user that reads them.
+COPY --from=build --chown=node:node /app/dist/pglite-template dist/pglite-template
 COPY bin bin
 COPY migrations migrations
 COPY openapi openapi

@@ -51,6 +51,8 @@ type Curve = 'P-256' | 'P-521'
 const CURVES: readonly Curve[] = (process.env.BENCH_CURVES ?? 'P-256,P-521').split(',').filter((c): c is Curve => c === 'P-256' || c === 'P-521')
 
 interface Throughput {
+  /** Server CPU (user + system, reaped children included) per operation, ms; NaN without /proc. */
+  readonly cpuMs: number
   readonly perSecond: number
   readonly p50: number
   readonly p99: number
@@ -80,8 +82,8 @@ async function main(): Promise<void> {
       const kbRounds: Throughput[] = []
       const tangRounds: Throughput[] = []
       for (let r = 0; r < ROUNDS; r++) {
-        kbRounds.push(await measure(() => keybrokerRecovery(kb, sealing, keys)))
-        if (tang !== undefined) tangRounds.push(await measure(() => tangRecovery(tang, curve)))
+        kbRounds.push(await measure(() => keybrokerRecovery(kb, sealing, keys), kb.pid))
+        if (tang !== undefined) tangRounds.push(await measure(() => tangRecovery(tang, curve), tang.pid))
       }
       const kbResult = medianOf(kbRounds)
       row(`keybroker ${curve}: unlock rounds/s (challenge + attest/recover, ${CONCURRENCY} concurrent)`, spread(kbRounds))
@@ -97,8 +99,12 @@ async function main(): Promise<void> {
         const ratios = kbRounds.map((k, i) => k.perSecond / (tangRounds[i]?.perSecond ?? NaN))
         const ratio = percentile(ratios, 0.5) * 100
         row(`ratio keybroker / tang ${curve} (median of rounds)`, `${ratio.toFixed(0)} %`)
+        const kbCpu = percentile(kbRounds.map((k) => k.cpuMs), 0.5)
+        const tangCpu = percentile(tangRounds.map((t) => t.cpuMs), 0.5)
+        row(`server CPU per unlock round / per Tang recovery ${curve} (ms, median of rounds)`, `${kbCpu.toFixed(2)} / ${tangCpu.toFixed(2)}`)
         summary.push(
           `| unlock rounds vs Tang recoveries, ${curve}, ${database()}, ${CONCURRENCY} concurrent | ${kbResult.perSecond.toFixed(0)}/s | ${tangResult.perSecond.toFixed(0)}/s | ${ratio.toFixed(0)} % |`,
+          `| server CPU per unlock round vs per Tang recovery (tangd and socat), ${curve}, ${database()} | ${kbCpu.toFixed(2)} ms | ${tangCpu.toFixed(2)} ms | ${((tangCpu / kbCpu) * 100).toFixed(0)} % |`,
         )
       }
     }
@@ -155,10 +161,25 @@ function hasCommand(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0
 }
 
-/** Warm-up, then REQUESTS / ROUNDS calls of `one` from CONCURRENCY workers. */
-async function measure(one: () => Promise<boolean>): Promise<Throughput> {
+/**
+ * CPU seconds of `pid` and of its children it has reaped (/proc stat utime, stime, cutime,
+ * cstime): for socat that includes every tangd it forked, for keybroker its own. NaN elsewhere.
+ */
+function cpuWithChildren(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100
+  } catch {
+    return NaN
+  }
+}
+
+/** Warm-up, then REQUESTS / ROUNDS calls of `one` from CONCURRENCY workers; `serverPid`'s CPU per call. */
+async function measure(one: () => Promise<boolean>, serverPid: number): Promise<Throughput> {
   const requests = Math.max(CONCURRENCY, Math.floor(REQUESTS / ROUNDS))
   for (let i = 0; i < 30; i++) await one()
+  const cpuBefore = cpuWithChildren(serverPid)
   const latencies: number[] = []
   let errors = 0
   let next = 0
@@ -172,7 +193,10 @@ async function measure(one: () => Promise<boolean>): Promise<Throughput> {
   const started = performance.now()
   await Promise.all(Array.from({ length: CONCURRENCY }, worker))
   const seconds = (performance.now() - started) / 1000
-  return { perSecond: requests / seconds, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), errors }
+  // socat reaps its tangd children as they exit: a short wait lets the last ones be counted.
+  await new Promise((r) => setTimeout(r, 200))
+  const cpuMs = ((cpuWithChildren(serverPid) - cpuBefore) * 1000) / requests
+  return { cpuMs, perSecond: requests / seconds, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), errors }
 }
 
 /** The round with the median throughput. */
@@ -245,6 +269,8 @@ async function keybrokerRecovery(kb: BenchService, key: SealingKey, keys: readon
 // ---------------------------------------------------------------- Tang
 
 interface Tang {
+  /** socat's PID (its CPU time includes the tangd children it reaped). */
+  readonly pid: number
   readonly port: number
   readonly kids: Record<Curve, string>
   readonly points: Record<Curve, { kty: string; crv: string; x: string; y: string }[]>
@@ -279,6 +305,7 @@ async function startTang(work: string): Promise<Tang> {
     await new Promise((r) => setTimeout(r, 100))
   }
   return {
+    pid: child.pid ?? 0,
     port,
     kids,
     points: { 'P-256': randomPoints('P-256', 32), 'P-521': randomPoints('P-521', 32) },

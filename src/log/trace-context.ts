@@ -7,6 +7,8 @@
  * - Every outgoing HTTP(S) call made while serving a request (AMD KDS, Intel PCS/PCCS, a Cosmian
  *   agent) gets a child span (`childSpan`): the same trace id, a fresh span id sent as the
  *   parent-id of the callee, the flags (sampled) unchanged; `traceparentHeader` builds its header.
+ *   The caller's `tracestate` (other vendors' data) goes along unchanged, as the specification
+ *   asks; keybroker adds no entry of its own and never logs it.
  * - Work that no request caused gets no trace: such a call sends no `traceparent`, because a root
  *   span of our own would start a trace that no caller can look up. Today every outgoing call is
  *   made on behalf of a request (collateral is fetched on demand, never on a schedule).
@@ -24,6 +26,8 @@ export interface TraceContext {
   readonly parentId: string | undefined
   /** Trace flags as received (bit 0: sampled); a trace started here is not sampled (`00`). */
   readonly flags: string
+  /** The caller's `tracestate`, passed on to outgoing calls unchanged (bounded, printable ASCII). */
+  readonly state?: string | undefined
 }
 
 // Version 00 is exactly these four fields. A later version may append fields after a `-`: the
@@ -31,6 +35,9 @@ export interface TraceContext {
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/
 const ZERO_TRACE = '0'.repeat(32)
 const ZERO_SPAN = '0'.repeat(16)
+/** The specification asks to propagate at least 512 characters of `tracestate`; longer ones are dropped whole rather than cut. */
+const MAX_TRACESTATE = 512
+const TRACESTATE = /^[\x20-\x7e]*$/
 
 const newSpanId = (): string => randomBytes(8).toString('hex')
 
@@ -40,19 +47,21 @@ const newSpanId = (): string => randomBytes(8).toString('hex')
  * otherwise a new trace (the specification says an invalid header is ignored). The span id is
  * always fresh.
  */
-export function continueTrace(header: string | undefined): TraceContext {
+export function continueTrace(header: string | undefined, stateHeader?: string): TraceContext {
   const given = TRACEPARENT.exec(header?.trim().toLowerCase() ?? '')
   const [, version, traceId, parentId, flags, rest] = given ?? []
   const validVersion = version === '00' ? rest === undefined : version !== undefined && version !== 'ff'
   if (validVersion && traceId !== undefined && parentId !== undefined && flags !== undefined && traceId !== ZERO_TRACE && parentId !== ZERO_SPAN) {
-    return { traceId, spanId: newSpanId(), parentId, flags }
+    const state = stateHeader?.trim()
+    const keep = state !== undefined && state !== '' && state.length <= MAX_TRACESTATE && TRACESTATE.test(state)
+    return { traceId, spanId: newSpanId(), parentId, flags, ...(keep ? { state } : {}) }
   }
   return { traceId: randomBytes(16).toString('hex'), spanId: newSpanId(), parentId: undefined, flags: '00' }
 }
 
 /** A span for one outgoing call made within `parent`: same trace and flags, a fresh span id. */
 export function childSpan(parent: TraceContext): TraceContext {
-  return { traceId: parent.traceId, spanId: newSpanId(), parentId: parent.spanId, flags: parent.flags }
+  return { traceId: parent.traceId, spanId: newSpanId(), parentId: parent.spanId, flags: parent.flags, ...(parent.state === undefined ? {} : { state: parent.state }) }
 }
 
 /** The `traceparent` value that names `span` as the parent of whatever receives it. */
@@ -67,5 +76,7 @@ export function traceparentHeader(span: TraceContext): string {
 export function outgoingTrace(parent: TraceContext | undefined): { readonly headers: Record<string, string>; readonly log: { traceId?: string; spanId?: string } } {
   if (parent === undefined) return { headers: {}, log: {} }
   const span = childSpan(parent)
-  return { headers: { traceparent: traceparentHeader(span) }, log: { traceId: span.traceId, spanId: span.spanId } }
+  const headers: Record<string, string> = { traceparent: traceparentHeader(span) }
+  if (span.state !== undefined) headers['tracestate'] = span.state
+  return { headers, log: { traceId: span.traceId, spanId: span.spanId } }
 }

@@ -193,6 +193,7 @@ export async function retireSealingKey(s: Services, name: string, version: numbe
     await retireSealingKeyVersion(tx, name, version, s.now())
     await auditAdminChange(tx, s, by, 'sealing-key.retire', name, { version })
   })
+  forgetExchangeKeys(name, version)
   return getSealingKey(s, name)
 }
 
@@ -209,6 +210,7 @@ export async function deleteSealingKey(s: Services, name: string, by: AdminPrinc
     if (!(await removeSealingKey(tx, name))) throw new KeybrokerError('not-found', `no such sealing key: ${name}`)
     await auditAdminChange(tx, s, by, 'sealing-key.delete', name, {})
   })
+  forgetExchangeKeys(name)
 }
 
 export interface DeniedDiskInfo {
@@ -407,6 +409,15 @@ function exchangeKeyOf(
   } finally {
     d.fill(0)
   }
+}
+
+/**
+ * Drops this process's imported keys of a retired version, or of every version of a deleted
+ * sealing key (other replicas keep theirs until evicted, unused: the rules refuse first).
+ */
+function forgetExchangeKeys(name: string, version?: number): void {
+  const prefix = version === undefined ? `${name}\u0000` : `${name}\u0000${version}\u0000`
+  for (const id of [...exchangeKeys.keys()]) if (id.startsWith(prefix)) exchangeKeys.delete(id)
 }
 
 async function auditRecover(s: Services, subject: string, outcome: 'ok' | 'denied', detail: Record<string, JsonValue>): Promise<void> {

@@ -1,7 +1,7 @@
 /**
  * W3C trace context carried from a request to the outgoing calls keybroker makes while serving
  * it, end to end over HTTPS on both databases: `/v1/verify` with SEV-SNP evidence whose VCEK is
- * missing makes keybroker fetch it from a fake AMD KDS on 127.0.0.1 (test/support/fake-kds.ts),
+ * missing (and an admin policy explain with such evidence) makes keybroker fetch it from a fake AMD KDS on 127.0.0.1 (test/support/fake-kds.ts),
  * which records the `traceparent` it receives (and the fetches are counted). Intel PCS and Cosmian agent calls are covered by
  * test/services/tdx-pcs.test.ts and test/server/cosmian-pull.test.ts.
  */
@@ -70,8 +70,10 @@ describe.each(testDatabases())('trace context into outgoing calls on %s', (engin
   it("the KDS request continues the caller's trace: same trace id and flags, a parent id of its own; logged", async () => {
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736'
     const callerSpan = '00f067aa0ba902b7'
-    const { answered, sent } = await verifyWithoutVcek({ traceparent: `00-${traceId}-${callerSpan}-01` })
+    const { answered, sent } = await verifyWithoutVcek({ traceparent: `00-${traceId}-${callerSpan}-01`, tracestate: 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7' })
     expect(answered?.[0]).toBe(traceId)
+    // Other vendors' tracestate goes along unchanged.
+    expect(kds.tracestates.at(-1)).toBe('congo=t61rcWkgMzE,rojo=00f067aa0ba902b7')
     expect(sent?.[0]).toBe(traceId)
     expect(sent?.[2]).toBe('01')
     // Neither the caller's span nor keybroker's request span: the outgoing call is a span of its own.
@@ -83,15 +85,33 @@ describe.each(testDatabases())('trace context into outgoing calls on %s', (engin
   })
 
   it('a request without traceparent: the trace keybroker starts (unsampled) goes to the KDS', async () => {
-    const { answered, sent } = await verifyWithoutVcek({})
+    // A tracestate without a valid traceparent is dropped with it.
+    const { answered, sent } = await verifyWithoutVcek({ tracestate: 'congo=t61rcWkgMzE' })
+    expect(kds.tracestates.at(-1)).toBeUndefined()
     expect(answered?.[2]).toBe('00')
     expect(sent?.[0]).toBe(answered?.[0])
     expect(sent?.[2]).toBe('00')
     expect(sent?.[1]).not.toBe(answered?.[1])
   })
 
+  it('an admin policy explain with evidence carries its trace to the KDS too', async () => {
+    await rm(kb.services.collateral.directory, { recursive: true, force: true })
+    const traceId = '0af7651916cd43dd8448eb211c80319c'
+    const report = makeReport(pki, { reportData: new Uint8Array(64) })
+    const body = JSON.stringify({ evidence: { type: 'snp', report: b64(report), certs: [b64(pki.ask.der), b64(pki.ark.der)] }, referenceValues: ['trace-rv'] })
+    const res = await kb.raw('POST', '/admin/v1/policies/default/explain', body, {
+      Authorization: `Bearer ${kb.tokens.admin}`,
+      'Content-Type': 'application/json',
+      traceparent: `00-${traceId}-b7ad6b7169203331-01`,
+    })
+    expect(res.status).toBe(200)
+    const sent = TRACEPARENT.exec(kds.traceparents.at(-1) ?? '')?.slice(1)
+    expect(sent?.[0]).toBe(traceId)
+    expect(sent?.[1]).not.toBe('b7ad6b7169203331')
+  })
+
   it('counts the fetches in keybroker_collateral_fetches_total', async () => {
     const series = await kb.services.metrics.registry.getSingleMetricAsString('keybroker_collateral_fetches_total')
-    expect(series).toContain('keybroker_collateral_fetches_total{source="amd-kds",outcome="ok"} 2')
+    expect(series).toContain('keybroker_collateral_fetches_total{source="amd-kds",outcome="ok"} 3')
   })
 })

@@ -1,6 +1,6 @@
 /**
  * A fake AMD KDS on 127.0.0.1 (plain HTTP): answers by `mode`, records every request's path and
- * `traceparent` header. `vcekFor(path)` gives the VCEK it serves for a path (undefined: 404).
+ * `traceparent` and `tracestate` headers. `vcekFor(path)` gives the VCEK it serves for a path (undefined: 404).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -13,6 +13,8 @@ export class FakeKds {
   requests: string[] = []
   /** The `traceparent` header of each request (undefined when absent), in order. */
   traceparents: (string | undefined)[] = []
+  /** The `tracestate` header of each request (undefined when absent), in order. */
+  tracestates: (string | undefined)[] = []
   url = ''
   #server: Server | undefined
   #hanging: ServerResponse[] = []
@@ -33,6 +35,8 @@ export class FakeKds {
     this.requests.push(req.url ?? '')
     const tp = req.headers['traceparent']
     this.traceparents.push(Array.isArray(tp) ? tp.join(',') : tp)
+    const ts = req.headers['tracestate']
+    this.tracestates.push(Array.isArray(ts) ? ts.join(',') : ts)
     if (this.mode === 'hang') {
       this.#hanging.push(res)
       return

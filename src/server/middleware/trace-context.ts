@@ -10,7 +10,7 @@ import type { AppEnv } from '../context.js'
  */
 export function traceContext(): MiddlewareHandler<AppEnv> {
   return async function traceContextMiddleware(c, next) {
-    const trace = continueTrace(c.req.header('traceparent'))
+    const trace = continueTrace(c.req.header('traceparent'), c.req.header('tracestate'))
     c.set('trace', trace)
     c.header('traceparent', traceparentHeader(trace))
     await next()
