@@ -7,7 +7,8 @@
  * as the TypeScript client does; a refused or closed connection is opened again). It retries as
  * the clevis pin does: after a 503 with Retry-After it waits that long plus jitter and starts over
  * with a fresh challenge; after a refused or reset connection (what the service's connection
- * bound does) it waits 1 s plus jitter; until it succeeds or its own deadline
+ * bound does) or a timeout it backs off exponentially (1 s doubling to 16 s, plus jitter) and
+ * starts over on a new connection; until it succeeds or its own deadline
  * (BENCH_ROUND_TIMEOUT_S, 240 s) passes. The whole run is bounded by arrival + that deadline.
  *
  * The rounds run in BENCH_CLIENT_PROCS (2) child processes, so that the service (a process of its
@@ -175,6 +176,7 @@ async function unlockRound(job: ClientJob, i: number, key: AttestationKey, resul
   // The machine's own connection, kept alive between its challenge and its attest.
   let agent = new Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false })
   let kind: KindStats = result.challenge
+  let transportFailures = 0
   try {
     while (Date.now() < deadline) {
       try {
@@ -225,10 +227,12 @@ async function unlockRound(job: ClientJob, i: number, key: AttestationKey, resul
         else kind.otherErrors++
         const code = `${kind === result.challenge ? 'challenge' : 'attest'} ${err.code}`
         result.errorCodes[code] = (result.errorCodes[code] ?? 0) + 1
-        // Like curl's 000: retried after a pause, on a new connection.
+        // Like curl's 000 in the pin: retried on a new connection after an exponential back-off
+        // (1 s doubling to 16 s, plus jitter), but until the round's deadline, not 6 attempts.
         agent.destroy()
         agent = new Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false })
-        await sleep(backoff(1))
+        await sleep(backoff(Math.min(16, 2 ** transportFailures)))
+        transportFailures++
       }
     }
     result.failed++

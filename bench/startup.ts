@@ -74,17 +74,25 @@ async function main(): Promise<void> {
       const dataDir = await mkdtemp(join(tmpdir(), 'keybroker-startup-'))
       try {
         const env: Record<string, string> = scratch.url === undefined ? {} : { DATABASE_URL: scratch.url }
-        const first = await startServe(dataDir, env)
-        cold.push(first)
-        coldMemory.push(await memoryOf(first.pid))
-        if (run === 0) phaseRows.push([`${engine}, cold`, formatPhases(await first.phases())])
-        await stop(first.child)
-        const second = await startServe(dataDir, env)
-        warm.push(second)
-        warmMemory.push(await memoryOf(second.pid))
-        if (run === 0) phaseRows.push([`${engine}, warm`, formatPhases(await second.phases())])
-        if (run === RUNS - 1 && REQUESTS > 0) afterRequests = await runRequests(second)
-        await stop(second.child)
+        // One bootstrap admin token per data directory: the first start registers it.
+        const adminToken = randomBytes(32).toString('base64url')
+        const first = await startServe(dataDir, adminToken, env)
+        try {
+          cold.push(first)
+          coldMemory.push(await memoryOf(first.pid))
+          if (run === 0) phaseRows.push([`${engine}, cold`, formatPhases(await first.phases())])
+        } finally {
+          await stop(first.child)
+        }
+        const second = await startServe(dataDir, adminToken, env)
+        try {
+          warm.push(second)
+          warmMemory.push(await memoryOf(second.pid))
+          if (run === 0) phaseRows.push([`${engine}, warm`, formatPhases(await second.phases())])
+          if (run === RUNS - 1 && REQUESTS > 0) afterRequests = await runRequests(second)
+        } finally {
+          await stop(second.child)
+        }
       } finally {
         await rm(dataDir, { recursive: true, force: true })
         await scratch.drop()
@@ -116,8 +124,7 @@ async function main(): Promise<void> {
 }
 
 /** Starts `keybroker serve` on an ephemeral port; resolves at the first `/readyz` 200. */
-async function startServe(dataDir: string, env: Record<string, string>): Promise<Started> {
-  const adminToken = randomBytes(32).toString('base64url')
+async function startServe(dataDir: string, adminToken: string, env: Record<string, string>): Promise<Started> {
   const started = performance.now()
   const child = spawn(process.execPath, [CLI, 'serve'], {
     env: serviceEnv(dataDir, adminToken, env),
@@ -285,8 +292,8 @@ async function measureNpmStart(): Promise<{ buildMs: number; firstMs: number; se
   const dataDir = await mkdtemp(join(tmpdir(), 'keybroker-npm-start-'))
   try {
     const times: number[] = []
+    const adminToken = randomBytes(32).toString('base64url')
     for (let i = 0; i < 2; i++) {
-      const adminToken = randomBytes(32).toString('base64url')
       const started = performance.now()
       // Its own process group, so that npm, its shell and the service stop together.
       const child = spawn(npm, ['start'], { cwd: ROOT, env: serviceEnv(dataDir, adminToken, {}), stdio: ['ignore', 'ignore', 'pipe'], detached: true })

@@ -1,9 +1,9 @@
 /**
  * Benchmark (not a test): attest+release over HTTPS with `KEYBROKER_WORKERS=1` (one process)
  * against `KEYBROKER_WORKERS=2` (a cluster primary and two workers) in the same run, on the same
- * PostgreSQL database, in interleaved rounds (1, 2, 2, 1, 1, 2, …) so that drift in the machine's
- * load falls on both alike. Both services run for the whole benchmark (the idle one costs
- * nothing) and share one KEK. Prints throughput, p50/p99 and the service's CPU per round (all of
+ * PostgreSQL server (each service on a scratch database of its own, see support/service.ts), in
+ * interleaved rounds (1, 2, 2, 1, 1, 2, …) so that drift in the machine's load falls on both
+ * alike. Both services run for the whole benchmark (the idle one costs nothing). Prints throughput, p50/p99 and the service's CPU per round (all of
  * its processes, from /proc) for each, and the 2-vs-1 ratio, as README table lines.
  *
  *   DATABASE_URL=postgres://… npm run bench:workers
@@ -20,7 +20,7 @@ const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 600)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2)
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8)
 const MEASUREMENT = 'be'.repeat(48)
-/** Unique per run, so repeated runs against one database do not collide. */
+/** Names unique per run (each service has a scratch database, but a fixed name would hide that). */
 const RUN = randomBytes(4).toString('hex')
 
 interface Tally {
@@ -39,13 +39,12 @@ async function main(): Promise<void> {
   }
   const loadBefore = loadavg()
   const keys = await Promise.all(Array.from({ length: 16 }, () => generateAttestationKey('P-256')))
-  // One KEK for both services: they share the database, whose envelopes are sealed under it.
-  const kek = randomBytes(32).toString('base64')
-  const one = await startService({ concurrency: CONCURRENCY, env: { KEYBROKER_WORKERS: '1', KEYBROKER_KEK: kek } })
+  const one = await startService({ concurrency: CONCURRENCY, env: { KEYBROKER_WORKERS: '1' } })
   let two: BenchService | undefined
   try {
-    two = await startService({ concurrency: CONCURRENCY, env: { KEYBROKER_WORKERS: '2', KEYBROKER_KEK: kek } })
+    two = await startService({ concurrency: CONCURRENCY, env: { KEYBROKER_WORKERS: '2' } })
     await setUp(one)
+    await setUp(two)
     const tallies = new Map<1 | 2, Tally>([
       [1, { seconds: 0, requests: 0, cpuSeconds: 0, errors: 0, latencies: [] }],
       [2, { seconds: 0, requests: 0, cpuSeconds: 0, errors: 0, latencies: [] }],

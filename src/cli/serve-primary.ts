@@ -18,7 +18,7 @@ import { listenMetrics, type MetricsListener } from '../server/metrics-listener.
 import { prepareAdminAccess } from '../services/admin-tokens.js'
 import { scheduleMaintenance } from '../services/maintenance.js'
 import { createServices } from '../services/services.js'
-import { isWorkerMessage, WORKER_ENV, WORKER_MESSAGES } from './worker-messages.js'
+import { isWorkerMessage, WORKER_ENV, WORKER_MESSAGES, type WorkerStart } from './worker-messages.js'
 
 /** First pause before restarting a worker that died; doubled per death in a row, up to the max. */
 export const RESTART_BACKOFF_MS = { first: 500, max: 30_000 } as const
@@ -67,6 +67,16 @@ export async function servePrimary(config: Config): Promise<number> {
   /** Whether each worker stopped cleanly at shutdown: exit code 0, or the SIGTERM sent to a worker that could not yet hear a message. */
   const cleanExits: boolean[] = []
   const said = new Set<Worker>()
+  /** Workers whose own checks passed; once all live ones are, the group is ready (and stays so). */
+  const ready = new Set<Worker>()
+  let groupReady = false
+  const releaseWhenAllReady = (): void => {
+    const workers = live()
+    if (groupReady || stopping || workers.length < slots.length || !workers.every((w) => ready.has(w))) return
+    groupReady = true
+    for (const w of workers) if (w.isConnected()) w.send({ type: WORKER_MESSAGES.serve })
+    log.info('all workers ready', { workers: workers.length })
+  }
   let fail: (err: Error) => void = () => {}
   const failure = new Promise<Error>((resolve) => {
     fail = resolve
@@ -75,14 +85,20 @@ export async function servePrimary(config: Config): Promise<number> {
 
   const fork = (slot: Slot): void => {
     slot.restart = undefined
-    const worker = cluster.fork({ [WORKER_ENV]: '1' })
+    const start: WorkerStart = groupReady ? 'restart' : 'start'
+    const worker = cluster.fork({ [WORKER_ENV]: start })
     slot.worker = worker
     slot.startedAt = Date.now()
-    log.info('worker started', { slot: slot.index, worker: worker.id, workerPid: worker.process.pid })
+    log.info('worker started', { slot: slot.index, worker: worker.id, workerPid: worker.process.pid, start })
     worker.on('message', (message: unknown) => {
-      if (!isWorkerMessage(message, WORKER_MESSAGES.hello)) return
-      said.add(worker)
-      if (prepared && !stopping) worker.send({ type: WORKER_MESSAGES.prepared })
+      if (isWorkerMessage(message, WORKER_MESSAGES.hello)) {
+        said.add(worker)
+        if (prepared && !stopping) worker.send({ type: WORKER_MESSAGES.prepared })
+      } else if (isWorkerMessage(message, WORKER_MESSAGES.ready)) {
+        ready.add(worker)
+        if (groupReady && !stopping) worker.send({ type: WORKER_MESSAGES.serve })
+        else releaseWhenAllReady()
+      }
     })
     worker.once('listening', () => {
       everListened = true
@@ -96,6 +112,7 @@ export async function servePrimary(config: Config): Promise<number> {
         return
       }
       said.delete(worker)
+      ready.delete(worker)
       const uptimeMs = Date.now() - slot.startedAt
       if (!everListened) {
         // No worker ever listened: a start-up failure (a port in use, a bad certificate) that a
@@ -142,6 +159,12 @@ export async function servePrimary(config: Config): Promise<number> {
   if (signal instanceof Error) log.error('start-up failed', { error: describeError(signal) })
   else log.info('shutting down: draining the workers', { signal, workers: live().length })
   stopping = true
+  // Bounded as a whole: the workers' drain (bounded below), then the primary's own closing.
+  const timer = setTimeout(() => {
+    log.error('shutdown timed out')
+    process.exit(1)
+  }, config.http.shutdownDelayMs + config.http.shutdownGraceMs + 10_000 + SHUTDOWN_MARGIN_MS + 10_000)
+  timer.unref()
   services.readiness.stop()
   maintenance?.stop()
   for (const slot of slots) if (slot.restart !== undefined) clearTimeout(slot.restart)

@@ -21,15 +21,16 @@ import { createServices, loadConfiguredKeys, openAuditKey } from '../services/se
 import { StartupTimings } from '../services/startup-timings.js'
 import { migrateDatabase, openDatabase, type AdminRole } from '../storage/index.js'
 import type { CliOutput } from './io.js'
-import { isWorkerMessage, WORKER_ENV, WORKER_MESSAGES } from './worker-messages.js'
+import { isWorkerMessage, WORKER_ENV, WORKER_MESSAGES, type WorkerStart } from './worker-messages.js'
 
 /**
  * `keybroker serve`: one process, or with `KEYBROKER_WORKERS` > 1 a primary that starts up once
  * and forks the workers (serve-primary.ts); a worker runs this same command.
  */
 export async function serve(config: Config): Promise<number> {
-  if (cluster.isWorker && process.env[WORKER_ENV] === '1') {
-    const code = await serveProcess(config, 'worker')
+  const start = process.env[WORKER_ENV]
+  if (cluster.isWorker && (start === 'start' || start === 'restart')) {
+    const code = await serveProcess(config, start)
     // The IPC channel to the primary keeps a worker's event loop alive, and disconnecting it
     // makes Node's cluster runtime exit with 0: exit explicitly, with this code (stderr is
     // written synchronously on Linux, so no log line is lost).
@@ -47,11 +48,11 @@ export async function serve(config: Config): Promise<number> {
  * serves only; the primary did the start-up that must happen once, runs the periodic jobs and
  * the metrics listener, and tells this worker when to become ready and when to stop.
  */
-async function serveProcess(config: Config, role: 'single' | 'worker'): Promise<number> {
+async function serveProcess(config: Config, role: 'single' | WorkerStart): Promise<number> {
   // Node's start, the command line and this module's imports: everything before serve() runs.
   const timings = new StartupTimings()
   timings.markSinceProcessStart('modules')
-  const worker = role === 'worker'
+  const worker = role !== 'single'
   // First of all, so that the primary's messages (even an early `shutdown`) are not missed.
   const primary = worker ? listenToPrimary() : undefined
   const log = createLogger(config.logLevel, undefined, worker ? { worker: cluster.worker?.id ?? 0, pid: process.pid } : {})
@@ -64,8 +65,16 @@ async function serveProcess(config: Config, role: 'single' | 'worker'): Promise<
   }
   // PostgreSQL may be down at start: listen anyway (503 `not-ready`, /readyz 503) and retry.
   // Embedded PGlite is opened (and locked) before listening: there is nothing to wait for.
+  // A worker restarted while the others serve gets ready before it listens: the others take
+  // every connection meanwhile, so it never answers 503 `not-ready`.
   const deferred = config.databaseUrl !== undefined
-  const services = await createServices(config, log, { deferDatabase: deferred, timings })
+  const listenFirst = deferred && role !== 'restart'
+  const services = await createServices(config, log, {
+    deferDatabase: deferred,
+    timings,
+    // A worker turns ready together with the others (the primary says when).
+    ...(primary === undefined ? {} : { beforeReady: () => primary.serve() }),
+  })
   if (config.allowSampleEvidence && !worker) log.warn('sample evidence is ENABLED: development only, never in production')
   let maintenance: { stop(): void } | undefined
   const startUp = async (): Promise<void> => {
@@ -83,11 +92,11 @@ async function serveProcess(config: Config, role: 'single' | 'worker'): Promise<
   let metrics: MetricsListener | undefined
   let started: Promise<void> = Promise.resolve()
   try {
-    if (!deferred) await startUp()
+    if (!listenFirst) await startUp()
     server = await timings.time('listen', () => listen(createApp({ config, services, log }), config, log))
     if (worker) answerPrimaryScrapes(services.metrics)
     else if (config.metricsListen !== undefined) metrics = await listenMetrics(services.metrics, config.metricsListen, log)
-    started = deferred ? startUp() : Promise.resolve()
+    started = listenFirst ? startUp() : Promise.resolve()
     // Where start-up time went (bench/startup.ts reads this line): once listening and ready.
     void started.then(
       () => log.info('started', timings.toLogFields()),
@@ -142,22 +151,33 @@ async function serveProcess(config: Config, role: 'single' | 'worker'): Promise<
 }
 
 /**
- * In a worker: the primary's `prepared` and `shutdown` messages as promises. Says `hello` at
- * once, so the primary knows this worker can hear it (before that it is sent a signal instead).
+ * In a worker: the primary's messages as promises. Says `hello` at once, so the primary knows
+ * this worker can hear it (before that it is sent a signal instead). `serve()` reports this
+ * worker ready and resolves when the primary says the group is.
  */
-function listenToPrimary(): { readonly prepared: Promise<void>; readonly shutdown: Promise<void> } {
+function listenToPrimary(): { readonly prepared: Promise<void>; readonly shutdown: Promise<void>; serve(): Promise<void> } {
   let prepared: () => void = () => {}
+  let serve: () => void = () => {}
   let shutdown: () => void = () => {}
   const channel = {
     prepared: new Promise<void>((resolve) => (prepared = resolve)),
     shutdown: new Promise<void>((resolve) => (shutdown = resolve)),
+    serving: new Promise<void>((resolve) => (serve = resolve)),
   }
   process.on('message', (message: unknown) => {
     if (isWorkerMessage(message, WORKER_MESSAGES.prepared)) prepared()
+    else if (isWorkerMessage(message, WORKER_MESSAGES.serve)) serve()
     else if (isWorkerMessage(message, WORKER_MESSAGES.shutdown)) shutdown()
   })
   process.send?.({ type: WORKER_MESSAGES.hello })
-  return channel
+  return {
+    prepared: channel.prepared,
+    shutdown: channel.shutdown,
+    serve: () => {
+      process.send?.({ type: WORKER_MESSAGES.ready })
+      return channel.serving
+    },
+  }
 }
 
 export async function openConfiguredDatabase(config: Config) {

@@ -33,6 +33,8 @@ export interface RunningServer {
   readonly caPem: string | undefined
   /** Requests being answered now. */
   inFlight(): number
+  /** Connections closed at once so far because KEYBROKER_MAX_CONNECTIONS was reached. */
+  refusedConnections(): number
   /**
    * Graceful close: stops accepting connections, closes idle keep-alive connections, lets the
    * requests in flight finish for up to `graceMs` (their connections close after the answer),
@@ -107,6 +109,7 @@ export async function listen(app: App, config: Config, log: Logger): Promise<Run
     fingerprint,
     caPem,
     inFlight: () => inFlight,
+    refusedConnections: () => dropped,
     close: async (options = {}) => {
       draining = true
       const closed = new Promise<void>((resolve, reject) => {

@@ -74,6 +74,11 @@ export interface CreateServicesOptions {
    * runs `readiness.waitForDatabase()` (ping and migrations, retried) while it already listens.
    */
   readonly deferDatabase?: boolean
+  /**
+   * Runs after the database steps and before `readiness` turns ready (a cluster worker waits
+   * there until every worker of the group is ready, so that they turn ready together).
+   */
+  readonly beforeReady?: () => Promise<void>
   /** Records the phases (keys, database, audit key) for the `started` log line of `serve`. */
   readonly timings?: StartupTimings
 }
@@ -140,7 +145,12 @@ export async function createServices(config: Config, log: Logger, options: Creat
       throw err
     }
   }
-  const readiness = new Readiness(database, log, deferred ? 'starting' : 'ready', { onDatabaseReady: databaseSteps })
+  const readiness = new Readiness(database, log, deferred ? 'starting' : 'ready', {
+    onDatabaseReady: async () => {
+      await databaseSteps()
+      await options.beforeReady?.()
+    },
+  })
   onConnectionError = () => readiness.reportUnavailable()
   const audit = new AuditWriter(database, auditKey)
   const fetchers: CollateralFetcher[] = []

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
-import { calculateJwkThumbprint, type JWK } from 'jose'
+import type { JWK } from 'jose'
 import { KeybrokerError } from '../errors.js'
 import { bindingInput, checkReportData, type BindingProfile } from '../evidence/binding.js'
 import type { Claims } from '../evidence/types.js'
+import { jwkThumbprintSha256 } from './thumbprint.js'
 
 /** Domain-separation prefix of the binding (docs/architecture.md, "Binding"); versioned so v2 cannot collide. */
 export const BINDING_PREFIX = 'keybroker-v1:'
@@ -28,7 +29,7 @@ export async function computeBinding(nonce: string, publicJwk: JWK): Promise<Uin
   if (!NONCE_TEXT.test(nonce)) throw new KeybrokerError('nonce-invalid', 'nonce is malformed')
   let thumbprint: string
   try {
-    thumbprint = await calculateJwkThumbprint(publicJwk, 'sha256')
+    thumbprint = jwkThumbprintSha256(publicJwk)
   } catch (cause) {
     throw new KeybrokerError('key-unsupported', 'public key has no RFC 7638 thumbprint', { cause })
   }

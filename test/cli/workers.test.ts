@@ -66,6 +66,7 @@ interface LogLine {
   readonly url?: string
   readonly status?: number
   readonly restartInMs?: number
+  readonly start?: string
   readonly signal?: string
 }
 
@@ -156,6 +157,8 @@ describe.skipIf(POSTGRES === undefined)('KEYBROKER_WORKERS=2 on PostgreSQL (need
   it('starts up once in the primary, and both workers serve', async () => {
     const all = lines()
     expect(all.filter((l) => l.msg === 'worker started')).toHaveLength(2)
+    // They turned ready together, once both had checked the database.
+    expect(all.filter((l) => l.msg === 'all workers ready')).toHaveLength(1)
     // The bootstrap token is registered once, by the primary (no pid of a worker on that line).
     const bootstrap = all.filter((l) => l.msg === 'bootstrap admin token registered')
     expect(bootstrap).toHaveLength(1)
@@ -240,6 +243,8 @@ describe.skipIf(POSTGRES === undefined)('KEYBROKER_WORKERS=2 on PostgreSQL (need
       if (replacement === undefined) await new Promise((r) => setTimeout(r, 50))
     }
     expect(replacement).toBeDefined()
+    // Started while the other served: it got ready before listening.
+    expect(lines().find((l) => l.workerPid === replacement && l.msg === 'worker started')).toMatchObject({ start: 'restart' })
     expect(lines().some((l) => l.msg === 'worker died; restarting it' && l.workerPid === victim)).toBe(true)
     // The replacement becomes ready and serves.
     expect(await servedBy(replacement)).toBe(true)
@@ -258,6 +263,8 @@ describe.skipIf(POSTGRES === undefined)('KEYBROKER_WORKERS=2 on PostgreSQL (need
       if (third === undefined) await new Promise((r) => setTimeout(r, 50))
     }
     expect(await servedBy(third)).toBe(true)
+    // Neither replacement ever answered 503 `not-ready`: they listened only once ready.
+    expect(lines().filter((l) => l.msg === 'request' && (l.pid === replacement || l.pid === third) && l.status === 503)).toEqual([])
   }, 90_000)
 
   it('drains on SIGTERM: a slow request in flight is answered, then every process exits 0', async () => {

@@ -8,9 +8,11 @@
 import { request } from 'node:https'
 import { connect, type TLSSocket } from 'node:tls'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { KeybrokerClient } from '../../src/clients/index.js'
+import { toBase64Url } from '../../src/evidence/reader.js'
 import type { Database } from '../../src/storage/index.js'
 import { testDatabases } from '../support/databases.js'
-import { startKeybroker, type TestKeybroker } from '../support/keybroker.js'
+import { adminCall, startKeybroker, type TestKeybroker } from '../support/keybroker.js'
 
 /** A TLS connection: the socket once its handshake is done, or 'refused' when the server closed it first. */
 function openTls(kb: TestKeybroker): Promise<TLSSocket | 'refused'> {
@@ -75,6 +77,33 @@ describe.each(testDatabases())('connection bound on %s', (engine) => {
     }
     expect(status).toBe(200)
     for (const socket of open) socket.destroy()
+  })
+
+  it('the TypeScript client sends an attestation again when its connection was refused before the request left', async () => {
+    const measurement = 'd7'.repeat(48)
+    expect((await adminCall(kb, 'POST', '/admin/v1/reference-values', { name: 'img', measurements: [measurement] })).status).toBe(201)
+    expect((await adminCall(kb, 'POST', '/admin/v1/secrets', { name: 'app', value: toBase64Url(new Uint8Array([4, 5, 6])), referenceValues: ['img'] })).status).toBe(201)
+    // Pinned: every request opens a connection of its own, so the attestation needs a new one.
+    const client = new KeybrokerClient({ baseUrl: kb.url, pinSha256: kb.server.fingerprint ?? '' })
+    const held: TLSSocket[] = []
+    let refusedBefore = 0
+    const { secrets } = await client.attestAndOpen(async (rd) => {
+      // Between the challenge and the attestation: fill every place, then free them once the
+      // attestation's connection has been refused.
+      for (let i = 0; i < 10; i++) {
+        const socket = await openTls(kb)
+        if (socket === 'refused') break
+        held.push(socket)
+      }
+      refusedBefore = kb.server.refusedConnections()
+      void (async () => {
+        for (let i = 0; i < 1000 && kb.server.refusedConnections() === refusedBefore; i++) await new Promise((r) => setTimeout(r, 20))
+        for (const socket of held) socket.destroy()
+      })()
+      return { type: 'sample', measurement, reportData: toBase64Url(rd) }
+    }, ['app'])
+    expect(kb.server.refusedConnections()).toBeGreaterThan(refusedBefore)
+    expect([...(secrets.app ?? [])]).toEqual([4, 5, 6])
   })
 })
 

@@ -90,16 +90,19 @@ describe('EAR tokens', async () => {
     expect(ear['ear.status']).toBe('warning')
   })
 
-  it('verifies with plain jose and the published JWKS', async () => {
-    const issued = await issueEar(es384, input())
+  it('verifies with plain jose and the published JWKS (ES256 and ES384)', async () => {
     const set = createKeySet(es256, createKeySet(es384).verificationKeys)
-    const { payload } = await jwtVerify(issued.token, createLocalJWKSet(set.jwks()), {
-      issuer: ISSUER,
-      audience: AUDIENCE,
-      currentDate: NOW,
-    })
-    expect(payload.jti).toBe(issued.jti)
-    expect((await verifyEar(issued.token, set, OPTIONS)).jti).toBe(issued.jti)
+    for (const signer of [es256, es384]) {
+      const issued = await issueEar(signer, input())
+      const { payload, protectedHeader } = await jwtVerify(issued.token, createLocalJWKSet(set.jwks()), {
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        currentDate: NOW,
+      })
+      expect(protectedHeader).toEqual({ alg: signer.alg, kid: signer.kid, typ: 'JWT' })
+      expect(payload.jti).toBe(issued.jti)
+      expect((await verifyEar(issued.token, set, OPTIONS)).jti).toBe(issued.jti)
+    }
   })
 
   it('accepts just before expiry and refuses at expiry', async () => {
