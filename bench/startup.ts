@@ -10,6 +10,7 @@
  *   attest+release rounds (challenge + attest with one secret released), 8 concurrent;
  * - the service's own `started` log line: where its start-up time went, phase by phase.
  *
+ * On PostgreSQL one process serves (KEYBROKER_WORKERS=1): the figures are per serving process.
  * Wall time is the target's measure; on a shared machine it stretches with other people's work,
  * so the service's CPU time until ready (from /proc) is printed beside it.
  *
@@ -143,6 +144,8 @@ function serviceEnv(dataDir: string, adminToken: string, env: Record<string, str
     KEYBROKER_BOOTSTRAP_ADMIN_TOKEN: adminToken,
     // `info`, for the `started` line (and so the access log too, which this run reads and drops).
     KEYBROKER_LOG_LEVEL: 'info',
+    // One serving process (on PostgreSQL the default is one worker per core): its own start and memory.
+    KEYBROKER_WORKERS: '1',
     ...env,
   }
 }

@@ -18,7 +18,7 @@
  */
 import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
-import { copyFile, chmod, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises'
+import { copyFile, chmod, mkdir, readdir, readFile, rename, rm, rmdir } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -108,7 +108,10 @@ export async function seedFromTemplate(template: string, dataDir: string): Promi
   await rm(staging, { recursive: true, force: true })
   try {
     await copyOwnerOnly(template, staging)
-    await rm(dataDir, { recursive: true, force: true })
+    // rmdir, not rm -r: it fails rather than delete anything if the directory is not empty.
+    await rmdir(dataDir).catch((err: unknown) => {
+      if (!(err instanceof Error && 'code' in err && err.code === 'ENOENT')) throw err
+    })
     await rename(staging, dataDir)
   } catch (err) {
     await rm(staging, { recursive: true, force: true })
