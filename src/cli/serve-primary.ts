@@ -145,8 +145,8 @@ export async function servePrimary(config: Config): Promise<number> {
   const started = (async () => {
     if (!(await services.readiness.waitForDatabase())) return
     await prepareAdminAccess(services, config.bootstrapAdminToken)
-    maintenance = scheduleMaintenance(services)
     if (stopping) return
+    maintenance = scheduleMaintenance(services)
     prepared = true
     for (const w of said) if (w.isConnected()) w.send({ type: WORKER_MESSAGES.prepared })
     log.info('start-up done; workers become ready', { workers: config.workers })
