@@ -32,7 +32,9 @@ describe('parseCosmianTeeQuote', () => {
   test('truncating a real quote anywhere after the report is evidence-malformed, or (PEM form) a shorter chain at a block boundary', () => {
     for (const q of QUOTES) {
       const full = parseCosmianTeeQuote(q)
-      const fullCerts = full.kind === 'snp' && full.certs.form === 'list' ? full.certs.certificates : []
+      const listOf = (p: ReturnType<typeof parseCosmianTeeQuote> | undefined): readonly Uint8Array[] =>
+        p?.kind === 'snp' && p.certs?.form === 'list' ? p.certs.certificates : []
+      const fullCerts = listOf(full)
       let end = q.byteLength
       while (end > 0 && (q[end - 1] === 0x0a || q[end - 1] === 0x0d || q[end - 1] === 0x20)) end--
       for (let n = 1185; n < end; n++) {
@@ -44,7 +46,7 @@ describe('parseCosmianTeeQuote', () => {
         // A PEM chain cut right after an END line is a well-formed shorter chain; the verifier
         // then lacks a certificate. It must be a strict prefix of the real chain, nothing else.
         expect({ n, code, layout: parsed?.kind === 'snp' ? parsed.layout : undefined }).toEqual({ n, code: 'no-error', layout: 'azure-pem' })
-        const certs = parsed?.kind === 'snp' && parsed.certs.form === 'list' ? parsed.certs.certificates : []
+        const certs = listOf(parsed)
         expect(certs.length).toBeLessThan(fullCerts.length)
         certs.forEach((c, i) => expect(Buffer.from(c).equals(Buffer.from(fullCerts[i]!))).toBe(true))
       }
