@@ -147,6 +147,17 @@ export async function cpuSecondsOf(pid: number): Promise<number> {
   }
 }
 
+/** VmRSS and VmHWM (peak RSS) of process `pid` in KiB, from /proc (Linux); NaN elsewhere. */
+export async function memoryOf(pid: number): Promise<{ rssKiB: number; hwmKiB: number }> {
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8')
+    const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN)
+    return { rssKiB: field('VmRSS'), hwmKiB: field('VmHWM') }
+  } catch {
+    return { rssKiB: NaN, hwmKiB: NaN }
+  }
+}
+
 /** USER_HZ: 100 on every Linux this runs on (sysconf(_SC_CLK_TCK)). */
 const CLOCK_TICKS_PER_SECOND = 100
 

@@ -9,7 +9,7 @@
  */
 import cluster, { type Worker } from 'node:cluster'
 import { join } from 'node:path'
-import type { Config } from '../config/config.js'
+import { defaultWorkers, type Config } from '../config/config.js'
 import { checkConfiguredPaths, unknownSettings } from '../config/preflight.js'
 import { createLogger, describeError, type Logger } from '../log/logger.js'
 import { createClusterMetrics } from '../metrics/cluster-metrics.js'
@@ -52,6 +52,8 @@ export async function servePrimary(config: Config): Promise<number> {
     log.warn('unknown setting ignored', { setting: name, ...(suggestion === undefined ? {} : { didYouMean: suggestion }) })
   }
   checkConfiguredPaths(config)
+  const cores = defaultWorkers()
+  if (config.workers > cores) log.warn('more workers than cores: they only take turns on the same cores', { workers: config.workers, cores })
   // Files the workers would otherwise race to create: the development certificate here, the
   // token key and a generated KEK in createServices.
   if (!config.insecureHttp && config.tls === undefined) await loadOrCreateDevCertificate(join(config.dataDir, 'tls'), config.listen.host)
@@ -143,8 +145,8 @@ export async function servePrimary(config: Config): Promise<number> {
   const started = (async () => {
     if (!(await services.readiness.waitForDatabase())) return
     await prepareAdminAccess(services, config.bootstrapAdminToken)
-    maintenance = scheduleMaintenance(services)
     if (stopping) return
+    maintenance = scheduleMaintenance(services)
     prepared = true
     for (const w of said) if (w.isConnected()) w.send({ type: WORKER_MESSAGES.prepared })
     log.info('start-up done; workers become ready', { workers: config.workers })

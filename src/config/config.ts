@@ -125,7 +125,7 @@ export const SETTINGS = {
   tlsKey: { env: 'KEYBROKER_TLS_KEY', file: 'tlsKey', schema: z.string().min(1), doc: 'PEM private key file for KEYBROKER_TLS_CERT' },
   dataDir: { env: 'KEYBROKER_DATA_DIR', file: 'dataDir', schema: z.string().min(1), default: './data', doc: 'embedded database (PGlite) and generated keys' },
   databaseUrl: { env: 'DATABASE_URL', file: 'databaseUrl', schema: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'), doc: 'PostgreSQL instead of the embedded database' },
-  workers: { env: 'KEYBROKER_WORKERS', file: 'workers', schema: int(1, 1024), doc: 'processes serving requests: node:cluster workers sharing one listening socket (PostgreSQL only); default: the number of cores with DATABASE_URL, 1 on the embedded database, where more is refused' },
+  workers: { env: 'KEYBROKER_WORKERS', file: 'workers', schema: int(1, 1024), doc: 'processes serving requests: node:cluster workers sharing one listening socket (PostgreSQL only); default: the number of cores (capped by a cgroup CPU quota) with DATABASE_URL, 1 on the embedded database, where more is refused' },
   production: { env: 'KEYBROKER_PRODUCTION', file: 'production', schema: bool, default: '0', doc: 'production mode: refuses sample evidence, the self-signed development certificate, a KEK generated in the data directory, and plain HTTP unless KEYBROKER_INSECURE_HTTP=1' },
   allowSampleEvidence: { env: 'KEYBROKER_ALLOW_SAMPLE_EVIDENCE', file: 'allowSampleEvidence', schema: bool, default: '0', doc: 'accept the unsigned `sample` evidence type (development and tests only)' },
   issuer: { env: 'KEYBROKER_ISSUER', file: 'issuer', schema: z.string().url(), doc: 'token issuer (`iss`); default https://<listen>' },
@@ -230,6 +230,25 @@ function checkProduction(v: Values): void {
 }
 
 /**
+ * The cores this process may use: `os.availableParallelism()` (CPU affinity), capped by a cgroup
+ * v2 CPU quota (`cpu.max`, e.g. a container limited to 2 CPUs on a 64-core host), so that the
+ * default number of workers (and their database connections) follows what the container gets.
+ */
+export function defaultWorkers(cpuMaxPath = '/sys/fs/cgroup/cpu.max'): number {
+  const cores = availableParallelism()
+  let text: string
+  try {
+    text = readFileSync(cpuMaxPath, 'utf8')
+  } catch {
+    return cores // no cgroup v2 CPU controller here: no quota to respect
+  }
+  const m = /^(\d+) (\d+)/.exec(text.trim())
+  if (m === null) return cores // "max <period>": no quota
+  const quota = Math.ceil(Number(m[1]) / Number(m[2]))
+  return Math.max(1, Math.min(cores, quota))
+}
+
+/**
  * Loads and validates the configuration. Throws `ConfigError` naming the first bad setting
  * (its environment variable, or the config-file key). Secrets given here are never echoed.
  */
@@ -276,7 +295,7 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
     tls: v.tlsCert !== undefined && v.tlsKey !== undefined ? { certFile: resolve(v.tlsCert), keyFile: resolve(v.tlsKey) } : undefined,
     dataDir: resolve(v.dataDir ?? './data'),
     databaseUrl: v.databaseUrl,
-    workers: v.workers ?? (v.databaseUrl === undefined ? 1 : availableParallelism()),
+    workers: v.workers ?? (v.databaseUrl === undefined ? 1 : defaultWorkers()),
     production: v.production ?? false,
     allowSampleEvidence: v.allowSampleEvidence ?? false,
     issuer: v.issuer ?? `${insecureHttp ? 'http' : 'https'}://${hostForUrl}:${listen.port}`,

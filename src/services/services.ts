@@ -57,6 +57,8 @@ export interface Services {
   readonly snpExtraPinnedArks: readonly PinnedArk[]
   /** Intel SGX root CAs (SPKI SHA-256) pinned beside Intel's: empty except in tests (`testTrustAnchors.tdxRoots`). */
   readonly tdxExtraPinnedRoots: readonly string[]
+  /** Intel TCB Signing keys (SPKI SHA-256) trusted beyond their certificate's validity (`KEYBROKER_TDX_PINNED_TCB_SIGNING_KEYS`): the collateral upload honours them as verification does. */
+  readonly tdxPinnedTcbSigningKeys: readonly string[]
   /** The SEV (pre-SNP) roots of the configured products (ARKs pinned), plus test roots in tests. */
   readonly sevRoots: readonly SevRoot[]
   /** The Prometheus series of this instance (served by `KEYBROKER_METRICS_LISTEN`). */
@@ -192,6 +194,7 @@ export async function createServices(config: Config, log: Logger, options: Creat
     collateral: createCollateralService({ directory: config.collateralDir, layouts: [SNP_KDS_LAYOUT, TDX_PCS_LAYOUT, TPM_DIRECTORY_LAYOUT], db: database.db, fetchers, log, now }),
     snpExtraPinnedArks: options.testTrustAnchors?.snpArks ?? [],
     tdxExtraPinnedRoots: options.testTrustAnchors?.tdxRoots ?? [],
+    tdxPinnedTcbSigningKeys: config.tdx.pinnedTcbSigningKeys,
     sevRoots: [...builtinSevRoots(config.sev.products), ...(options.testTrustAnchors?.sevRoots ?? [])],
     metrics,
   }

@@ -7,7 +7,7 @@
  * except the refusal on PGlite.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { request } from 'node:https'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -16,7 +16,7 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateAttestationKey, reportDataFor, type AttestationKey } from '../../src/clients/index.js'
 import { nextRestartDelayMs } from '../../src/cli/serve-primary.js'
-import { loadConfig } from '../../src/config/config.js'
+import { defaultWorkers, loadConfig } from '../../src/config/config.js'
 import { toBase64Url } from '../../src/evidence/reader.js'
 import { postgresTestUrl } from '../support/databases.js'
 import { httpCall, runCli, startServe, waitForStatus, type HttpAnswer, type ServeProcess } from '../support/serve-process.js'
@@ -31,7 +31,8 @@ const HAS_PROMTOOL = spawnSync('promtool', ['--version']).status === 0
 describe('KEYBROKER_WORKERS on the embedded database', () => {
   it('defaults to 1 on PGlite and to the number of cores with DATABASE_URL', () => {
     expect(loadConfig({}).workers).toBe(1)
-    expect(loadConfig({ DATABASE_URL: 'postgres://kb@127.0.0.1/kb' }).workers).toBe(availableParallelism())
+    expect(loadConfig({ DATABASE_URL: 'postgres://kb@127.0.0.1/kb' }).workers).toBe(defaultWorkers())
+    expect(defaultWorkers('/nonexistent/cpu.max')).toBe(availableParallelism())
     expect(loadConfig({ DATABASE_URL: 'postgres://kb@127.0.0.1/kb', KEYBROKER_WORKERS: '3' }).workers).toBe(3)
     expect(loadConfig({ KEYBROKER_WORKERS: '1' }).workers).toBe(1)
   })
@@ -42,6 +43,22 @@ describe('KEYBROKER_WORKERS on the embedded database', () => {
     for (let i = 0; i < 9; i++) pauses.push((last = nextRestartDelayMs(last, 1_000)))
     expect(pauses).toEqual([500, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000])
     expect(nextRestartDelayMs(30_000, 60_000)).toBe(500)
+  })
+
+  it('caps the default by a cgroup v2 CPU quota', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kb-cpu-max-'))
+    try {
+      await writeFile(join(dir, 'one'), '100000 100000\n')
+      await writeFile(join(dir, 'half'), '50000 100000\n')
+      await writeFile(join(dir, 'none'), 'max 100000\n')
+      await writeFile(join(dir, 'many'), `${(availableParallelism() + 8) * 100000} 100000\n`)
+      expect(defaultWorkers(join(dir, 'one'))).toBe(1)
+      expect(defaultWorkers(join(dir, 'half'))).toBe(1)
+      expect(defaultWorkers(join(dir, 'none'))).toBe(availableParallelism())
+      expect(defaultWorkers(join(dir, 'many'))).toBe(availableParallelism())
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 
   it('refuses more than one worker on PGlite at start, naming the setting', async () => {

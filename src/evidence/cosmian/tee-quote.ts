@@ -21,7 +21,7 @@
  */
 import { EvidenceError } from '../../errors.js'
 import { ByteReader, isZero } from '../reader.js'
-import { CERT_TABLE_GUIDS, decodePemCertificates, type CertTableEntry, type EvidenceCertificates } from '../snp/cert-table.js'
+import { CERT_TABLE_GUIDS, decodePemCertificates, derSequenceLength, type CertTableEntry, type EvidenceCertificates } from '../snp/cert-table.js'
 import { REPORT_SIZE } from '../snp/report-layout.js'
 
 /** A quote with a handful of certificates is ~6 KiB; a TDX quote with its PCK chain ~8 KiB. */
@@ -122,6 +122,9 @@ function parseBincode(tail: Uint8Array, types: readonly CertKind[]): Parsed {
     // An OTHER entry is a certificate when its uuid is one of the GHCB table's (the VLEK of old quotes).
     if (kind === 'other' && (uuid === undefined || !KNOWN_GUIDS.has(uuid))) continue
     if (data.byteLength === 0) throw malformed(`certs[${i}]: empty ${kind}`)
+    // One DER certificate, exactly: a quote cut short can otherwise read as the other enum's
+    // layout with a few stray bytes for a certificate.
+    if (derSequenceLength(data) !== data.byteLength) throw malformed(`certs[${i}]: not one DER certificate`)
     certificates.push(data)
   }
   r.end('teeQuote')

@@ -112,23 +112,32 @@ export function decodePemCertificates(text: string, what: string): Uint8Array[] 
 }
 
 /**
- * Length of the outer DER SEQUENCE of `der`, when the rest is zero padding (certificate table
- * entries may be padded); otherwise the whole length, leaving the X.509 parser to complain.
+ * The length of the DER SEQUENCE that `der` starts with (its header included), or undefined
+ * when `der` does not start with one whose length fits in it. Structure only, no X.509 parsing.
  */
-export function trimDerPadding(der: Uint8Array): Uint8Array {
-  if (der[0] !== 0x30 || der.byteLength < 2) return der
+export function derSequenceLength(der: Uint8Array): number | undefined {
+  if (der[0] !== 0x30 || der.byteLength < 2) return undefined
   const first = der[1] ?? 0
   let len = first
   let head = 2
   if (first & 0x80) {
     const n = first & 0x7f
-    if (n === 0 || n > 3 || der.byteLength < 2 + n) return der
+    if (n === 0 || n > 3 || der.byteLength < 2 + n) return undefined
     len = 0
     for (let i = 0; i < n; i++) len = len * 256 + (der[2 + i] ?? 0)
     head = 2 + n
   }
   const end = head + len
-  return end < der.byteLength && isZero(der, end) ? der.slice(0, end) : der
+  return end <= der.byteLength ? end : undefined
+}
+
+/**
+ * Length of the outer DER SEQUENCE of `der`, when the rest is zero padding (certificate table
+ * entries may be padded); otherwise the whole length, leaving the X.509 parser to complain.
+ */
+export function trimDerPadding(der: Uint8Array): Uint8Array {
+  const end = derSequenceLength(der)
+  return end !== undefined && end < der.byteLength && isZero(der, end) ? der.slice(0, end) : der
 }
 
 /** The certificates of the evidence in their two wire forms, before any X.509 parsing. */

@@ -2,7 +2,10 @@
  * Intel's TCB evaluation for TDX quotes, as Intel's Quote Verification Library implements
  * sections 4.1.2.4.11-17 of the "TDX DCAP Quote Verification" algorithm (QVL
  * `QuoteVerifier.cpp`, `Checks/TcbLevelCheck.cpp`, `Checks/TdxModuleCheck.cpp`,
- * `Checks/TDRelaunchCheck.cpp`, `EnclaveReportVerifier.cpp`). Pure: verified documents and
+ * `Checks/TDRelaunchCheck.cpp`, `EnclaveReportVerifier.cpp`). TDX 1.5 bodies follow the QVL of
+ * 2026 (`Checks/TcbLevelCheck.cpp`, `Checks/EvaluateTcb.cpp`, steps 4.1.2.5.1.20 and 4.1.2.5.2):
+ * the TCB is evaluated for TEE_TCB_SVN (launch) and for TEE_TCB_SVN_2 (current), then
+ * `checkForRelaunch`. Pure: verified documents and
  * verified quote facts in, statuses out. Which status is acceptable is policy, decided by the
  * caller (`options.acceptedTcbStatuses`).
  */
@@ -31,8 +34,10 @@ export function isTdxTcbStatus(s: string): s is TdxTcbStatus {
 }
 
 export interface TdxTcbEvaluation {
-  /** The converged status the acceptance policy judges. */
+  /** The converged status the acceptance policy judges (for TDX 1.5 bodies after the relaunch check). */
   readonly status: TdxTcbStatus
+  /** TDX 1.5 bodies: the converged status of TEE_TCB_SVN_2, the TCB the TD runs on now. */
+  readonly currentStatus?: TdxTcbStatus
   /** Status of the TCB level selected by the SGX components and PCESVN alone. */
   readonly sgxTcbStatus: PlatformTcbStatus
   /** Status of the TCB level selected by SGX components, PCESVN and TEE_TCB_SVN. */
@@ -134,33 +139,59 @@ function isConfigurationNeeded(s: TdxTcbStatus): boolean {
 }
 
 /**
- * 4.1.2.4.17.4.3 (TDX 1.5 bodies): an out-of-date TD on an up-to-date platform whose running
- * module (TEE_TCB_SVN2) is already at the latest level should be relaunched, not replaced.
+ * TDX 1.5 bodies (QVL `TDRelaunchCheck.cpp` `checkForRelaunch`, step 4.1.2.5.1.20.2): a TD whose
+ * launch TCB (TEE_TCB_SVN) is out of date while the TCB it runs on now (TEE_TCB_SVN_2, after
+ * TD-preserving module updates) is current should be relaunched, not replaced.
  */
-function relaunchAdvice(
-  quote: TdxQuote,
-  tcbInfo: TdxTcbInfo,
-  sgx: PlatformTcbStatus,
-  tdx: TdxTcbStatus,
-  module: IdentityTcbStatus,
-  qe: IdentityTcbStatus,
-): TdxTcbStatus {
-  const svn2 = quote.body.teeTcbSvn2
-  if (svn2 === undefined || qe !== 'UpToDate') return tdx
-  if (!(sgx === 'UpToDate' || sgx === 'SWHardeningNeeded' || sgx === 'ConfigurationNeeded' || sgx === 'ConfigurationAndSWHardeningNeeded')) return tdx
-  if (!(tdx === 'OutOfDate' || tdx === 'OutOfDateConfigurationNeeded') || module !== 'OutOfDate') return tdx
-  const latest = tcbInfo.tcbLevels[0]
-  if (latest === undefined) return tdx
-  let moduleSvnOk: boolean
-  if ((svn2[1] ?? 0) === 0) {
-    moduleSvnOk = (svn2[0] ?? 0) >= (latest.tdxTcbComponents[0] ?? 0)
-  } else {
-    const identity = findModuleIdentity(tcbInfo, tdxModuleIdentityId(svn2))
-    if (identity === undefined) throw below(`TCB info has no TDX module identity ${tdxModuleIdentityId(svn2)} (TEE_TCB_SVN2)`)
-    moduleSvnOk = (svn2[0] ?? 0) >= (identity.tcbLevels[0]?.isvSvn ?? Number.POSITIVE_INFINITY)
+function checkForRelaunch(launch: TdxTcbStatus, current: TdxTcbStatus): TdxTcbStatus {
+  if (launch !== 'OutOfDate' && launch !== 'OutOfDateConfigurationNeeded') return launch
+  if (current !== 'UpToDate' && current !== 'SWHardeningNeeded' && current !== 'ConfigurationNeeded' && current !== 'ConfigurationAndSWHardeningNeeded') return launch
+  return isConfigurationNeeded(launch) || isConfigurationNeeded(current) ? 'TDRelaunchAdvisedConfigurationNeeded' : 'TDRelaunchAdvised'
+}
+
+interface SvnEvaluation {
+  readonly status: TdxTcbStatus
+  readonly sgxLevel: PlatformTcbLevel
+  readonly tdxLevel: PlatformTcbLevel
+  readonly moduleStatus: IdentityTcbStatus
+  readonly moduleLevel: IdentityTcbLevel | undefined
+  readonly moduleId: string | undefined
+}
+
+/**
+ * QVL `tdxEvaluateTCB` (4.1.2.5.2) for one TEE TCB SVN array: the first TCB level the SGX
+ * components, PCESVN and the array (from byte 2 on when it names a module version) reach; the
+ * module identity level of its SVN; converged with the module and QE statuses.
+ * @throws `tcb-below-minimum` (no level: "TCB not supported")
+ */
+function evaluateSvns(tcbInfo: TdxTcbInfo, qeStatus: IdentityTcbStatus, pck: PckExtensions, teeTcbSvn: Uint8Array, which: string): SvnEvaluation {
+  let sgxLevel: PlatformTcbLevel | undefined
+  let tdxLevel: PlatformTcbLevel | undefined
+  for (const level of tcbInfo.tcbLevels) {
+    if (!sgxTcbAtLeast(pck, level)) continue
+    sgxLevel ??= level
+    if (tdxTcbAtLeast(teeTcbSvn, level)) {
+      tdxLevel = level
+      break
+    }
   }
-  if (!moduleSvnOk || (svn2[2] ?? 0) < (latest.tdxTcbComponents[2] ?? 0)) return tdx
-  return isConfigurationNeeded(sgx) || isConfigurationNeeded(tdx) ? 'TDRelaunchAdvisedConfigurationNeeded' : 'TDRelaunchAdvised'
+  if (sgxLevel === undefined) throw below('no TCB level matches the SGX TCB components and PCESVN of the PCK certificate (TCB not supported)')
+  if (tdxLevel === undefined) throw below(`no TCB level matches ${which} (TCB not supported)`)
+
+  let moduleStatus: IdentityTcbStatus = 'UpToDate'
+  let moduleLevel: IdentityTcbLevel | undefined
+  let moduleId: string | undefined
+  if ((teeTcbSvn[1] ?? 0) > 0) {
+    moduleId = tdxModuleIdentityId(teeTcbSvn)
+    const identity = findModuleIdentity(tcbInfo, moduleId)
+    if (identity === undefined) throw below(`TCB info has no TDX module identity ${moduleId} (${which})`)
+    moduleLevel = identityLevel(identity.tcbLevels, teeTcbSvn[0] ?? 0)
+    if (moduleLevel === undefined) throw below(`TDX module ISVSVN ${teeTcbSvn[0] ?? 0} matches no level of ${moduleId} (${which})`)
+    moduleStatus = moduleLevel.tcbStatus
+  }
+  let status: TdxTcbStatus = convergeWithModule(tdxLevel.tcbStatus, moduleStatus)
+  if (status !== 'Revoked') status = convergeWithQe(status, qeStatus)
+  return { status, sgxLevel, tdxLevel, moduleStatus, moduleLevel, moduleId }
 }
 
 /**
@@ -176,40 +207,20 @@ export function evaluateTdxTcb(tcbInfo: TdxTcbInfo, qeIdentity: TdQeIdentity, pc
   checkTdxModule(tcbInfo, quote)
   const qeLevel = evaluateQe(qeIdentity, quote)
 
-  const teeTcbSvn = quote.body.teeTcbSvn
-  let sgxLevel: PlatformTcbLevel | undefined
-  let tdxLevel: PlatformTcbLevel | undefined
-  for (const level of tcbInfo.tcbLevels) {
-    if (!sgxTcbAtLeast(pck, level)) continue
-    sgxLevel ??= level
-    if (tdxTcbAtLeast(teeTcbSvn, level)) {
-      tdxLevel = level
-      break
-    }
-  }
-  if (sgxLevel === undefined) throw below('no TCB level matches the SGX TCB components and PCESVN of the PCK certificate (TCB not supported)')
-  if (tdxLevel === undefined) throw below('no TCB level matches TEE_TCB_SVN (TCB not supported)')
-
-  let moduleStatus: IdentityTcbStatus = 'UpToDate'
-  let moduleLevel: IdentityTcbLevel | undefined
-  let moduleId: string | undefined
-  if ((teeTcbSvn[1] ?? 0) > 0) {
-    moduleId = tdxModuleIdentityId(teeTcbSvn)
-    const identity = findModuleIdentity(tcbInfo, moduleId)
-    if (identity === undefined) throw below(`TCB info has no TDX module identity ${moduleId}`)
-    moduleLevel = identityLevel(identity.tcbLevels, teeTcbSvn[0] ?? 0)
-    if (moduleLevel === undefined) throw below(`TDX module ISVSVN ${teeTcbSvn[0] ?? 0} matches no level of ${moduleId}`)
-    moduleStatus = moduleLevel.tcbStatus
-  }
-
-  let status: TdxTcbStatus = convergeWithModule(tdxLevel.tcbStatus, moduleStatus)
-  if (status !== 'Revoked') {
-    status = relaunchAdvice(quote, tcbInfo, sgxLevel.tcbStatus, status, moduleStatus, qeLevel.tcbStatus)
-    status = convergeWithQe(status, qeLevel.tcbStatus)
+  const launch = evaluateSvns(tcbInfo, qeLevel.tcbStatus, pck, quote.body.teeTcbSvn, 'TEE_TCB_SVN')
+  const { sgxLevel, tdxLevel, moduleStatus, moduleLevel, moduleId } = launch
+  let status = launch.status
+  let currentStatus: TdxTcbStatus | undefined
+  const teeTcbSvn2 = quote.body.teeTcbSvn2
+  if (teeTcbSvn2 !== undefined) {
+    // 4.1.2.5.1.20: a TDX 1.5 body is evaluated twice; the current TCB must be supported too.
+    currentStatus = evaluateSvns(tcbInfo, qeLevel.tcbStatus, pck, teeTcbSvn2, 'TEE_TCB_SVN_2').status
+    status = checkForRelaunch(status, currentStatus)
   }
   const advisoryIds = [...new Set([...tdxLevel.advisoryIds, ...(moduleLevel?.advisoryIds ?? []), ...qeLevel.advisoryIds])].sort()
   return {
     status,
+    ...(currentStatus === undefined ? {} : { currentStatus }),
     sgxTcbStatus: sgxLevel.tcbStatus,
     tdxTcbStatus: tdxLevel.tcbStatus,
     tdxModuleStatus: moduleStatus,

@@ -66,6 +66,7 @@ export function toClaims(v: TdxVerification): Claims {
   }
   if (tcb.tdxModuleIdentity !== undefined) raw['tdxModuleIdentity'] = tcb.tdxModuleIdentity
   if (b.teeTcbSvn2 !== undefined) raw['teeTcbSvn2'] = toHex(b.teeTcbSvn2)
+  if (tcb.currentStatus !== undefined) raw['currentTcbStatus'] = tcb.currentStatus
   if (pck.platformInstanceId !== undefined) raw['platformInstanceId'] = toHex(pck.platformInstanceId)
   if (v.eventLog !== undefined) raw['eventLog'] = eventLogClaims(v.eventLog)
 

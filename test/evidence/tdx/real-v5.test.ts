@@ -118,7 +118,8 @@ describe('real quote v5 (TDX 1.5) at 2026-02-03', () => {
     const tcbInfo = decodeTcbInfo(splitSignedJson(TCB_INFO, 'tcbInfo', 'tcbInfo').body)
     expect(tcbInfo.tdxModuleIdentities.map((m) => m.id).sort()).toEqual(['TDX_01', 'TDX_03'])
     const qe = decodeQeIdentity(splitSignedJson(QE_IDENTITY_2023, 'enclaveIdentity', 'qe').body)
-    expect(evaluateTdxTcb(tcbInfo, qe, pck, q)).toMatchObject({ status: 'UpToDate', tdxModuleIdentity: 'TDX_01', tdxModuleStatus: 'UpToDate', sgxTcbStatus: 'UpToDate' })
+    // Launch (TEE_TCB_SVN 0b 01 04…: TDX_01 ISVSVN 11) and current (TEE_TCB_SVN_2 0d 01 04…: ISVSVN 13) are both UpToDate.
+    expect(evaluateTdxTcb(tcbInfo, qe, pck, q)).toMatchObject({ status: 'UpToDate', currentStatus: 'UpToDate', tdxModuleIdentity: 'TDX_01', tdxModuleStatus: 'UpToDate', sgxTcbStatus: 'UpToDate' })
     // The FMSPC is matched case-insensitively: Intel's tcbInfo may spell it in upper case.
     const upper = decodeTcbInfo({ ...(splitSignedJson(TCB_INFO, 'tcbInfo', 'tcbInfo').body as Record<string, unknown>), fmspc: '90C06F000000' })
     expect(evaluateTdxTcb(upper, qe, pck, q).status).toBe('UpToDate')

@@ -403,6 +403,33 @@ describe('TCB status', () => {
     expect(await statusOf({ fields: { version: 5, bodyType: 3 }, collateral: { tcbInfo } })).toBe('OutOfDate')
   })
 
+  test('TDX 1.5 as the 2026 QVL evaluates it: TEE_TCB_SVN (launch) and TEE_TCB_SVN_2 (current) each get a full evaluation, then checkForRelaunch', async () => {
+    const svn = (...head: number[]) => new Uint8Array([...head, ...new Array<number>(16 - head.length).fill(0)])
+    const v15 = (teeTcbSvn2: Uint8Array, teeTcbSvn = svn(5, 3, 2)) => ({ version: 5, bodyType: 3, body: { teeTcbSvn, teeTcbSvn2 } }) as const
+    const levels = (top: 'UpToDate' | 'ConfigurationNeeded', below: 'OutOfDate' | 'OutOfDateConfigurationNeeded') => [
+      { status: top, tdx: [0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0] },
+      { status: below },
+    ]
+    // Launch out of date by the platform level alone (module current), current platform level up to date.
+    const platformOnly = signedTcbInfo(pki, { levels: levels('UpToDate', 'OutOfDate'), modules: [{ id: 'TDX_03', levels: [{ isvsvn: 5, status: 'UpToDate' }] }] })
+    expect(await statusOf({ fields: v15(svn(5, 3, 3)), collateral: { tcbInfo: platformOnly } })).toBe('TDRelaunchAdvised')
+    const claims = await verifyTdxEvidence(input({ fields: v15(svn(5, 3, 3)), collateral: { tcbInfo: platformOnly }, options: { acceptedTcbStatuses: ['TDRelaunchAdvised'] } }))
+    expect(claims.raw).toMatchObject({ tcbStatus: 'TDRelaunchAdvised', currentTcbStatus: 'UpToDate', tdxTcbStatus: 'OutOfDate', teeTcbSvn2: '05030300000000000000000000000000' })
+    // Configuration needed on either side: the ConfigurationNeeded variant.
+    const config = signedTcbInfo(pki, { levels: levels('ConfigurationNeeded', 'OutOfDateConfigurationNeeded'), modules: [{ id: 'TDX_03', levels: [{ isvsvn: 5, status: 'UpToDate' }] }] })
+    expect(await statusOf({ fields: v15(svn(5, 3, 3)), collateral: { tcbInfo: config } })).toBe('TDRelaunchAdvisedConfigurationNeeded')
+    // An out-of-date QE makes the current TCB out of date too: no relaunch advice.
+    const qeOld = signedQeIdentity(pki, { levels: [{ isvsvn: 9, status: 'UpToDate' }, { isvsvn: 4, status: 'OutOfDate' }] })
+    expect(await statusOf({ fields: v15(svn(5, 3, 3)), collateral: { tcbInfo: platformOnly, qeIdentity: qeOld } })).toBe('OutOfDate')
+    // The current TCB must be supported: a module version the TCB info does not list, or SVNs below every level.
+    expect(await statusOf({ fields: v15(svn(6, 7, 3)), collateral: { tcbInfo: platformOnly } })).toBe('error:tcb-below-minimum')
+    const oneLevel = signedTcbInfo(pki, { levels: [{ status: 'UpToDate', tdx: [0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0] }] })
+    expect(await statusOf({ fields: v15(svn(5, 3, 2), svn(5, 3, 3)), collateral: { tcbInfo: oneLevel } })).toBe('error:tcb-below-minimum')
+    expect(await statusOf({ fields: v15(svn(5, 3, 3), svn(5, 3, 3)), collateral: { tcbInfo: oneLevel } })).toBe('UpToDate')
+    // A current launch TCB is never changed by the relaunch check, whatever TEE_TCB_SVN_2 says.
+    expect(await statusOf({ fields: v15(svn(5, 3, 2), svn(5, 3, 3)), collateral: { tcbInfo: platformOnly } })).toBe('UpToDate')
+  })
+
   test('a refusal names the status and advisories in the problem extensions (client-safe)', async () => {
     const tcbInfo = signedTcbInfo(pki, { levels: [{ status: 'OutOfDate', advisoryIDs: ['INTEL-SA-00837'] }] })
     const err = await verifyTdxEvidence(input({ collateral: { tcbInfo } })).then(
