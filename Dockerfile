@@ -4,12 +4,19 @@
 
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
+# The workspace package's manifest before `npm ci`, which links it as node_modules/@keybroker/client
+# (the service's own client: `keybroker aleph`, `cosmian`, `dev attest` use it).
 COPY package.json package-lock.json ./
+COPY packages/client/package.json packages/client/
 RUN npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
+COPY packages/client/tsconfig.json packages/client/
+COPY packages/client/src packages/client/src
 COPY src src
 COPY bench bench
 COPY scripts scripts
+# The build's last step makes the pre-initialized PGlite data directory from the migrations.
+COPY migrations migrations
 RUN npm run build && npm prune --omit=dev --ignore-scripts
 
 FROM node:22-bookworm-slim
@@ -19,7 +26,13 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules node_modules
+# node_modules/@keybroker/client is a link to packages/client: its manifest and compiled code.
+COPY --from=build /app/packages/client/package.json packages/client/
+COPY --from=build /app/packages/client/dist packages/client/dist
 COPY --from=build /app/dist/src dist/src
+# A first start on an empty volume copies it instead of running initdb (README "Start-up and memory").
+# Owner-only files (0600) made by root in the build stage: owned by the user that reads them.
+COPY --from=build --chown=node:node /app/dist/pglite-template dist/pglite-template
 COPY bin bin
 COPY migrations migrations
 COPY openapi openapi

@@ -61,6 +61,9 @@ export async function startService(options: StartOptions): Promise<BenchService>
       KEYBROKER_ALLOW_SAMPLE_EVIDENCE: '1',
       KEYBROKER_BOOTSTRAP_ADMIN_TOKEN: adminToken,
       KEYBROKER_LOG_LEVEL: 'info',
+      // One process unless a benchmark asks for workers (bench/workers.ts): its CPU time is read
+      // from this pid, and the figures stay comparable with those measured before workers.
+      KEYBROKER_WORKERS: '1',
       ...(scratch ? { DATABASE_URL: scratch.url } : {}),
       ...options.env,
     },

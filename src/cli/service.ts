@@ -2,6 +2,7 @@
  * The service's own commands: `serve`, `migrate`, and the ones that work on its database
  * directly (`audit verify`, `admin token create --offline`). Loaded only when one of them runs.
  */
+import cluster from 'node:cluster'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Config } from '../config/config.js'
@@ -10,42 +11,97 @@ import { createLogger, describeError } from '../log/logger.js'
 import { createApp } from '../server/app.js'
 import { listen } from '../server/listen.js'
 import { listenMetrics, type MetricsListener } from '../server/metrics-listener.js'
+import { answerPrimaryScrapes } from '../metrics/cluster-metrics.js'
 import { createAdminToken, prepareAdminAccess } from '../services/admin-tokens.js'
 import { verifyAudit } from '../services/audit.js'
 import { scheduleMaintenance } from '../services/maintenance.js'
 import { checkpointJwsFromFile } from '../services/audit-checkpoints.js'
 import { loadAuditKey } from '../services/audit-key.js'
 import { createServices, loadConfiguredKeys, openAuditKey } from '../services/services.js'
+import { StartupTimings } from '../services/startup-timings.js'
 import { migrateDatabase, openDatabase, type AdminRole } from '../storage/index.js'
 import type { CliOutput } from './io.js'
+import { isWorkerMessage, WORKER_ENV, WORKER_MESSAGES, type WorkerStart } from './worker-messages.js'
 
+/**
+ * `keybroker serve`: one process, or with `KEYBROKER_WORKERS` > 1 a primary that starts up once
+ * and forks the workers (serve-primary.ts); a worker runs this same command.
+ */
 export async function serve(config: Config): Promise<number> {
-  const log = createLogger(config.logLevel)
-  for (const { name, suggestion } of unknownSettings(process.env)) {
-    log.warn('unknown setting ignored', { setting: name, ...(suggestion === undefined ? {} : { didYouMean: suggestion }) })
+  const start = process.env[WORKER_ENV]
+  if (cluster.isWorker && (start === 'start' || start === 'restart')) {
+    const code = await serveProcess(config, start)
+    // The IPC channel to the primary keeps a worker's event loop alive, and disconnecting it
+    // makes Node's cluster runtime exit with 0: exit explicitly, with this code (stderr is
+    // written synchronously on Linux, so no log line is lost).
+    process.exit(code)
   }
-  // Files and directories first: a wrong path stops here, naming its setting.
-  checkConfiguredPaths(config)
+  if (config.workers > 1) {
+    const { servePrimary } = await import('./serve-primary.js')
+    return servePrimary(config)
+  }
+  return serveProcess(config, 'single')
+}
+
+/**
+ * One serving process. `single`: everything (start-up, maintenance, metrics listener). `worker`:
+ * serves only; the primary did the start-up that must happen once, runs the periodic jobs and
+ * the metrics listener, and tells this worker when to become ready and when to stop.
+ */
+async function serveProcess(config: Config, role: 'single' | WorkerStart): Promise<number> {
+  // Node's start, the command line and this module's imports: everything before serve() runs.
+  const timings = new StartupTimings()
+  timings.markSinceProcessStart('modules')
+  const worker = role !== 'single'
+  // First of all, so that the primary's messages (even an early `shutdown`) are not missed.
+  const primary = worker ? listenToPrimary() : undefined
+  const log = createLogger(config.logLevel, undefined, worker ? { worker: cluster.worker?.id ?? 0, pid: process.pid } : {})
+  if (!worker) {
+    for (const { name, suggestion } of unknownSettings(process.env)) {
+      log.warn('unknown setting ignored', { setting: name, ...(suggestion === undefined ? {} : { didYouMean: suggestion }) })
+    }
+    // Files and directories first: a wrong path stops here, naming its setting.
+    checkConfiguredPaths(config)
+  }
   // PostgreSQL may be down at start: listen anyway (503 `not-ready`, /readyz 503) and retry.
   // Embedded PGlite is opened (and locked) before listening: there is nothing to wait for.
+  // A worker restarted while the others serve gets ready before it listens: the others take
+  // every connection meanwhile, so it never answers 503 `not-ready`.
   const deferred = config.databaseUrl !== undefined
-  const services = await createServices(config, log, { deferDatabase: deferred })
-  if (config.allowSampleEvidence) log.warn('sample evidence is ENABLED: development only, never in production')
+  const listenFirst = deferred && role !== 'restart'
+  const services = await createServices(config, log, {
+    deferDatabase: deferred,
+    timings,
+    // A worker turns ready together with the others (the primary says when).
+    ...(primary === undefined ? {} : { beforeReady: () => primary.serve() }),
+  })
+  if (config.allowSampleEvidence && !worker) log.warn('sample evidence is ENABLED: development only, never in production')
   let maintenance: { stop(): void } | undefined
   const startUp = async (): Promise<void> => {
-    if (!(await services.readiness.waitForDatabase())) return
-    await prepareAdminAccess(services, config.bootstrapAdminToken)
-    maintenance = scheduleMaintenance(services)
+    // A worker waits for the primary's start-up, then checks the database itself (migrations
+    // already applied, the KEK check and the audit key read: no writes).
+    if (primary !== undefined) await primary.prepared
+    if (!(await timings.time('waitForDatabase', () => services.readiness.waitForDatabase()))) return
+    if (!worker) {
+      await timings.time('adminAccess', () => prepareAdminAccess(services, config.bootstrapAdminToken))
+      maintenance = scheduleMaintenance(services)
+    }
     log.info('ready')
   }
   let server: Awaited<ReturnType<typeof listen>>
   let metrics: MetricsListener | undefined
   let started: Promise<void> = Promise.resolve()
   try {
-    if (!deferred) await startUp()
-    server = await listen(createApp({ config, services, log }), config, log)
-    if (config.metricsListen !== undefined) metrics = await listenMetrics(services.metrics, config.metricsListen, log)
-    if (deferred) started = startUp()
+    if (!listenFirst) await startUp()
+    server = await timings.time('listen', () => listen(createApp({ config, services, log }), config, log))
+    if (worker) answerPrimaryScrapes(services.metrics)
+    else if (config.metricsListen !== undefined) metrics = await listenMetrics(services.metrics, config.metricsListen, log)
+    started = listenFirst ? startUp() : Promise.resolve()
+    // Where start-up time went (bench/startup.ts reads this line): once listening and ready.
+    void started.then(
+      () => log.info('started', timings.toLogFields()),
+      () => undefined,
+    )
   } catch (err) {
     await services.database.close()
     throw err
@@ -55,8 +111,17 @@ export async function serve(config: Config): Promise<number> {
     (err: unknown) => err,
   )
   const signal = await new Promise<string | Error>((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'))
-    process.once('SIGTERM', () => resolve('SIGTERM'))
+    if (worker) {
+      // A worker may be told twice (the primary's message, and SIGTERM sent to the whole
+      // control group by systemd or SIGINT to the terminal's process group): the first starts
+      // the drain, the others are ignored instead of killing the process half-way.
+      process.on('SIGINT', () => resolve('SIGINT'))
+      process.on('SIGTERM', () => resolve('SIGTERM'))
+      void primary?.shutdown.then(() => resolve('primary'))
+    } else {
+      process.once('SIGINT', () => resolve('SIGINT'))
+      process.once('SIGTERM', () => resolve('SIGTERM'))
+    }
     void failed.then((err) => {
       if (err !== undefined) resolve(err instanceof Error ? err : new Error(String(err)))
     })
@@ -83,6 +148,36 @@ export async function serve(config: Config): Promise<number> {
   await services.database.close()
   log.info('stopped')
   return signal instanceof Error ? 1 : 0
+}
+
+/**
+ * In a worker: the primary's messages as promises. Says `hello` at once, so the primary knows
+ * this worker can hear it (before that it is sent a signal instead). `serve()` reports this
+ * worker ready and resolves when the primary says the group is.
+ */
+function listenToPrimary(): { readonly prepared: Promise<void>; readonly shutdown: Promise<void>; serve(): Promise<void> } {
+  let prepared: () => void = () => {}
+  let serve: () => void = () => {}
+  let shutdown: () => void = () => {}
+  const channel = {
+    prepared: new Promise<void>((resolve) => (prepared = resolve)),
+    shutdown: new Promise<void>((resolve) => (shutdown = resolve)),
+    serving: new Promise<void>((resolve) => (serve = resolve)),
+  }
+  process.on('message', (message: unknown) => {
+    if (isWorkerMessage(message, WORKER_MESSAGES.prepared)) prepared()
+    else if (isWorkerMessage(message, WORKER_MESSAGES.serve)) serve()
+    else if (isWorkerMessage(message, WORKER_MESSAGES.shutdown)) shutdown()
+  })
+  process.send?.({ type: WORKER_MESSAGES.hello })
+  return {
+    prepared: channel.prepared,
+    shutdown: channel.shutdown,
+    serve: () => {
+      process.send?.({ type: WORKER_MESSAGES.ready })
+      return channel.serving
+    },
+  }
 }
 
 export async function openConfiguredDatabase(config: Config) {

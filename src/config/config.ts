@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { join, resolve } from 'node:path'
 import { z } from 'zod'
 import { snpFirmwareSchema, snpMinTcbSchema, snpProductSchema, type SnpConfig } from './snp.js'
@@ -21,6 +22,11 @@ export interface Config {
   readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined
   readonly dataDir: string
   readonly databaseUrl: string | undefined
+  /**
+   * Processes that serve requests: 1 is one process (no primary); more is a primary that starts
+   * up once and forks this many node:cluster workers on one listening socket (PostgreSQL only).
+   */
+  readonly workers: number
   readonly production: boolean
   readonly allowSampleEvidence: boolean
   readonly issuer: string
@@ -50,6 +56,10 @@ export interface Config {
     readonly maxInFlightAttestations: number
     /** `Retry-After` of a 503 `overloaded`. */
     readonly overloadRetryAfterSeconds: number
+    /** Challenges waiting for their attestation while attestations are being shed; beyond it 503 `overloaded`. */
+    readonly maxPendingChallenges: number
+    /** Open connections (TLS handshakes included); beyond it a new connection is closed at once. */
+    readonly maxConnections: number
     /** Between `/readyz` turning 503 and the listener closing (load balancers stop sending). */
     readonly shutdownDelayMs: number
     /** How long requests in flight may take to finish after the listener closed. */
@@ -115,6 +125,7 @@ export const SETTINGS = {
   tlsKey: { env: 'KEYBROKER_TLS_KEY', file: 'tlsKey', schema: z.string().min(1), doc: 'PEM private key file for KEYBROKER_TLS_CERT' },
   dataDir: { env: 'KEYBROKER_DATA_DIR', file: 'dataDir', schema: z.string().min(1), default: './data', doc: 'embedded database (PGlite) and generated keys' },
   databaseUrl: { env: 'DATABASE_URL', file: 'databaseUrl', schema: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'), doc: 'PostgreSQL instead of the embedded database' },
+  workers: { env: 'KEYBROKER_WORKERS', file: 'workers', schema: int(1, 1024), doc: 'processes serving requests: node:cluster workers sharing one listening socket (PostgreSQL only); default: the number of cores with DATABASE_URL, 1 on the embedded database, where more is refused' },
   production: { env: 'KEYBROKER_PRODUCTION', file: 'production', schema: bool, default: '0', doc: 'production mode: refuses sample evidence, the self-signed development certificate, a KEK generated in the data directory, and plain HTTP unless KEYBROKER_INSECURE_HTTP=1' },
   allowSampleEvidence: { env: 'KEYBROKER_ALLOW_SAMPLE_EVIDENCE', file: 'allowSampleEvidence', schema: bool, default: '0', doc: 'accept the unsigned `sample` evidence type (development and tests only)' },
   issuer: { env: 'KEYBROKER_ISSUER', file: 'issuer', schema: z.string().url(), doc: 'token issuer (`iss`); default https://<listen>' },
@@ -134,6 +145,8 @@ export const SETTINGS = {
   httpRequestTimeoutMs: { env: 'KEYBROKER_HTTP_REQUEST_TIMEOUT_MS', file: 'httpRequestTimeoutMs', schema: int(1_000, 600_000), default: '30000', doc: 'time a client has to send the whole request, body included' },
   httpKeepAliveTimeoutMs: { env: 'KEYBROKER_HTTP_KEEP_ALIVE_TIMEOUT_MS', file: 'httpKeepAliveTimeoutMs', schema: int(0, 600_000), default: '5000', doc: 'how long an idle keep-alive connection stays open (0: close after each answer)' },
   maxInFlightAttestations: { env: 'KEYBROKER_MAX_IN_FLIGHT_ATTESTATIONS', file: 'maxInFlightAttestations', schema: int(1, 100_000), default: '64', doc: 'attestations (evidence verified) a process works on at once; more are answered 503 `overloaded` with Retry-After at once (how the default was measured: README, "Load shedding")' },
+  maxPendingChallenges: { env: 'KEYBROKER_MAX_PENDING_CHALLENGES', file: 'maxPendingChallenges', schema: int(1, 1_000_000), default: '256', doc: 'while attestations are being shed, challenges a process lets wait for their attestation; more are answered 503 `overloaded` with Retry-After (README, "Load shedding")' },
+  maxConnections: { env: 'KEYBROKER_MAX_CONNECTIONS', file: 'maxConnections', schema: int(1, 1_000_000), default: '4096', doc: 'open connections a process accepts, TLS handshakes included; a new connection beyond it is closed at once, before its handshake (README, "Load shedding")' },
   overloadRetryAfterSeconds: { env: 'KEYBROKER_OVERLOAD_RETRY_AFTER_SECONDS', file: 'overloadRetryAfterSeconds', schema: int(1, 300), default: '1', doc: '`Retry-After` of a 503 `overloaded` (clients add jitter)' },
   shutdownDelaySeconds: { env: 'KEYBROKER_SHUTDOWN_DELAY_SECONDS', file: 'shutdownDelaySeconds', schema: int(0, 300), default: '0', doc: 'on SIGTERM, how long /readyz answers 503 before the listener closes (time for a load balancer to stop sending)' },
   shutdownGraceSeconds: { env: 'KEYBROKER_SHUTDOWN_GRACE_SECONDS', file: 'shutdownGraceSeconds', schema: int(0, 600), default: '10', doc: 'on SIGTERM, how long requests in flight may take to finish before their connections are closed' },
@@ -251,6 +264,11 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
   }
   const insecureHttp = v.insecureHttp ?? false
   if (v.production === true) checkProduction(v)
+  // PGlite is one process holding its data directory (a lock): workers cannot share it. Refused
+  // rather than quietly run as one process, so that what runs is what was configured.
+  if (v.workers !== undefined && v.workers > 1 && v.databaseUrl === undefined) {
+    throw new ConfigError(SETTINGS.workers.env, `${v.workers} workers need PostgreSQL (DATABASE_URL): the embedded database (PGlite) serves from one process; set KEYBROKER_WORKERS=1 or DATABASE_URL`)
+  }
   const hostForUrl = listen.host.includes(':') ? `[${listen.host}]` : listen.host
   return {
     listen,
@@ -258,6 +276,7 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
     tls: v.tlsCert !== undefined && v.tlsKey !== undefined ? { certFile: resolve(v.tlsCert), keyFile: resolve(v.tlsKey) } : undefined,
     dataDir: resolve(v.dataDir ?? './data'),
     databaseUrl: v.databaseUrl,
+    workers: v.workers ?? (v.databaseUrl === undefined ? 1 : availableParallelism()),
     production: v.production ?? false,
     allowSampleEvidence: v.allowSampleEvidence ?? false,
     issuer: v.issuer ?? `${insecureHttp ? 'http' : 'https'}://${hostForUrl}:${listen.port}`,
@@ -279,6 +298,8 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
       keepAliveTimeoutMs: v.httpKeepAliveTimeoutMs ?? 5_000,
       maxInFlightAttestations: v.maxInFlightAttestations ?? 64,
       overloadRetryAfterSeconds: v.overloadRetryAfterSeconds ?? 1,
+      maxPendingChallenges: v.maxPendingChallenges ?? 256,
+      maxConnections: v.maxConnections ?? 4096,
       shutdownDelayMs: (v.shutdownDelaySeconds ?? 0) * 1000,
       shutdownGraceMs: (v.shutdownGraceSeconds ?? 10) * 1000,
     },

@@ -19,12 +19,13 @@ export interface Logger {
 
 /**
  * A logger that writes lines at or above `level` with `write`; by default to stderr through
- * {@link writeStderrBuffered}.
+ * {@link writeStderrBuffered}. `base`: fields on every line, after the others (a cluster
+ * worker's `worker` id and `pid`).
  */
-export function createLogger(level: LogLevel, write: (line: string) => void = writeStderrBuffered): Logger {
+export function createLogger(level: LogLevel, write: (line: string) => void = writeStderrBuffered, base: LogFields = {}): Logger {
   const emit = (at: Exclude<LogLevel, 'silent'>, msg: string, fields?: LogFields): void => {
     if (RANK[at] < RANK[level]) return
-    write(`${JSON.stringify({ time: new Date().toISOString(), level: at, msg, ...fields })}\n`)
+    write(`${JSON.stringify({ time: new Date().toISOString(), level: at, msg, ...fields, ...base })}\n`)
   }
   return {
     debug: (m, f) => emit('debug', m, f),

@@ -8,5 +8,5 @@ export { createKekRing, KEK_BYTES, KEK_FILE, kekFromBase64, kekFromBytes, loadOr
 export type { Kek, KekRing } from './kek.js'
 export { ENVELOPE_VERSION, MAX_SECRET_BYTES, openAtRest, sealAtRest } from './envelope.js'
 export { KEY_FILE_MODE } from './key-file.js'
-export { exchange, exchangeKeyThumbprint, generateSealingKeyPair, parseExchangePoint, SEALING_CURVES } from './sealing-exchange.js'
-export type { EcPublicJwk, SealingCurve, SealingKeyPair } from './sealing-exchange.js'
+export { exchange, exchangeKeyThumbprint, exchangeWith, generateSealingKeyPair, importExchangeKey, parseExchangePoint, SEALING_CURVES } from './sealing-exchange.js'
+export type { EcPublicJwk, ExchangeKey, SealingCurve, SealingKeyPair } from './sealing-exchange.js'

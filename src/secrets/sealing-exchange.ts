@@ -1,4 +1,4 @@
-import { createECDH, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { ECDH, createECDH, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { p256, p521 } from '@noble/curves/nist.js'
 import { calculateJwkThumbprint } from 'jose'
 import { KeybrokerError } from '../errors.js'
@@ -76,57 +76,85 @@ export function parseExchangePoint(jwk: { readonly kty?: unknown; readonly crv?:
 }
 
 /**
+ * A sealing key version's private scalar imported once into OpenSSL, its key pair checked:
+ * what {@link exchangeWith} multiplies with. P-256 through `createECDH` (OpenSSL's P-256 code
+ * makes the d·G of `setPrivateKey` nearly free); P-521 through a KeyObject imported as DER,
+ * cheaper there than `createECDH`, whose `computeSecret` also checks the peer key (valgrind,
+ * Node 20 / OpenSSL 3.0). On P-521 importing costs a d·G and the pair check another, as much as
+ * the recovery's own two ECDH: a service keeps the imported key (see `recoverDiskKey`).
+ */
+export interface ExchangeKey {
+  readonly publicJwk: EcPublicJwk
+  /** `x(d·A)` and `x(d·B)` by OpenSSL. */
+  readonly ecdhPair: (a: NoblePoint, b: NoblePoint) => [Uint8Array, Uint8Array]
+}
+
+/**
+ * Imports `d` (big-endian, field size; not retained, the caller wipes it) for `publicJwk`.
+ * @throws KeybrokerError `internal` when the key pair is inconsistent (a storage or caller bug).
+ */
+export function importExchangeKey(d: Uint8Array, publicJwk: EcPublicJwk): ExchangeKey {
+  const curve = publicJwk.crv
+  if (curve === 'P-256') {
+    const ecdh = createECDH(CURVES[curve].node)
+    ecdh.setPrivateKey(d)
+    if (!equalPublic(ecdh.getPublicKey(), pointOf(publicJwk).toBytes(false))) throw new KeybrokerError('internal', 'sealing key pair is inconsistent')
+    return { publicJwk, ecdhPair: (a, b) => [ecdh.computeSecret(a.toBytes(false)), ecdh.computeSecret(b.toBytes(false))] }
+  }
+  const privateKey = checkPair(curve, d, publicJwk)
+  return {
+    publicJwk,
+    ecdhPair: (a, b) => [
+      diffieHellman({ privateKey, publicKey: publicKeyOf(curve, a) }),
+      diffieHellman({ privateKey, publicKey: publicKeyOf(curve, b) }),
+    ],
+  }
+}
+
+/**
+ * The server's step of the exchange with a freshly imported key ({@link importExchangeKey},
+ * then {@link exchangeWith}).
+ * @param d the private scalar (big-endian, field size); not retained.
+ * @throws KeybrokerError `internal` when the key pair is inconsistent (a storage or caller bug).
+ */
+export function exchange(d: Uint8Array, publicJwk: EcPublicJwk, point: EcPublicJwk): EcPublicJwk {
+  return exchangeWith(importExchangeKey(d, publicJwk), point)
+}
+
+/**
  * The server's step of the exchange: `Y = s·X` as a full point (both coordinates: the client
  * subtracts `e·S` from it, so the sign of `y` matters).
  *
  * node:crypto's ECDH (OpenSSL, constant time) yields only `x(s·X)`. The sign of `y` is recovered
  * with a second ECDH: `x(s·(X + G)) = x(Y + S)`, and of the two points with `x = x(s·X)` exactly
  * one, `Y`, satisfies it (the other, `−Y`, would need `2Y = O` or `S = −S`, impossible in a group
- * of prime order). Where `X + G` is the point at infinity (`X = −G`), @noble/curves multiplies
- * directly. On P-521 node's bundled OpenSSL has only generic curve code, yet two ECDH on keys
- * imported as DER (no pair check on import) cost ~110 M instructions against ~200 M for one
- * @noble/curves multiplication plus its d·G check (valgrind, Node 20 / OpenSSL 3.0).
- * @param d the private scalar (big-endian, field size); not retained.
- * @param publicJwk `S`, the public key of `d`.
+ * of prime order). Where `X + G` is the point at infinity (`X = −G`), `Y = s·(−G) = −S`. OpenSSL
+ * decompresses the candidate (`ECDH.convertKey`: the square root in C rather than in bigint
+ * arithmetic), and the check compares projective coordinates (no field inversion).
  * @param point `X`, validated by {@link parseExchangePoint}.
- * @throws KeybrokerError `internal` when the key pair is inconsistent (a storage or caller bug).
+ * @throws KeybrokerError `internal` when `point` is on another curve than the key.
  */
-export function exchange(d: Uint8Array, publicJwk: EcPublicJwk, point: EcPublicJwk): EcPublicJwk {
-  const curve = publicJwk.crv
+export function exchangeWith(key: ExchangeKey, point: EcPublicJwk): EcPublicJwk {
+  const curve = key.publicJwk.crv
   if (point.crv !== curve) throw new KeybrokerError('internal', 'exchange point on another curve than the sealing key')
-  const { noble, bytes } = CURVES[curve]
-  const S = pointOf(publicJwk)
+  const { noble, node, bytes } = CURVES[curve]
+  const S = pointOf(key.publicJwk)
   const X = pointOf(point)
   const XG = X.add(noble.Point.BASE)
-  if (XG.is0()) {
-    checkPair(curve, d, publicJwk)
-    return jwkOf(curve, X.multiply(noble.Point.Fn.fromBytes(d)))
-  }
-  const [x1, x2] = ecdhPair(curve, d, publicJwk, X, XG)
-  // Decompress x1 (SEC 1 §2.3.4: prefix 0x02, even y); noble checks it is on the curve.
-  const candidate = noble.Point.fromBytes(Uint8Array.from([0x02, ...padTo(x1, bytes)]))
-  const sum = candidate.add(S)
+  if (XG.is0()) return jwkOf(curve, S.negate())
+  const [x1, x2] = key.ecdhPair(X, XG)
+  // Decompress x1 (SEC 1 §2.3.4: prefix 0x02, even y); OpenSSL checks it is on the curve.
+  const x = padTo(x1, bytes)
+  const uncompressed = new Uint8Array(ECDH.convertKey(Buffer.concat([Uint8Array.of(0x02), x]), node, undefined, undefined, 'uncompressed') as Buffer)
+  const sum = noble.Point.fromBytes(uncompressed).add(S)
   // candidate + S = O means candidate = −S; then Y = S (X = G), the other root.
-  const isY = !sum.is0() && equalPublic(bigToBytes(sum.toAffine().x, bytes), padTo(x2, bytes))
-  return jwkOf(curve, isY ? candidate : candidate.negate())
-}
-
-/**
- * `x(d·A)` and `x(d·B)` by OpenSSL, after checking that `d` belongs to `publicJwk`. P-256 through
- * `createECDH` (OpenSSL's P-256 code makes the d·G of `setPrivateKey` nearly free); P-521 through
- * KeyObjects imported as DER, cheaper there than `createECDH`, whose `computeSecret` also checks
- * the peer key (valgrind, Node 20 / OpenSSL 3.0: 117 M instructions per exchange against 157 M for
- * one @noble/curves multiplication).
- */
-function ecdhPair(curve: SealingCurve, d: Uint8Array, publicJwk: EcPublicJwk, a: NoblePoint, b: NoblePoint): [Uint8Array, Uint8Array] {
-  if (curve === 'P-256') {
-    const ecdh = createECDH(CURVES[curve].node)
-    ecdh.setPrivateKey(d)
-    if (!equalPublic(ecdh.getPublicKey(), pointOf(publicJwk).toBytes(false))) throw new KeybrokerError('internal', 'sealing key pair is inconsistent')
-    return [ecdh.computeSecret(a.toBytes(false)), ecdh.computeSecret(b.toBytes(false))]
-  }
-  const privateKey = checkPair(curve, d, publicJwk)
-  return [diffieHellman({ privateKey, publicKey: publicKeyOf(curve, a) }), diffieHellman({ privateKey, publicKey: publicKeyOf(curve, b) })]
+  // x(sum) = X/Z in projective coordinates: X is compared with x2·Z.
+  const { Fp } = noble.Point
+  const isY = !sum.is0() && Fp.eql(sum.X, Fp.mul(bytesToBig(padTo(x2, bytes)), sum.Z))
+  // Y is the candidate (x, even y) or its negation (x, p − y): written from the bytes, no inversion.
+  const yEven = uncompressed.subarray(1 + bytes)
+  const y = isY ? yEven : bigToBytes(Fp.neg(bytesToBig(yEven)), bytes)
+  return { kty: 'EC', crv: curve, x: Buffer.from(x).toString('base64url'), y: Buffer.from(y).toString('base64url') }
 }
 
 /** `d` as an OpenSSL key, after checking that OpenSSL's d·G is `publicJwk`. */

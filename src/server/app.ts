@@ -8,6 +8,7 @@ import { NOT_READY_RETRY_AFTER_SECONDS } from '../services/readiness.js'
 import type { AppDeps, AppEnv } from './context.js'
 import { accessLog } from './middleware/access-log.js'
 import { admissionLimit } from './middleware/admission-limit.js'
+import { challengeLimit, PENDING_CHALLENGE_WINDOW_MS } from './middleware/challenge-limit.js'
 import { readinessGate } from './middleware/readiness-gate.js'
 import { requestId } from './middleware/request-id.js'
 import { traceContext } from './middleware/trace-context.js'
@@ -58,9 +59,18 @@ export function createApp(deps: AppDeps): App {
   app.use('*', accessLog({ log: deps.log, metrics: () => deps.services.metrics }))
   app.use('*', securityHeaders({ hsts: !deps.config.insecureHttp }))
   app.use('*', readinessGate({ services: deps.services }))
-  // The routes that verify evidence (the CPU-bound work) share one in-flight bound.
-  const admission = admissionLimit({ maxInFlight: deps.config.http.maxInFlightAttestations, retryAfterSeconds: deps.config.http.overloadRetryAfterSeconds })
-  for (const path of ATTESTATION_PATHS) app.on('POST', path, admission)
+  // The routes that verify evidence (the CPU-bound work) share one in-flight bound; while it is
+  // hit, challenges waiting for their attestation are bounded too (README, "Load shedding").
+  const retryAfterSeconds = deps.config.http.overloadRetryAfterSeconds
+  const admission = admissionLimit({ maxInFlight: deps.config.http.maxInFlightAttestations, retryAfterSeconds })
+  const challenges = challengeLimit({
+    maxPending: deps.config.http.maxPendingChallenges,
+    windowMs: PENDING_CHALLENGE_WINDOW_MS,
+    retryAfterSeconds,
+    isAttestationSaturated: admission.isSaturated,
+  })
+  app.on('POST', '/v1/challenge', challenges.issue)
+  for (const path of ATTESTATION_PATHS) app.on('POST', path, challenges.settle, admission.middleware)
   app.use(
     '*',
     bodyLimit({

@@ -3,8 +3,10 @@ import type { Logger } from '../log/logger.js'
 import type { Services } from '../services/services.js'
 
 import type { AdminPrincipal } from '../services/admin-tokens.js'
+import type { TraceContext } from '../log/trace-context.js'
 
 export type { AdminPrincipal, AdminRole } from '../services/admin-tokens.js'
+export type { TraceContext } from '../log/trace-context.js'
 
 /** Per-request values, typed (docs/conventions.md §7: never `c.get('x') as any`). */
 export interface AppVariables {
@@ -14,15 +16,6 @@ export interface AppVariables {
   problem: string | undefined
   /** The W3C trace context of this request (`traceparent`), accepted from the client or started here. */
   trace: TraceContext
-}
-
-/** W3C Trace Context: the trace this request belongs to and the span keybroker opened for it. */
-export interface TraceContext {
-  readonly traceId: string
-  readonly spanId: string
-  /** The caller's span, when the request carried a valid `traceparent`. */
-  readonly parentId: string | undefined
-  readonly flags: string
 }
 
 export interface AppEnv {

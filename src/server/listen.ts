@@ -33,6 +33,8 @@ export interface RunningServer {
   readonly caPem: string | undefined
   /** Requests being answered now. */
   inFlight(): number
+  /** Connections closed at once so far because KEYBROKER_MAX_CONNECTIONS was reached. */
+  refusedConnections(): number
   /**
    * Graceful close: stops accepting connections, closes idle keep-alive connections, lets the
    * requests in flight finish for up to `graceMs` (their connections close after the answer),
@@ -66,6 +68,20 @@ export async function listen(app: App, config: Config, log: Logger): Promise<Run
   // Node requires headersTimeout <= requestTimeout.
   server.headersTimeout = Math.min(config.http.headersTimeoutMs, config.http.requestTimeoutMs)
   server.keepAliveTimeout = config.http.keepAliveTimeoutMs
+  // Beyond it, node closes a new connection as soon as it is accepted, before its TLS handshake:
+  // the cheapest refusal there is (clients see a reset and retry). Bounds the memory and the
+  // handshakes a storm of clients can make the process hold (README, "Load shedding").
+  server.maxConnections = config.http.maxConnections
+  let dropped = 0
+  let dropLogged = 0
+  server.on('drop', () => {
+    dropped++
+    // One line per second at most: a storm must not turn into a storm of log lines.
+    if (Date.now() - dropLogged >= 1000) {
+      dropLogged = Date.now()
+      log.warn('connections refused: KEYBROKER_MAX_CONNECTIONS reached', { maxConnections: config.http.maxConnections, refusedSoFar: dropped })
+    }
+  })
   let inFlight = 0
   let draining = false
   server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
@@ -93,6 +109,7 @@ export async function listen(app: App, config: Config, log: Logger): Promise<Run
     fingerprint,
     caPem,
     inFlight: () => inFlight,
+    refusedConnections: () => dropped,
     close: async (options = {}) => {
       draining = true
       const closed = new Promise<void>((resolve, reject) => {

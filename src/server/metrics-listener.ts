@@ -3,6 +3,12 @@ import type { AddressInfo } from 'node:net'
 import type { Logger } from '../log/logger.js'
 import type { Metrics } from '../metrics/metrics.js'
 
+/** Where a scrape's text comes from when it is not one instance's registry (the cluster primary). */
+export interface MetricsSource {
+  readonly contentType: string
+  collect(): Promise<string>
+}
+
 export interface MetricsListener {
   /** e.g. `http://127.0.0.1:9464/metrics` */
   readonly url: string
@@ -15,14 +21,15 @@ export interface MetricsListener {
  * operator's scraper should read, and a scrape must not count as API traffic. Plain HTTP,
  * meant for a loopback or cluster-internal address.
  */
-export async function listenMetrics(metrics: Metrics, listen: { readonly host: string; readonly port: number }, log: Logger): Promise<MetricsListener> {
+export async function listenMetrics(metrics: Metrics | MetricsSource, listen: { readonly host: string; readonly port: number }, log: Logger): Promise<MetricsListener> {
+  const source: MetricsSource = 'registry' in metrics ? { contentType: metrics.registry.contentType, collect: () => metrics.registry.metrics() } : metrics
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found: GET /metrics\n')
       return
     }
-    metrics.registry.metrics().then(
-      (text) => res.writeHead(200, { 'Content-Type': metrics.registry.contentType }).end(text),
+    source.collect().then(
+      (text) => res.writeHead(200, { 'Content-Type': source.contentType }).end(text),
       () => res.writeHead(500, { 'Content-Type': 'text/plain' }).end('metrics collection failed\n'),
     )
   })

@@ -21,6 +21,7 @@ import {
 } from './release-policy.js'
 import type { Services } from './services.js'
 import { withTpmTrust } from './tpm-trust.js'
+import type { TraceContext } from '../log/trace-context.js'
 
 export interface AttestInput {
   readonly nonce: string
@@ -50,6 +51,8 @@ export interface RequestContext {
    * agent itself (never taken from a request body); binding profiles may read it.
    */
   readonly agentCertificate?: Uint8Array | undefined
+  /** The request's W3C trace context: collateral fetched for it carries a child span. */
+  readonly trace?: TraceContext | undefined
 }
 
 export interface Challenge extends IssuedNonce {
@@ -116,7 +119,7 @@ async function verifyBoundEvidence(
   let claims: Claims
   let bindingRule: string
   try {
-    claims = await verifier.verify(parsed.data, { now, collateral: withTpmTrust(s.database.db, s.collateral.lookup()) })
+    claims = await verifier.verify(parsed.data, { now, collateral: withTpmTrust(s.database.db, s.collateral.lookup(context.trace)) })
     const binding = key === undefined ? await computeKeylessBinding(input.nonce) : await computeBinding(input.nonce, key.publicJwk)
     bindingRule = checkEvidenceBinding(verifier.binding, claims, binding, { agentCertificate: context.agentCertificate })
   } catch (err) {

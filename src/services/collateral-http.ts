@@ -28,6 +28,8 @@ export interface DownloadOptions {
   readonly timeoutMs: number
   readonly maxBytes: number
   readonly accept: string
+  /** Extra request headers (`traceparent` of the call, from `outgoingTrace`). */
+  readonly headers?: Readonly<Record<string, string>>
 }
 
 /**
@@ -39,7 +41,7 @@ export async function downloadBounded(url: string, options: DownloadOptions): Pr
   const signal = AbortSignal.timeout(options.timeoutMs)
   let res: Response
   try {
-    res = await fetch(url, { signal, headers: { Accept: options.accept } })
+    res = await fetch(url, { signal, headers: { ...options.headers, Accept: options.accept } })
   } catch (cause) {
     throw new FetchFailure(signal.aborted ? 'timeout' : 'network error', undefined, { cause })
   }

@@ -17,6 +17,7 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { KeybrokerError } from '../errors.js'
 import type { CollateralLookup } from '../evidence/index.js'
 import { describeError, type Logger } from '../log/logger.js'
+import type { TraceContext } from '../log/trace-context.js'
 import { getCollateral, type Db } from '../storage/index.js'
 
 /** A file of the cache directory holding the value of a `(kind, key)`, or a part of it. */
@@ -36,8 +37,12 @@ export interface DirectoryLayout {
 /** A network source of collateral; only ever configured explicitly. */
 export interface CollateralFetcher {
   handles(kind: string): boolean
-  /** The value, or `undefined` when unavailable (not found, failing, backing off). Bounded in time. */
-  fetch(kind: string, key: string): Promise<Uint8Array | undefined>
+  /**
+   * The value, or `undefined` when unavailable (not found, failing, backing off). Bounded in time.
+   * `trace` is the request the value is for: a request that goes out carries a child span of it
+   * (`outgoingTrace`); absent, none. Concurrent lookups of one value share the first one's request.
+   */
+  fetch(kind: string, key: string, trace?: TraceContext): Promise<Uint8Array | undefined>
 }
 
 export interface CollateralServiceOptions {
@@ -60,8 +65,12 @@ export interface CollateralServiceOptions {
 
 export interface CollateralService {
   readonly directory: string
-  /** A lookup for one request; each `(kind, key)` is looked up at most once per lookup. */
-  lookup(): CollateralLookup
+  /**
+   * A lookup for one request; each `(kind, key)` is looked up at most once per lookup. `trace`
+   * (the request's W3C trace context) is passed to the network fetchers; absent for work that no
+   * request caused (then fetches carry no `traceparent`).
+   */
+  lookup(trace?: TraceContext): CollateralLookup
   /** Forgets cached admin-store answers (after an upload or deletion). */
   invalidate(): void
 }
@@ -115,7 +124,7 @@ export function createCollateralService(options: CollateralServiceOptions): Coll
     return undefined
   }
 
-  const find = async (kind: string, key: string): Promise<Uint8Array | undefined> => {
+  const find = async (kind: string, key: string, trace: TraceContext | undefined): Promise<Uint8Array | undefined> => {
     const entry = locate(kind, key)
     if (entry !== undefined) {
       const file = await readCollateralFile(directory, entry.path, log)
@@ -128,7 +137,7 @@ export function createCollateralService(options: CollateralServiceOptions): Coll
     }
     for (const fetcher of fetchers) {
       if (!fetcher.handles(kind)) continue
-      const fetched = await fetcher.fetch(kind, key)
+      const fetched = await fetcher.fetch(kind, key, trace)
       if (fetched === undefined) continue
       if (entry !== undefined && entry.pick === undefined) {
         try {
@@ -149,14 +158,14 @@ export function createCollateralService(options: CollateralServiceOptions): Coll
       generation += 1
       storeCache.clear()
     },
-    lookup(): CollateralLookup {
+    lookup(trace?: TraceContext): CollateralLookup {
       const seen = new Map<string, Promise<Uint8Array | undefined>>()
       return {
         get(kind, key) {
           const id = `${kind}\u0000${key}`
           let pending = seen.get(id)
           if (pending === undefined) {
-            pending = find(kind, key)
+            pending = find(kind, key, trace)
             seen.set(id, pending)
           }
           return pending

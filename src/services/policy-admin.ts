@@ -28,6 +28,7 @@ import { appraise } from '../appraisal/index.js'
 import { jsonRecord } from './json-value.js'
 import type { Services } from './services.js'
 import { withTpmTrust } from './tpm-trust.js'
+import type { TraceContext } from '../log/trace-context.js'
 
 /** The built-in rule set's name: readable and explainable, never stored or replaced. */
 export const DEFAULT_POLICY_NAME = 'default'
@@ -175,11 +176,11 @@ export interface ExplainResult {
  * reference-value sets, without releasing anything: every rule with its result and the values it
  * read, and the appraisal per claim. Admin-facing: the appraisal names reference values.
  */
-export async function explainPolicy(s: Services, name: string, input: ExplainInput): Promise<ExplainResult> {
+export async function explainPolicy(s: Services, name: string, input: ExplainInput, trace?: TraceContext): Promise<ExplainResult> {
   if ((input.evidence === undefined) === (input.claims === undefined)) throw new KeybrokerError('bad-request', 'give exactly one of evidence and claims')
   const policy = await policyToExplain(s, name, input.version)
   const now = s.now()
-  const claims = input.evidence !== undefined ? await verifiedClaims(s, input.evidence, now) : claimsOf(input.claims)
+  const claims = input.evidence !== undefined ? await verifiedClaims(s, input.evidence, now, trace) : claimsOf(input.claims)
   const db = s.database.db
   let referenceValues = input.referenceValues
   let state: 'enabled' | 'disabled' = 'enabled'
@@ -239,12 +240,12 @@ async function policyToExplain(s: Services, name: string, version: number | unde
   return { name: p.name, version: p.version, compiled: compiledPolicy(p) }
 }
 
-async function verifiedClaims(s: Services, evidence: { readonly type: string }, now: Date): Promise<AppraisalClaims> {
+async function verifiedClaims(s: Services, evidence: { readonly type: string }, now: Date, trace: TraceContext | undefined): Promise<AppraisalClaims> {
   const verifier = s.verifiers.verifierFor(evidence.type)
   const parsed = verifier.schema.safeParse(evidence)
   if (!parsed.success) throw new KeybrokerError('evidence-malformed', describeZodError(parsed.error, 'evidence'))
   // The same collateral as /v1/attest: cache directory, admin store, registered TPM keys.
-  return appraisalClaims(await verifier.verify(parsed.data, { now, collateral: withTpmTrust(s.database.db, s.collateral.lookup()) }))
+  return appraisalClaims(await verifier.verify(parsed.data, { now, collateral: withTpmTrust(s.database.db, s.collateral.lookup(trace)) }))
 }
 
 function claimsOf(c: ClaimsInput | undefined): AppraisalClaims {

@@ -4,13 +4,17 @@ import { KeybrokerError } from '../errors.js'
 import type { Claims, JsonValue } from '../evidence/index.js'
 import { decideRelease, type RuleResult } from '../policy/index.js'
 import {
-  exchange,
   exchangeKeyThumbprint,
+  exchangeWith,
   generateSealingKeyPair,
+  importExchangeKey,
   openAtRest,
   parseExchangePoint,
   sealAtRest,
   sealToKey,
+  type EcPublicJwk,
+  type ExchangeKey,
+  type KekRing,
   type RecipientKey,
   type SealingCurve,
 } from '../secrets/index.js'
@@ -189,6 +193,7 @@ export async function retireSealingKey(s: Services, name: string, version: numbe
     await retireSealingKeyVersion(tx, name, version, s.now())
     await auditAdminChange(tx, s, by, 'sealing-key.retire', name, { version })
   })
+  forgetExchangeKeys(name, version)
   return getSealingKey(s, name)
 }
 
@@ -205,6 +210,7 @@ export async function deleteSealingKey(s: Services, name: string, by: AdminPrinc
     if (!(await removeSealingKey(tx, name))) throw new KeybrokerError('not-found', `no such sealing key: ${name}`)
     await auditAdminChange(tx, s, by, 'sealing-key.delete', name, {})
   })
+  forgetExchangeKeys(name)
 }
 
 export interface DeniedDiskInfo {
@@ -354,18 +360,12 @@ export async function recoverDiskKey(
     throw new KeybrokerError('policy-denied', `recovery denied by ${failed.length} rule(s)`, { extensions: { failedRules: failed } })
   }
 
-  let jwe: string
-  const d = openAtRest(s.keks, found.version.envelope, sealingKeyAad(meta.name, version.version, version.kid))
-  try {
-    const y = exchange(d, version.publicJwk, point)
-    jwe = await sealToKey(input.key, Buffer.from(JSON.stringify(y), 'utf8'), {
-      cty: 'jwk+json',
-      'kb.name': meta.name,
-      'kb.version': version.version,
-    })
-  } finally {
-    d.fill(0)
-  }
+  const y = exchangeWith(exchangeKeyOf(s.keks, meta.name, version), point)
+  const jwe = await sealToKey(input.key, Buffer.from(JSON.stringify(y), 'utf8'), {
+    cty: 'jwk+json',
+    'kb.name': meta.name,
+    'kb.version': version.version,
+  })
   return {
     jwe,
     action: 'recover',
@@ -377,6 +377,47 @@ export async function recoverDiskKey(
       policy: stored === undefined ? 'default' : `${stored.name}@${stored.version}`,
     },
   }
+}
+
+/**
+ * Imported exchange keys by sealing key, version and kid, at most {@link EXCHANGE_KEYS_MAX}
+ * (the oldest goes first). Importing opens the envelope and costs OpenSSL a d·G plus the pair
+ * check — on P-521 as much as the recovery's two ECDH. Keeping the imported key exposes nothing
+ * new: the process holds the key-encryption keys that open every envelope anyway. An entry is
+ * used only after the rules passed for the version the database names now (a retired version
+ * or a deleted sealing key is refused before), and only for the public key it was checked
+ * against.
+ */
+const exchangeKeys = new Map<string, ExchangeKey>()
+const EXCHANGE_KEYS_MAX = 256
+
+function exchangeKeyOf(
+  keks: KekRing,
+  name: string,
+  version: { readonly version: number; readonly kid: string; readonly publicJwk: EcPublicJwk; readonly envelope: Uint8Array },
+): ExchangeKey {
+  const id = `${name}\u0000${version.version}\u0000${version.kid}`
+  const cached = exchangeKeys.get(id)
+  if (cached !== undefined && cached.publicJwk.x === version.publicJwk.x && cached.publicJwk.y === version.publicJwk.y) return cached
+  const d = openAtRest(keks, version.envelope, sealingKeyAad(name, version.version, version.kid))
+  try {
+    const key = importExchangeKey(d, version.publicJwk)
+    exchangeKeys.delete(id)
+    if (exchangeKeys.size >= EXCHANGE_KEYS_MAX) exchangeKeys.delete(exchangeKeys.keys().next().value ?? '')
+    exchangeKeys.set(id, key)
+    return key
+  } finally {
+    d.fill(0)
+  }
+}
+
+/**
+ * Drops this process's imported keys of a retired version, or of every version of a deleted
+ * sealing key (other replicas keep theirs until evicted, unused: the rules refuse first).
+ */
+function forgetExchangeKeys(name: string, version?: number): void {
+  const prefix = version === undefined ? `${name}\u0000` : `${name}\u0000${version}\u0000`
+  for (const id of [...exchangeKeys.keys()]) if (id.startsWith(prefix)) exchangeKeys.delete(id)
 }
 
 async function auditRecover(s: Services, subject: string, outcome: 'ok' | 'denied', detail: Record<string, JsonValue>): Promise<void> {

@@ -23,6 +23,7 @@ import { createPcsFetcher, TDX_PCS_LAYOUT } from './tdx-pcs.js'
 import { TPM_DIRECTORY_LAYOUT } from './tpm-trust.js'
 import { createVerifiers, type TestTrustAnchors } from './verifiers.js'
 import { builtinSevRoots, type SevRoot } from '../sev/index.js'
+import { StartupTimings } from './startup-timings.js'
 
 /**
  * What the HTTP layer and the CLI call into: configuration, the database, the keys. Built once
@@ -56,6 +57,8 @@ export interface Services {
   readonly snpExtraPinnedArks: readonly PinnedArk[]
   /** Intel SGX root CAs (SPKI SHA-256) pinned beside Intel's: empty except in tests (`testTrustAnchors.tdxRoots`). */
   readonly tdxExtraPinnedRoots: readonly string[]
+  /** Intel TCB Signing keys (SPKI SHA-256) trusted beyond their certificate's validity (`KEYBROKER_TDX_PINNED_TCB_SIGNING_KEYS`): the collateral upload honours them as verification does. */
+  readonly tdxPinnedTcbSigningKeys: readonly string[]
   /** The SEV (pre-SNP) roots of the configured products (ARKs pinned), plus test roots in tests. */
   readonly sevRoots: readonly SevRoot[]
   /** The Prometheus series of this instance (served by `KEYBROKER_METRICS_LISTEN`). */
@@ -73,6 +76,13 @@ export interface CreateServicesOptions {
    * runs `readiness.waitForDatabase()` (ping and migrations, retried) while it already listens.
    */
   readonly deferDatabase?: boolean
+  /**
+   * Runs after the database steps and before `readiness` turns ready (a cluster worker waits
+   * there until every worker of the group is ready, so that they turn ready together).
+   */
+  readonly beforeReady?: () => Promise<void>
+  /** Records the phases (keys, database, audit key) for the `started` log line of `serve`. */
+  readonly timings?: StartupTimings
 }
 
 /** The KEK ring and token keys of the configuration (the CLI's commands load them alike). */
@@ -102,7 +112,8 @@ export async function openAuditKey(database: Database, keks: KekRing, now: Date,
  *   (the database is closed again unless the caller passed it in)
  */
 export async function createServices(config: Config, log: Logger, options: CreateServicesOptions = {}): Promise<Services> {
-  const { keks, keys } = await loadConfiguredKeys(config)
+  const timings = options.timings ?? new StartupTimings()
+  const { keks, keys } = await timings.time('keys', () => loadConfiguredKeys(config))
   // Set once the Readiness exists; a connection error before that has no state to change.
   let onConnectionError: () => void = () => {}
   const databaseOptions = {
@@ -115,7 +126,8 @@ export async function createServices(config: Config, log: Logger, options: Creat
   }
   const deferred = options.database === undefined && options.deferDatabase === true
   const database =
-    options.database ?? (deferred ? await connectDatabase(databaseOptions) : await openDatabase({ ...databaseOptions, migrate: true }))
+    options.database ??
+    (await timings.time('database', () => (deferred ? connectDatabase(databaseOptions) : openDatabase({ ...databaseOptions, migrate: true }))))
   if (config.production && database.engine === 'pglite') {
     log.warn('production mode on the embedded database (PGlite): a single-node setup, one process, no replicas; use PostgreSQL (DATABASE_URL) to run several')
   }
@@ -129,13 +141,18 @@ export async function createServices(config: Config, log: Logger, options: Creat
   }
   if (!deferred) {
     try {
-      await databaseSteps()
+      await timings.time('auditKey', databaseSteps)
     } catch (err) {
       if (options.database === undefined) await database.close()
       throw err
     }
   }
-  const readiness = new Readiness(database, log, deferred ? 'starting' : 'ready', { onDatabaseReady: databaseSteps })
+  const readiness = new Readiness(database, log, deferred ? 'starting' : 'ready', {
+    onDatabaseReady: async () => {
+      await databaseSteps()
+      await options.beforeReady?.()
+    },
+  })
   onConnectionError = () => readiness.reportUnavailable()
   const audit = new AuditWriter(database, auditKey)
   const fetchers: CollateralFetcher[] = []
@@ -177,6 +194,7 @@ export async function createServices(config: Config, log: Logger, options: Creat
     collateral: createCollateralService({ directory: config.collateralDir, layouts: [SNP_KDS_LAYOUT, TDX_PCS_LAYOUT, TPM_DIRECTORY_LAYOUT], db: database.db, fetchers, log, now }),
     snpExtraPinnedArks: options.testTrustAnchors?.snpArks ?? [],
     tdxExtraPinnedRoots: options.testTrustAnchors?.tdxRoots ?? [],
+    tdxPinnedTcbSigningKeys: config.tdx.pinnedTcbSigningKeys,
     sevRoots: [...builtinSevRoots(config.sev.products), ...(options.testTrustAnchors?.sevRoots ?? [])],
     metrics,
   }
@@ -189,9 +207,9 @@ export async function createServices(config: Config, log: Logger, options: Creat
 function countedFetcher(source: string, fetcher: CollateralFetcher, metrics: Metrics): CollateralFetcher {
   return {
     handles: (kind) => fetcher.handles(kind),
-    async fetch(kind, key) {
+    async fetch(kind, key, trace) {
       try {
-        const value = await fetcher.fetch(kind, key)
+        const value = await fetcher.fetch(kind, key, trace)
         metrics.collateralFetches.inc({ source, outcome: value === undefined ? 'unavailable' : 'ok' })
         return value
       } catch (err) {

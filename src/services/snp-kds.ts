@@ -32,6 +32,7 @@ import {
 import { toHex } from '../evidence/reader.js'
 import { parseCertificate } from '../evidence/x509-chain.js'
 import { describeError, type Logger } from '../log/logger.js'
+import { outgoingTrace, type TraceContext } from '../log/trace-context.js'
 import { Backoff, downloadBounded, FetchFailure, FetchNotFound, rememberBounded } from './collateral-http.js'
 import type { CollateralFetcher, DirectoryEntry, DirectoryLayout } from './collateral.js'
 
@@ -122,7 +123,7 @@ export function createKdsFetcher(options: KdsFetcherOptions): CollateralFetcher 
   const notFoundUntil = new Map<string, number>()
   const inFlight = new Map<string, Promise<Uint8Array | undefined>>()
 
-  const fetchVcek = async (k: VcekKey): Promise<Uint8Array | undefined> => {
+  const fetchVcek = async (k: VcekKey, trace: TraceContext | undefined): Promise<Uint8Array | undefined> => {
     const path = kdsVcekPathFor(k)
     const now = options.now().getTime()
     const waitMs = backoff.remainingMs()
@@ -132,36 +133,38 @@ export function createKdsFetcher(options: KdsFetcherOptions): CollateralFetcher 
     }
     const negative = notFoundUntil.get(path)
     if (negative !== undefined && now < negative) return undefined
+    const call = outgoingTrace(trace)
     try {
       const { body: der } = await downloadBounded(`${options.baseUrl}${path}`, {
         timeoutMs: options.timeoutMs,
         maxBytes: KDS_MAX_RESPONSE_BYTES,
         accept: 'application/pkix-cert, application/octet-stream',
+        headers: call.headers,
       })
       checkIsRequestedVcek(der, k)
       backoff.succeeded()
-      log.info('kds: VCEK fetched', { product: k.product, bootloader: k.tcb.bootloader, snp: k.tcb.snp, microcode: k.tcb.microcode })
+      log.info('kds: VCEK fetched', { product: k.product, bootloader: k.tcb.bootloader, snp: k.tcb.snp, microcode: k.tcb.microcode, ...call.log })
       return der
     } catch (err) {
       if (err instanceof FetchNotFound) {
         rememberBounded(notFoundUntil, path, now + KDS_NOT_FOUND_TTL_MS, MAX_NOT_FOUND_ENTRIES)
-        log.info('kds: no such VCEK', { product: k.product, status: err.status })
+        log.info('kds: no such VCEK', { product: k.product, status: err.status, ...call.log })
         return undefined
       }
       const wait = backoff.failed(err)
-      log.warn('kds: VCEK fetch failed', { product: k.product, error: describeError(err), retryInSeconds: Math.ceil(wait / 1000) })
+      log.warn('kds: VCEK fetch failed', { product: k.product, error: describeError(err), retryInSeconds: Math.ceil(wait / 1000), ...call.log })
       return undefined
     }
   }
 
   return {
     handles: (kind) => kind === SNP_COLLATERAL_KINDS.vcek,
-    fetch(kind, key) {
+    fetch(kind, key, trace) {
       const k = kind === SNP_COLLATERAL_KINDS.vcek ? parseVcekKey(key) : undefined
       if (k === undefined) return Promise.resolve(undefined)
       let pending = inFlight.get(key)
       if (pending === undefined) {
-        pending = fetchVcek(k).finally(() => inFlight.delete(key))
+        pending = fetchVcek(k, trace).finally(() => inFlight.delete(key))
         inFlight.set(key, pending)
       }
       return pending

@@ -97,7 +97,7 @@ function chainPem(chain: readonly ParsedCertificate[]): Uint8Array {
  *   `collateral-missing` (a document that is not current)
  */
 export async function verifyTdxUpload(
-  s: Pick<Services, 'now' | 'tdxExtraPinnedRoots'>,
+  s: Pick<Services, 'now' | 'tdxExtraPinnedRoots' | 'tdxPinnedTcbSigningKeys'>,
   upload: TdxCollateralUpload,
 ): Promise<VerifiedCollateral[]> {
   try {
@@ -109,7 +109,7 @@ export async function verifyTdxUpload(
   }
 }
 
-async function verifyUpload(s: Pick<Services, 'now' | 'tdxExtraPinnedRoots'>, upload: TdxCollateralUpload): Promise<VerifiedCollateral[]> {
+async function verifyUpload(s: Pick<Services, 'now' | 'tdxExtraPinnedRoots' | 'tdxPinnedTcbSigningKeys'>, upload: TdxCollateralUpload): Promise<VerifiedCollateral[]> {
   const now = s.now()
   const pins = rootPins(s.tdxExtraPinnedRoots)
   const out: VerifiedCollateral[] = []
@@ -117,7 +117,11 @@ async function verifyUpload(s: Pick<Services, 'now' | 'tdxExtraPinnedRoots'>, up
 
   const signedDocument = (doc: SignedDocumentUpload, member: string, what: string): { body: unknown; signing: ParsedCertificate[] } => {
     const chain = withRoot(issuerChain(doc.issuerChain, `${what} issuer chain`), TCB_SIGNING_CHAIN_NAMES.length)
-    verifyIntelChain(chain, TCB_SIGNING_CHAIN_NAMES, pins, now)
+    // As at verification (verify.ts): a pinned TCB Signing key is trusted past its certificate's
+    // notAfter (Intel re-certifies the same key); the chain must still reach a pinned root.
+    const first = chain[0]
+    const pinnedKey = first !== undefined && s.tdxPinnedTcbSigningKeys.includes(first.spkiSha256) ? new Set([first]) : new Set<ParsedCertificate>()
+    verifyIntelChain(chain, TCB_SIGNING_CHAIN_NAMES, pins, now, pinnedKey)
     const signed = splitSignedJson(utf8(doc.body), member, what)
     const signing = chain[0]
     if (signing === undefined) throw new EvidenceError('chain-untrusted', `${what}: empty issuer chain`)

@@ -17,6 +17,7 @@
  */
 import { TDX_COLLATERAL_KINDS } from '../evidence/tdx/index.js'
 import { describeError, type Logger } from '../log/logger.js'
+import { outgoingTrace, type TraceContext } from '../log/trace-context.js'
 import { Backoff, downloadBounded, FetchFailure, FetchNotFound, rememberBounded } from './collateral-http.js'
 import type { CollateralFetcher, DirectoryEntry, DirectoryLayout } from './collateral.js'
 
@@ -113,7 +114,7 @@ export function createPcsFetcher(options: PcsFetcherOptions): CollateralFetcher 
 
   const remember = <V>(map: Map<string, V>, key: string, value: V): void => rememberBounded(map, key, value, MAX_REMEMBERED)
 
-  const get = async (path: string, chainHeader: string | undefined): Promise<Fetched | undefined> => {
+  const get = async (path: string, chainHeader: string | undefined, trace: TraceContext | undefined): Promise<Fetched | undefined> => {
     const now = options.now().getTime()
     const cached = cache.get(path)
     if (cached !== undefined && now < cached.untilMs) return cached.value
@@ -124,11 +125,13 @@ export function createPcsFetcher(options: PcsFetcherOptions): CollateralFetcher 
     }
     const negative = notFoundUntil.get(path)
     if (negative !== undefined && now < negative) return undefined
+    const call = outgoingTrace(trace)
     try {
       const { body, headers } = await downloadBounded(`${options.baseUrl}${path}`, {
         timeoutMs: options.timeoutMs,
         maxBytes: PCS_MAX_RESPONSE_BYTES,
         accept: 'application/json, application/pkix-crl, application/octet-stream',
+        headers: call.headers,
       })
       let issuerChain: string | undefined
       if (chainHeader !== undefined) {
@@ -143,28 +146,28 @@ export function createPcsFetcher(options: PcsFetcherOptions): CollateralFetcher 
       backoff.succeeded()
       const value = { body, issuerChain }
       remember(cache, path, { value, untilMs: options.now().getTime() + PCS_CACHE_TTL_MS })
-      log.info('pcs: collateral fetched', { path: path.split('?')[0], bytes: body.byteLength })
+      log.info('pcs: collateral fetched', { path: path.split('?')[0], bytes: body.byteLength, ...call.log })
       return value
     } catch (err) {
       if (err instanceof FetchNotFound) {
         remember(notFoundUntil, path, now + PCS_NOT_FOUND_TTL_MS)
-        log.info('pcs: not found', { path: path.split('?')[0], status: err.status })
+        log.info('pcs: not found', { path: path.split('?')[0], status: err.status, ...call.log })
         return undefined
       }
       const wait = backoff.failed(err)
-      log.warn('pcs: fetch failed', { path: path.split('?')[0], error: describeError(err), retryInSeconds: Math.ceil(wait / 1000) })
+      log.warn('pcs: fetch failed', { path: path.split('?')[0], error: describeError(err), retryInSeconds: Math.ceil(wait / 1000), ...call.log })
       return undefined
     }
   }
 
   return {
     handles: (kind) => kind !== TDX_COLLATERAL_KINDS.rootCaCrl && (Object.values(TDX_COLLATERAL_KINDS) as string[]).includes(kind),
-    async fetch(kind, key) {
+    async fetch(kind, key, trace) {
       const request = pcsRequest(kind, key)
       if (request === undefined) return undefined
       let pending = inFlight.get(request.path)
       if (pending === undefined) {
-        pending = get(request.path, request.chainHeader).finally(() => inFlight.delete(request.path))
+        pending = get(request.path, request.chainHeader, trace).finally(() => inFlight.delete(request.path))
         inFlight.set(request.path, pending)
       }
       const fetched = await pending

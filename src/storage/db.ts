@@ -3,21 +3,17 @@
  * drizzle type so every query runs unchanged on both engines.
  */
 import { existsSync } from 'node:fs'
-import { chmod, mkdir, readdir } from 'node:fs/promises'
+import { chmod, mkdir, readdir, rename, rm } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { PGlite } from '@electric-sql/pglite'
+import type { PGlite } from '@electric-sql/pglite'
 import { sql, type ExtractTablesWithRelations } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core'
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
-import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
-import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres'
-import { migrate as migrateNodePg } from 'drizzle-orm/node-postgres/migrator'
-import pg from 'pg'
+import type pg from 'pg'
 import { KeybrokerError } from '../errors.js'
 import * as schema from './schema.js'
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js'
 import { registerPreparedRunner } from './prepared.js'
+import { defaultTemplateRoot, findTemplate, isEmptyDirectory, migrationsFolder, seedFromTemplate, templateKey } from './pglite-template.js'
 import { driverError } from './storage-error.js'
 
 /** The drizzle handle common to `drizzle-orm/pglite` and `drizzle-orm/node-postgres`. */
@@ -62,36 +58,28 @@ export interface OpenDatabaseOptions {
    * because any lasting outage surfaces as `not-ready` on the next query or `ping()`.
    */
   readonly onBackgroundError?: ((err: KeybrokerError) => void) | undefined
+  /**
+   * PGlite only: where the pre-initialized data directories made by `npm run build` are
+   * (src/storage/pglite-template.ts); an empty `dataDir` is filled from the matching one instead
+   * of running initdb. Default `dist/pglite-template` of the package; `false`: always initdb.
+   */
+  readonly templateRoot?: string | false | undefined
 }
+
+/**
+ * PostgreSQL settings of the embedded database, on top of PGlite's own (`-c name=value`, read at
+ * every start, so they apply to existing data directories too). shared_buffers: with
+ * PostgreSQL's default 128 MB a PGlite process holds ~130 MB more resident memory than with
+ * 16 MB (measured), and keybroker's working set (nonces, the audit tail, the release data) fits
+ * in 16 MB (README "Start-up and memory").
+ */
+const PGLITE_SETTINGS: readonly string[] = ['shared_buffers=16MB']
 
 /**
  * Engine-specific migration runners, kept out of the public `Database` shape. Keyed by the drizzle
  * handle, so a wrapper `Database` that passes `db` through (test helpers) still migrates.
  */
 const migrators = new WeakMap<Db, () => Promise<void>>()
-
-/**
- * The package root: the nearest directory above this module that holds `package.json`. Works
- * from `src/storage/` (vitest, tsx) and from `dist/src/storage/` (after `tsc`).
- */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return dir
-    const parent = dirname(dir)
-    if (parent === dir) throw new KeybrokerError('not-ready', 'package root (package.json) not found above the storage module')
-    dir = parent
-  }
-}
-
-/** Absolute path of the committed drizzle-kit migrations (`<package root>/migrations`). */
-export function migrationsFolder(): string {
-  const folder = join(packageRoot(), 'migrations')
-  if (!existsSync(join(folder, 'meta', '_journal.json'))) {
-    throw new KeybrokerError('not-ready', 'migrations folder is missing or has no meta/_journal.json')
-  }
-  return folder
-}
 
 /**
  * A PostgreSQL URL with its password removed, for messages and logs
@@ -138,7 +126,7 @@ export async function openDatabase(opts: OpenDatabaseOptions = {}): Promise<Data
  * @throws KeybrokerError `not-ready` when PGlite cannot be opened or the URL is invalid.
  */
 export async function connectDatabase(opts: OpenDatabaseOptions = {}): Promise<Database> {
-  return opts.databaseUrl === undefined ? openPglite(opts.dataDir) : openPostgres(opts.databaseUrl, opts)
+  return opts.databaseUrl === undefined ? openPglite(opts.dataDir, opts.templateRoot) : openPostgres(opts.databaseUrl, opts)
 }
 
 /**
@@ -159,7 +147,13 @@ export async function migrateDatabase(database: Database): Promise<void> {
   }
 }
 
-async function openPglite(dataDir: string | undefined): Promise<Database> {
+async function openPglite(dataDir: string | undefined, templateRoot: string | false | undefined): Promise<Database> {
+  // Each engine's driver is loaded only when it is used (start-up time: README "Start-up and memory").
+  const [{ PGlite }, { drizzle: drizzlePglite }, { migrate: migratePglite }] = await Promise.all([
+    import('@electric-sql/pglite'),
+    import('drizzle-orm/pglite'),
+    import('drizzle-orm/pglite/migrator'),
+  ])
   let client: PGlite
   let lock: DataDirLock | undefined
   try {
@@ -172,10 +166,15 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
       // owner-only from here on for this process (0600 / 0700, as PostgreSQL's own data
       // directory), and tighten what an earlier version left behind.
       process.umask(process.umask() | 0o077)
+      // A first start copies the build's template (owner-only modes) instead of running initdb.
+      const root = templateRoot ?? defaultTemplateRoot()
+      const template = root !== false && (await isEmptyDirectory(dataDir)) ? await findTemplate(root) : undefined
+      if (template !== undefined) await seedFromTemplate(template, dataDir)
       await mkdir(dataDir, { recursive: true, mode: 0o700 })
       await restrictModes(dataDir)
     }
-    client = await PGlite.create(dataDir === undefined ? {} : { dataDir })
+    const startParams = [...PGlite.defaultStartParams, ...PGLITE_SETTINGS.flatMap((setting) => ['-c', setting])]
+    client = await PGlite.create(dataDir === undefined ? { startParams } : { dataDir, startParams })
     // The first start unpacks the initial cluster with each file chmod'ed 0666 (the umask does
     // not apply to chmod): tighten again. Files PostgreSQL creates later honour the umask.
     if (dataDir !== undefined) await restrictModes(dataDir)
@@ -201,6 +200,34 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
   return database
 }
 
+/**
+ * Makes the PGlite template for this PGlite version and these migrations under `root` (initdb
+ * and migrations in a staging directory, closed cleanly, renamed into place) unless it exists,
+ * and removes templates of other versions. What `npm run build` runs (scripts/pglite-template.ts).
+ */
+export async function ensurePgliteTemplate(root: string = defaultTemplateRoot()): Promise<{ readonly path: string; readonly created: boolean }> {
+  const key = await templateKey()
+  const target = join(root, key)
+  if (existsSync(join(target, 'PG_VERSION'))) return { path: target, created: false }
+  await mkdir(root, { recursive: true, mode: 0o700 })
+  const staging = join(root, `${key}.making-${process.pid}`)
+  await rm(staging, { recursive: true, force: true })
+  try {
+    const database = await openDatabase({ dataDir: staging, migrate: true, templateRoot: false })
+    await database.close()
+    await rename(staging, target)
+  } catch (err) {
+    await rm(staging, { recursive: true, force: true })
+    // Another build made it meanwhile: use theirs.
+    if (existsSync(join(target, 'PG_VERSION'))) return { path: target, created: false }
+    throw err
+  }
+  for (const name of await readdir(root)) {
+    if (name !== key && !name.includes('.making-')) await rm(join(root, name), { recursive: true, force: true })
+  }
+  return { path: target, created: true }
+}
+
 /** chmod 0700 on `dir` and the directories below it, 0600 on the files; symlinks left alone. */
 async function restrictModes(dir: string): Promise<void> {
   await chmod(dir, 0o700)
@@ -215,6 +242,11 @@ async function restrictModes(dir: string): Promise<void> {
 const MIGRATION_LOCK_KEY = 0x6b6272 // "kbr"
 
 async function openPostgres(databaseUrl: string, opts: OpenDatabaseOptions): Promise<Database> {
+  const [{ default: pg }, { drizzle: drizzleNodePg }, { migrate: migrateNodePg }] = await Promise.all([
+    import('pg'),
+    import('drizzle-orm/node-postgres'),
+    import('drizzle-orm/node-postgres/migrator'),
+  ])
   let pool: pg.Pool
   try {
     pool = new pg.Pool({

@@ -1,4 +1,5 @@
-export { connectDatabase, migrateDatabase, migrationsFolder, openDatabase, redactDatabaseUrl } from './db.js'
+export { connectDatabase, ensurePgliteTemplate, migrateDatabase, openDatabase, redactDatabaseUrl } from './db.js'
+export { defaultTemplateRoot, migrationsFolder } from './pglite-template.js'
 export type { Database, DatabaseEngine, Db, Executor, OpenDatabaseOptions, Transaction } from './db.js'
 export { ADMIN_ROLES, SECRET_KINDS, SECRET_STATES } from './schema.js'
 export type { AdminRole, SecretKind, SecretState } from './schema.js'

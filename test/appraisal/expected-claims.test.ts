@@ -126,6 +126,18 @@ describe('expected claims: every operator and claim type', () => {
     expect(judge(TDX, { claim: 'rtmr0', equals: '21'.repeat(48) }).passed).toBe(false)
   })
 
+  it('TDX 1.5: teeTcbSvn2 atLeast per byte and tdxVersion; a TDX 1.0 body has no teeTcbSvn2, so an expectation on it fails', () => {
+    // The real v5 vector's values (test/vectors/tdx/go-tdx-guest-v5-tdx15): TEE_TCB_SVN 0b01…, TEE_TCB_SVN_2 0d01….
+    const v15: AppraisalClaims = { ...TDX, raw: { ...TDX.raw, tdxVersion: '1.5', teeTcbSvn2: `0d0104${'00'.repeat(13)}` } }
+    expect(judge(v15, { claim: 'teeTcbSvn2', atLeast: `0b0104${'00'.repeat(13)}` }).passed).toBe(true)
+    expect(judge(v15, { claim: 'teeTcbSvn2', atLeast: `0d0104${'00'.repeat(13)}` }).passed).toBe(true)
+    expect(judge(v15, { claim: 'teeTcbSvn2', atLeast: `0e0104${'00'.repeat(13)}` }).passed).toBe(false)
+    expect(judge(v15, { claim: 'tdxVersion', equals: '1.5' }).passed).toBe(true)
+    expect(judge(TDX, { claim: 'teeTcbSvn2', atLeast: '00'.repeat(16) }).passed).toBe(false)
+    expect(judge({ ...TDX, raw: { ...TDX.raw, tdxVersion: '1.0' } }, { claim: 'tdxVersion', oneOf: ['1.5'] }).passed).toBe(false)
+    expect(codeOf(() => parseExpectedClaims([{ claim: 'teeTcbSvn2', atLeast: '0d01' }], 'tdx'))).toBe('bad-request')
+  })
+
   it('TPM: PCR values per bank, boot events by type (every entry must pass)', () => {
     expect(judge(TPM, { claim: 'pcr.sha256.7', equals: H32('a7') }).passed).toBe(true)
     expect(judge(TPM, { claim: 'pcr.sha1.0', equals: 'b0'.repeat(20) }).passed).toBe(true)

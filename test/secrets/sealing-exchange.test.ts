@@ -6,7 +6,9 @@ import { describe, expect, it } from 'vitest'
 import {
   exchange,
   exchangeKeyThumbprint,
+  exchangeWith,
   generateSealingKeyPair,
+  importExchangeKey,
   parseExchangePoint,
   type EcPublicJwk,
   type SealingCurve,
@@ -58,6 +60,26 @@ describe.each(['P-256', 'P-521'] as const)('sealing exchange on %s', (curve) => 
       }),
       { numRuns: curve === 'P-256' ? 100 : 10 },
     )
+  })
+
+  it('one imported key (as the service keeps it) serves many exchanges, each equal to noble multiplication', () => {
+    const key = importExchangeKey(pair.d, pair.publicJwk)
+    fc.assert(
+      fc.property(fc.bigInt({ min: 1n, max: NOBLE[curve].Point.Fn.ORDER - 1n }), (k) => {
+        const x = jwkOf(curve, G.multiply(k))
+        expect(exchangeWith(key, parseExchangePoint(x, curve))).toEqual(reference(curve, pair.d, x))
+      }),
+      { numRuns: curve === 'P-256' ? 50 : 8 },
+    )
+    for (const p of [G, G.negate(), S, S.negate()]) {
+      const x = jwkOf(curve, p)
+      expect(exchangeWith(key, parseExchangePoint(x, curve))).toEqual(reference(curve, pair.d, x))
+    }
+  })
+
+  it('refuses to import a scalar that is not the public key\'s', async () => {
+    const other = generateSealingKeyPair(curve)
+    expect(await asyncCodeOf(async () => importExchangeKey(other.d, pair.publicJwk))).toBe('internal')
   })
 
   it('handles the points where the sign recovery degenerates: X = G, −G, S, −S', () => {

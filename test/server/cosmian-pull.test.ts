@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { toBase64Url } from '../../src/evidence/reader.js'
+import { createLogger } from '../../src/log/logger.js'
 import { CosmianAgentClient } from '../../src/services/cosmian/agent-client.js'
 import { computeKeylessBinding } from '../../src/tokens/index.js'
 import { KeybrokerClientError } from '../../src/clients/index.js'
@@ -66,12 +67,13 @@ describe.each(testDatabases())('Cosmian VM pull verification and provisioning on
   let database: Database
   let kb: TestKeybroker
   let agent: FakeCosmianAgent
+  const lines: string[] = []
   const verify = (body: unknown = { agentUrl: agent.url, referenceValues: ['cvm'] }) => adminCall(kb, 'POST', '/admin/v1/cosmian/verifications', body)
   const provision = (secret = 'app-conf') => adminCall(kb, 'POST', '/admin/v1/cosmian/provisions', { agentUrl: agent.url, referenceValues: ['cvm'], secret })
 
   beforeAll(async () => {
     database = await engine.open()
-    kb = await startKeybroker(database, {}, undefined, { snpArks: [{ product: 'Milan', spkiSha256: pki.arkSpkiSha256 }] })
+    kb = await startKeybroker(database, {}, createLogger('debug', (l) => lines.push(l)), { snpArks: [{ product: 'Milan', spkiSha256: pki.arkSpkiSha256 }] })
     agent = await startFakeCosmianAgent({
       pki,
       vcek,
@@ -114,6 +116,34 @@ describe.each(testDatabases())('Cosmian VM pull verification and provisioning on
     expect(ear['ear.status']).toBe('affirming')
     expect(JSON.stringify(ear)).toContain('"binding":"cosmian-agent"')
     expect(agent.requests).toEqual(expect.arrayContaining(['GET /quote/tee', 'GET /quote/tpm', 'GET /ima/binary']))
+  })
+
+  it("each agent request (quotes, IMA list, the push) carries the admin request's trace as a child span of its own; logged", async () => {
+    agent.misbehave = {}
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736'
+    const callerSpan = '00f067aa0ba902b7'
+    const first = agent.requests.length
+    const body = JSON.stringify({ agentUrl: agent.url, referenceValues: ['cvm'], secret: 'app-conf' })
+    const res = await kb.raw('POST', '/admin/v1/cosmian/provisions', body, {
+      Authorization: `Bearer ${kb.tokens.admin}`,
+      'Content-Type': 'application/json',
+      traceparent: `00-${traceId}-${callerSpan}-01`,
+    })
+    expect(res.status).toBe(200)
+    const ownSpan = /^00-[0-9a-f]{32}-([0-9a-f]{16})-01$/.exec(String(res.headers['traceparent']))?.[1]
+    expect(agent.requests.slice(first)).toEqual(['GET /quote/tee', 'GET /quote/tpm', 'GET /ima/binary', 'POST /app/init'])
+    const sent = agent.traceparents.slice(first).map((h) => /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(h ?? '')?.slice(1))
+    expect(sent.map((m) => m?.[0])).toEqual([traceId, traceId, traceId, traceId])
+    expect(sent.map((m) => m?.[2])).toEqual(['01', '01', '01', '01'])
+    const parents = sent.map((m) => m?.[1])
+    expect(new Set([...parents, callerSpan, ownSpan]).size).toBe(6)
+    const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r['msg'] === 'cosmian agent call' && r['traceId'] === traceId)
+    expect(logged.map((r) => [r['method'], r['path'], r['spanId'], r['status']])).toEqual([
+      ['GET', '/quote/tee', parents[0], 200],
+      ['GET', '/quote/tpm', parents[1], 200],
+      ['GET', '/ima/binary', parents[2], 200],
+      ['POST', '/app/init', parents[3], 200],
+    ])
   })
 
   it('provisions the secret to /app/init after a passing verification; audited', async () => {

@@ -108,11 +108,16 @@ describe.each(testDatabases())('metrics and logs on %s', (engine) => {
     expect(echoed?.[2]).not.toBe('00f067aa0ba902b7')
     expect(lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((r) => r['msg'] === 'request' && r['traceId'] === traceId)).toMatchObject({ spanId: echoed?.[2] })
     // Invalid or all-zero headers start a new trace; a problem answer carries the header too.
-    for (const bad of ['00-00000000000000000000000000000000-00f067aa0ba902b7-01', 'garbage', `01-${traceId}-00f067aa0ba902b7-01`]) {
+    for (const bad of ['00-00000000000000000000000000000000-00f067aa0ba902b7-01', 'garbage', `ff-${traceId}-00f067aa0ba902b7-01`, `00-${traceId}-00f067aa0ba902b7-01-extra`, `00-${traceId}-0000000000000000-01`]) {
       const fresh = await kb.raw('GET', '/no/such/route', undefined, { traceparent: bad })
       expect(fresh.status).toBe(404)
       expect(String(fresh.headers['traceparent'])).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/)
       expect(String(fresh.headers['traceparent'])).not.toContain(traceId)
+    }
+    // A later version is read as version 00 (its first four fields), extra fields ignored.
+    for (const later of [`01-${traceId}-00f067aa0ba902b7-01`, `cc-${traceId}-00f067aa0ba902b7-01-what-the-future-adds`]) {
+      const res = await kb.raw('POST', '/v1/challenge', '{}', { 'Content-Type': 'application/json', traceparent: later })
+      expect(String(res.headers['traceparent'])).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`))
     }
   })
 })

@@ -4,20 +4,20 @@
  * negative cache and timeout. Real vector: trustee's Milan VCEK report (test/vectors/snp).
  */
 import { randomBytes } from 'node:crypto'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { existsSync, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../src/config/config.js'
 import { decodePemCertificates, verifySnpEvidence } from '../../src/evidence/snp/index.js'
 import { createLogger } from '../../src/log/logger.js'
+import { continueTrace } from '../../src/log/trace-context.js'
 import { createCollateralService, STORE_CACHE_TTL_MS, type CollateralFetcher } from '../../src/services/collateral.js'
 import { createServices } from '../../src/services/services.js'
 import { createKdsFetcher, KDS_BACKOFF_BASE_MS, parseVcekKey, SNP_KDS_LAYOUT } from '../../src/services/snp-kds.js'
 import { openTestDatabase } from '../support/databases.js'
+import { FakeKds } from '../support/fake-kds.js'
 import { deleteCollateral, putCollateral, type Database } from '../../src/storage/index.js'
 
 const vector = (p: string): Uint8Array => new Uint8Array(readFileSync(new URL(`../vectors/snp/${p}`, import.meta.url)))
@@ -32,44 +32,6 @@ const KDS_PATH = `/vcek/v1/Milan/${HWID}?blSPL=3&teeSPL=0&snpSPL=8&ucodeSPL=115`
 const NOW = new Date('2026-11-23T00:00:00Z')
 const log = createLogger('silent')
 
-/** A fake AMD KDS: answers by `mode`, counts requests. */
-class FakeKds {
-  mode: 'ok' | '500' | '404' | '429' | 'hang' | 'junk' | 'other-vcek' = 'ok'
-  requests: string[] = []
-  #server: Server | undefined
-  #hanging: ServerResponse[] = []
-  url = ''
-
-  async start(): Promise<void> {
-    this.#server = createServer((req: IncomingMessage, res: ServerResponse) => this.#handle(req, res))
-    await new Promise<void>((resolve) => this.#server?.listen(0, '127.0.0.1', resolve))
-    this.url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`
-  }
-
-  #handle(req: IncomingMessage, res: ServerResponse): void {
-    this.requests.push(req.url ?? '')
-    if (this.mode === 'hang') {
-      this.#hanging.push(res)
-      return
-    }
-    if (this.mode === '500') return void res.writeHead(500).end('boom')
-    if (this.mode === '404') return void res.writeHead(404).end('unknown')
-    if (this.mode === '429') return void res.writeHead(429, { 'Retry-After': '60' }).end('slow down')
-    if (this.mode === 'junk') return void res.writeHead(200, { 'Content-Type': 'application/octet-stream' }).end('not a certificate')
-    if (this.mode === 'other-vcek') return void res.writeHead(200).end(vector('trustee-synthetic-vcek-negative/test-vcek-invalid-new.der'))
-    if (req.url !== KDS_PATH) return void res.writeHead(404).end()
-    res.writeHead(200, { 'Content-Type': 'application/pkix-cert' }).end(VCEK)
-  }
-
-  releaseHanging(): void {
-    for (const r of this.#hanging.splice(0)) r.destroy()
-  }
-
-  async stop(): Promise<void> {
-    this.releaseHanging()
-    await new Promise<void>((resolve) => this.#server?.close(() => resolve()))
-  }
-}
 
 describe('SNP KDS directory layout', () => {
   it('maps each kind and key to the KDS URL path; malformed keys map to nothing', () => {
@@ -106,7 +68,7 @@ describe('collateral lookup: directory → admin store → KDS', () => {
 
   beforeAll(async () => {
     database = await openTestDatabase('pglite')
-    kds = new FakeKds()
+    kds = new FakeKds((path) => (path === KDS_PATH ? VCEK : undefined), vector('trustee-synthetic-vcek-negative/test-vcek-invalid-new.der'))
     await kds.start()
   })
   afterAll(async () => {
@@ -117,6 +79,7 @@ describe('collateral lookup: directory → admin store → KDS', () => {
     dir = await mkdtemp(join(tmpdir(), 'kb-collateral-'))
     kds.mode = 'ok'
     kds.requests = []
+    kds.traceparents = []
     clockMs = NOW.getTime()
   })
   afterEach(async () => {
@@ -197,6 +160,28 @@ describe('collateral lookup: directory → admin store → KDS', () => {
     // Only VCEKs are fetched.
     expect(await svc.lookup().get('snp-ask', 'Milan')).toBeUndefined()
     expect(kds.requests).toHaveLength(1)
+  })
+
+  it("sends the request's trace to the KDS as a child span and logs it; no trace, no header", async () => {
+    const lines: string[] = []
+    const svc = createCollateralService({
+      directory: dir,
+      layouts: [SNP_KDS_LAYOUT],
+      fetchers: [createKdsFetcher({ baseUrl: kds.url, timeoutMs: 2000, now, log: createLogger('info', (l) => lines.push(l)) })],
+      log,
+    })
+    const request = continueTrace('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01')
+    expect(await svc.lookup(request).get('snp-vcek', KEY)).toEqual(VCEK)
+    const sent = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(kds.traceparents[0] ?? '')
+    expect(sent?.[1]).toBe(request.traceId)
+    expect(sent?.[3]).toBe('01')
+    expect(sent?.[2]).not.toBe(request.parentId)
+    expect(sent?.[2]).not.toBe(request.spanId)
+    expect(lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((r) => r['msg'] === 'kds: VCEK fetched')).toMatchObject({ traceId: request.traceId, spanId: sent?.[2] })
+    // Work no request caused (a lookup without a trace) sends no traceparent.
+    await rm(join(dir, KDS_PATH.slice(1)))
+    expect(await svc.lookup().get('snp-vcek', KEY)).toEqual(VCEK)
+    expect(kds.traceparents).toEqual([kds.traceparents[0], undefined])
   })
 
   it('backs off after a failure (10 s, doubling) and recovers', async () => {

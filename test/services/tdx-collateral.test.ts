@@ -19,7 +19,7 @@ const SPR = vec('go-tdx-guest-v4-spr/tdx_prod_quote_SPR_E4.dat')
 const chain = parseQuote(new Uint8Array(SPR.subarray(0, SPR.byteLength - 39))).pckChain
 const PLATFORM_CHAIN = [chain[1]!, chain[2]!].map(encodePemCertificate).join('')
 
-const upload = (body: TdxCollateralUpload, now = AT) => verifyTdxUpload({ now: () => now, tdxExtraPinnedRoots: [] }, body)
+const upload = (body: TdxCollateralUpload, now = AT) => verifyTdxUpload({ now: () => now, tdxExtraPinnedRoots: [], tdxPinnedTcbSigningKeys: [] }, body)
 
 describe('admin TDX upload with real PCS responses', () => {
   it('stores TCB info (by FMSPC), QE identity, their TCB Signing chain, the PCK CRL (platform) and the Root CA CRL', async () => {
@@ -54,6 +54,16 @@ describe('admin TDX upload with real PCS responses', () => {
     expect(await asyncCodeOf(() => upload({ rootCaCrl: { crl: vec('go-tdx-guest-v4-spr/rootcrl.der').toString('base64'), issuerChain: PLATFORM_CHAIN } }))).toBe(
       'chain-untrusted',
     )
+  })
+
+  it('honours KEYBROKER_TDX_PINNED_TCB_SIGNING_KEYS as verification does: the real 2026 tcbInfo (v5 vector) with the expired 2018-2025 chain', async () => {
+    const tcbInfo = { body: vec('go-tdx-guest-v5-tdx15/sample_tcbinfo_response_v5').toString('utf8'), issuerChain: SIGNING_CHAIN }
+    const at = new Date('2026-02-03T01:00:00Z')
+    expect(await asyncCodeOf(() => upload({ tcbInfo }, at))).toBe('chain-untrusted')
+    const pinned = await verifyTdxUpload({ now: () => at, tdxExtraPinnedRoots: [], tdxPinnedTcbSigningKeys: ['bd7d4b9c805d92607dee34683a104abfa7b2a487e06af2edf0740a8666cbc22f'] }, { tcbInfo })
+    expect(pinned.map((i) => `${i.kind}/${i.key}`)).toEqual(['tdx-tcb-info/90c06f000000', 'tdx-tcb-signing-chain/intel'])
+    // A pin of another key changes nothing.
+    expect(await asyncCodeOf(() => verifyTdxUpload({ now: () => at, tdxExtraPinnedRoots: [], tdxPinnedTcbSigningKeys: ['00'.repeat(32)] }, { tcbInfo }))).toBe('chain-untrusted')
   })
 
   it('property: any text as body, issuer chain or CRL gives a typed refusal, never acceptance or a foreign error', async () => {

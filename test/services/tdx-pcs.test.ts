@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { TDX_COLLATERAL_KINDS, verifyTdxEvidence } from '../../src/evidence/tdx/index.js'
 import { createLogger } from '../../src/log/logger.js'
+import { continueTrace } from '../../src/log/trace-context.js'
 import { createCollateralService } from '../../src/services/collateral.js'
 import { createPcsFetcher, PCS_BACKOFF_BASE_MS, PCS_CACHE_TTL_MS, TDX_PCS_LAYOUT } from '../../src/services/tdx-pcs.js'
 import { asyncCodeOf } from '../support/error-code.js'
@@ -22,6 +23,8 @@ const log = createLogger('silent')
 class FakePcs {
   mode: 'ok' | '500' | '429' | 'hang' | 'no-header' | 'forged' = 'ok'
   requests: string[] = []
+  /** The `traceparent` header of each request (undefined when absent). */
+  traceparents: (string | undefined)[] = []
   url = ''
   #server: Server | undefined
   #hanging: ServerResponse[] = []
@@ -40,6 +43,7 @@ class FakePcs {
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
     this.requests.push(req.url ?? '')
+    this.traceparents.push(typeof req.headers['traceparent'] === 'string' ? req.headers['traceparent'] : undefined)
     if (this.mode === 'hang') return void this.#hanging.push(res)
     if (this.mode === '500') return void res.writeHead(500).end('boom')
     if (this.mode === '429') return void res.writeHead(429, { 'Retry-After': '120' }).end()
@@ -80,6 +84,7 @@ afterAll(async () => {
 beforeEach(() => {
   pcs.mode = 'ok'
   pcs.requests = []
+  pcs.traceparents = []
   clock = GEN_NOW
 })
 
@@ -109,6 +114,27 @@ describe('PCS fetcher', () => {
     expect(await verify(s.lookup())).toBe('no-error')
     expect(pcs.requests.length).toBe(3)
     expect(await readdir(dir)).toEqual([])
+  })
+
+  it("each PCS request carries the request's trace as a child span of its own, logged; without a trace, no header", async () => {
+    const lines: string[] = []
+    const fetcher = createPcsFetcher({ baseUrl: pcs.url, timeoutMs: 2000, now: () => clock, log: createLogger('info', (l) => lines.push(l)) })
+    const s = createCollateralService({ directory: dir, layouts: [TDX_PCS_LAYOUT], fetchers: [fetcher], log })
+    const request = continueTrace('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01')
+    expect(await verify(s.lookup(request))).toBe('no-error')
+    expect(pcs.traceparents).toHaveLength(3)
+    const sent = pcs.traceparents.map((h) => /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(h ?? '')?.slice(1))
+    expect(sent.map((m) => m?.[0])).toEqual([request.traceId, request.traceId, request.traceId])
+    expect(sent.map((m) => m?.[2])).toEqual(['01', '01', '01'])
+    const parents = sent.map((m) => m?.[1])
+    expect(new Set([...parents, request.spanId, request.parentId]).size).toBe(5)
+    const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r['msg'] === 'pcs: collateral fetched')
+    expect(logged.map((r) => r['traceId'])).toEqual([request.traceId, request.traceId, request.traceId])
+    expect(logged.map((r) => r['spanId']).sort()).toEqual([...parents].sort())
+
+    pcs.traceparents = []
+    expect(await verify(service().lookup())).toBe('no-error')
+    expect(pcs.traceparents).toEqual([undefined, undefined, undefined])
   })
 
   it('the Root CA CRL is not fetched (another host); unknown keys are not asked for', async () => {

@@ -59,6 +59,8 @@ export interface FakeCosmianAgent {
   /** Every /quote/tee answer served, for replays. */
   readonly teeQuotes: number[][]
   readonly requests: string[]
+  /** The `traceparent` header of each request, in the order of `requests` (undefined when absent). */
+  readonly traceparents: (string | undefined)[]
   misbehave: Misbehaviour
   close(): Promise<void>
 }
@@ -79,7 +81,7 @@ function nonceOf(req: IncomingMessage): Buffer | undefined {
 export async function startFakeCosmianAgent(options: FakeCosmianAgentOptions): Promise<FakeCosmianAgent> {
   const real: ImaEntry[] = [...parseImaAscii(IMA_ASCII).entries]
   let currentTls = options.tls
-  const state = { received: [] as Uint8Array[], teeQuotes: [] as number[][], requests: [] as string[], misbehave: {} as Misbehaviour }
+  const state = { received: [] as Uint8Array[], teeQuotes: [] as number[][], requests: [] as string[], traceparents: [] as (string | undefined)[], misbehave: {} as Misbehaviour }
 
   const imaList = (): Uint8Array => {
     const base = imaBinaryOf(real)
@@ -105,6 +107,7 @@ export async function startFakeCosmianAgent(options: FakeCosmianAgentOptions): P
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = new URL(req.url ?? '/', 'https://agent').pathname
     state.requests.push(`${req.method} ${path}`)
+    state.traceparents.push(typeof req.headers['traceparent'] === 'string' ? req.headers['traceparent'] : undefined)
     if (req.method === 'GET' && path === '/quote/tee') {
       const nonce = nonceOf(req)
       if (nonce === undefined || nonce.length !== 32) return json(res, 400, { error: 'nonce must be 32 bytes' })
@@ -156,6 +159,9 @@ export async function startFakeCosmianAgent(options: FakeCosmianAgentOptions): P
     },
     get teeQuotes() {
       return state.teeQuotes
+    },
+    get traceparents() {
+      return state.traceparents
     },
     get requests() {
       return state.requests

@@ -18,7 +18,7 @@ export interface KeybrokerClientOptions {
   readonly pinSha256?: string | readonly string[]
   /** Per attempt; default 30 s. */
   readonly timeoutMs?: number
-  /** Retries after 503 or 429 (honouring `Retry-After`), a connection failure of a safe request, or `nonce-expired` in `attestAndOpen`; default 3. */
+  /** Retries after 503 or 429 (honouring `Retry-After`), a connection failure of a safe request or one refused before the request was sent, or `nonce-expired` in `attestAndOpen`; default 3. */
   readonly retries?: number
   /** Longest wait before a retry; an answer asking for longer is not retried. Default 30 s. */
   readonly maxRetryDelayMs?: number
@@ -183,9 +183,12 @@ export class KeybrokerClient {
       try {
         res = await send(this.#options, method, path, body, headers)
       } catch (err) {
-        if (!(err instanceof KeybrokerConnectionError) || err.code === 'pin-mismatch' || options.idempotent !== true || attempt >= this.#retries) throw err
+        // A connection refused before the request left (keybroker's connection bound in a storm)
+        // is retried whatever the request, after a second or more: the server is full now.
+        const safe = options.idempotent === true || (err instanceof KeybrokerConnectionError && err.beforeRequest)
+        if (!(err instanceof KeybrokerConnectionError) || err.code === 'pin-mismatch' || !safe || attempt >= this.#retries) throw err
         options.onRetry?.()
-        await sleep(backoffMs(attempt))
+        await sleep(err.beforeRequest ? 1000 + backoffMs(attempt) : backoffMs(attempt))
         continue
       }
       if ((res.status === 503 || res.status === 429) && attempt < this.#retries) {

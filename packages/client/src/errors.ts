@@ -70,12 +70,20 @@ export type ConnectionFailure = 'network' | 'timeout' | 'pin-mismatch' | 'tls'
 
 /** No answer: the connection failed, timed out, or the server's certificate did not match the pin. */
 export class KeybrokerConnectionError extends Error {
+  /**
+   * The connection failed before a byte of the request was written (refused, reset or closed
+   * during the TLS handshake, as keybroker does beyond KEYBROKER_MAX_CONNECTIONS): the server saw
+   * nothing, so any request, even one that is not idempotent, may be sent again.
+   */
+  readonly beforeRequest: boolean
+
   constructor(
     readonly code: ConnectionFailure,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; beforeRequest?: boolean },
   ) {
     super(message, options)
     this.name = 'KeybrokerConnectionError'
+    this.beforeRequest = options?.beforeRequest ?? false
   }
 }

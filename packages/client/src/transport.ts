@@ -56,7 +56,11 @@ async function pinnedSocket(url: URL, options: TransportOptions, pins: readonly 
     const timer = setTimeout(() => socket.destroy(new KeybrokerConnectionError('timeout', `TLS handshake with ${url.host} timed out`)), timeoutMs)
     socket.once('error', (cause) => {
       clearTimeout(timer)
-      reject(cause instanceof KeybrokerConnectionError ? cause : new KeybrokerConnectionError('tls', `TLS connection to ${url.host} failed: ${cause.message}`, { cause }))
+      reject(
+        cause instanceof KeybrokerConnectionError
+          ? cause
+          : new KeybrokerConnectionError('tls', `TLS connection to ${url.host} failed: ${cause.message}`, { cause, beforeRequest: true }),
+      )
     })
     socket.once('secureConnect', () => {
       clearTimeout(timer)
@@ -91,6 +95,8 @@ export async function send(
   const socket = pins === undefined ? undefined : await pinnedSocket(url, options, pins, timeoutMs)
   const send = isHttps ? httpsRequest : httpRequest
   return new Promise<TransportResponse>((resolve, reject) => {
+    // Whether the connection was up before the failure: until then no byte of the request left.
+    let connected = socket !== undefined
     const req = send(
       url,
       {
@@ -114,9 +120,18 @@ export async function send(
         res.on('error', (cause) => reject(new KeybrokerConnectionError('network', `reading the answer failed: ${cause.message}`, { cause })))
       },
     )
+    req.on('socket', (s) => {
+      // A kept-alive socket is up already; a new one once its (TLS) handshake is done.
+      if (req.reusedSocket) connected = true
+      s.once(isHttps ? 'secureConnect' : 'connect', () => (connected = true))
+    })
     req.on('timeout', () => req.destroy(new KeybrokerConnectionError('timeout', `${method} ${url.pathname} timed out after ${timeoutMs} ms`)))
     req.on('error', (cause) =>
-      reject(cause instanceof KeybrokerConnectionError ? cause : new KeybrokerConnectionError('network', `${method} ${url.pathname} failed: ${cause.message}`, { cause })),
+      reject(
+        cause instanceof KeybrokerConnectionError
+          ? cause
+          : new KeybrokerConnectionError('network', `${method} ${url.pathname} failed: ${cause.message}`, { cause, beforeRequest: !connected }),
+      ),
     )
     req.end(body)
   })

@@ -7,6 +7,17 @@ export interface AdmissionLimitOptions {
   readonly maxInFlight: number
   /** `Retry-After` of a refusal. */
   readonly retryAfterSeconds: number
+  /** The clock (tests). */
+  readonly now?: () => number
+}
+
+export interface AdmissionLimit {
+  readonly middleware: MiddlewareHandler<AppEnv>
+  /**
+   * Whether the bound is being hit: every slot taken now, or a request shed within the last
+   * `retryAfterSeconds` (the clients it shed are about to come back).
+   */
+  isSaturated(): boolean
 }
 
 /**
@@ -15,10 +26,13 @@ export interface AdmissionLimitOptions {
  * before the body is read, instead of queueing work the CPU cannot do before clients time out.
  * One instance is one shared counter (every attestation route uses the same one).
  */
-export function admissionLimit(options: AdmissionLimitOptions): MiddlewareHandler<AppEnv> {
+export function admissionLimit(options: AdmissionLimitOptions): AdmissionLimit {
+  const now = options.now ?? Date.now
   let inFlight = 0
-  return async function admissionLimitMiddleware(c, next) {
+  let lastShedAt = -Infinity
+  const middleware: MiddlewareHandler<AppEnv> = async function admissionLimitMiddleware(_c, next) {
     if (inFlight >= options.maxInFlight) {
+      lastShedAt = now()
       // The body stays unread: the problem answer closes the connection (see problemResponse).
       throw new KeybrokerError('overloaded', `more than ${options.maxInFlight} attestations in progress`, {
         extensions: { retryAfterSeconds: options.retryAfterSeconds },
@@ -30,5 +44,9 @@ export function admissionLimit(options: AdmissionLimitOptions): MiddlewareHandle
     } finally {
       inFlight--
     }
+  }
+  return {
+    middleware,
+    isSaturated: () => inFlight >= options.maxInFlight || now() - lastShedAt < options.retryAfterSeconds * 1000,
   }
 }

@@ -68,7 +68,7 @@ export function registerAdminCosmianRoutes(app: App, deps: AppDeps): void {
       request: { body: { required: true, content: { 'application/json': { schema: Verification } } } },
       responses: { 200: json(VerificationResult, 'the verification ran: passed or not, with the report'), ...ERRORS },
     }),
-    async (c) => c.json(await verifyCosmianAgent(s, c.req.valid('json'), c.get('requestId'), c.get('admin')), 200),
+    async (c) => c.json(await verifyCosmianAgent(s, c.req.valid('json'), c.get('requestId'), c.get('admin'), c.get('trace')), 200),
   )
 
   app.openapi(
@@ -81,6 +81,6 @@ export function registerAdminCosmianRoutes(app: App, deps: AppDeps): void {
       request: { body: { required: true, content: { 'application/json': { schema: Provision } } } },
       responses: { 200: json(ProvisionResult, 'verified and pushed'), ...ERRORS, 403: problemResponse('Verification or the release policy failed (policy-denied): nothing was pushed') },
     }),
-    async (c) => c.json(await provisionCosmianAgent(s, c.req.valid('json'), c.get('requestId'), c.get('admin')), 200),
+    async (c) => c.json(await provisionCosmianAgent(s, c.req.valid('json'), c.get('requestId'), c.get('admin'), c.get('trace')), 200),
   )
 }

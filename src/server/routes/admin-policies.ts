@@ -232,7 +232,7 @@ export function registerAdminPolicyRoutes(app: App, deps: AppDeps): void {
     }),
     async (c) => {
       const { version, ...body } = c.req.valid('json')
-      return c.json(await explainPolicy(s, c.req.valid('param').name, { ...body, version }), 200)
+      return c.json(await explainPolicy(s, c.req.valid('param').name, { ...body, version }, c.get('trace')), 200)
     },
   )
 }

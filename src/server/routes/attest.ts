@@ -191,13 +191,13 @@ export function registerAttestRoutes(app: App, deps: AppDeps): void {
 
   app.openapi(attestRoute, async (c) => {
     const body = c.req.valid('json')
-    const result = await attest(deps.services, body, c.get('requestId'), { clientIp: clientIp(c) })
+    const result = await attest(deps.services, body, c.get('requestId'), { clientIp: clientIp(c), trace: c.get('trace') })
     return c.json(result, 200)
   })
 
   app.openapi(verifyRoute, async (c) => {
     const body = c.req.valid('json')
-    return c.json(await verifyEvidence(deps.services, body, c.get('requestId'), { clientIp: clientIp(c) }), 200)
+    return c.json(await verifyEvidence(deps.services, body, c.get('requestId'), { clientIp: clientIp(c), trace: c.get('trace') }), 200)
   })
 
   app.openapi(secretRoute, async (c) => {

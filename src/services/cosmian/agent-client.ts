@@ -16,8 +16,10 @@
  */
 import { request, type RequestOptions } from 'node:https'
 import type { TLSSocket } from 'node:tls'
-import { KeybrokerError } from '../../errors.js'
+import { isKeybrokerError, KeybrokerError } from '../../errors.js'
 import { equalBytes } from '../../evidence/reader.js'
+import type { Logger } from '../../log/logger.js'
+import { outgoingTrace, type TraceContext } from '../../log/trace-context.js'
 
 export interface AgentClientOptions {
   /** `https://HOST[:PORT]` of the agent (no path, query or credentials). */
@@ -25,6 +27,11 @@ export interface AgentClientOptions {
   readonly timeoutMs: number
   /** Largest answer accepted per request (an IMA list as a JSON byte array is ~4 bytes per byte). */
   readonly maxBytes: number
+  /** The request this session serves: each agent request carries a child span of it (`traceparent`). */
+  readonly trace?: TraceContext | undefined
+  /** When given, each agent request is logged (method, path, status or error code, trace) with `requestId`. */
+  readonly log?: Logger | undefined
+  readonly requestId?: string | undefined
 }
 
 export interface AgentResponse {
@@ -91,9 +98,23 @@ export class CosmianAgentClient {
     }
   }
 
-  #send(method: 'GET' | 'POST', path: string, body: Buffer | undefined): Promise<AgentResponse> {
-    const { timeoutMs, maxBytes } = this.#options
+  async #send(method: 'GET' | 'POST', path: string, body: Buffer | undefined): Promise<AgentResponse> {
+    const call = outgoingTrace(this.#options.trace)
     const url = new URL(path, this.#origin)
+    // The query holds the nonce: only the path is logged.
+    const logged = { requestId: this.#options.requestId, method, path: url.pathname, ...call.log }
+    try {
+      const res = await this.#exchange(method, url, body, call.headers)
+      this.#options.log?.info('cosmian agent call', { ...logged, status: res.status })
+      return res
+    } catch (err) {
+      this.#options.log?.warn('cosmian agent call failed', { ...logged, error: isKeybrokerError(err) ? err.code : 'internal' })
+      throw err
+    }
+  }
+
+  #exchange(method: 'GET' | 'POST', url: URL, body: Buffer | undefined, extraHeaders: Readonly<Record<string, string>>): Promise<AgentResponse> {
+    const { timeoutMs, maxBytes } = this.#options
     const options: RequestOptions = {
       method,
       // Trust is decided by the attested certificate, not by a CA: accept any, then pin.
@@ -101,7 +122,7 @@ export class CosmianAgentClient {
       // A fresh TLS connection per request, so that each one is checked against the pin.
       agent: false,
       timeout: timeoutMs,
-      headers: { Accept: 'application/json', ...(body === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': String(body.byteLength) }) },
+      headers: { ...extraHeaders, Accept: 'application/json', ...(body === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': String(body.byteLength) }) },
     }
     return new Promise<AgentResponse>((resolve, reject) => {
       let settled = false

@@ -32,6 +32,7 @@ import { secretAad } from '../secret-aad.js'
 import type { Services } from '../services.js'
 import { withTpmTrust } from '../tpm-trust.js'
 import { CosmianAgentClient } from './agent-client.js'
+import type { TraceContext } from '../../log/trace-context.js'
 
 /** Bounds of one agent session (an IMA list as a JSON byte array is up to ~4 bytes a byte). */
 export const AGENT_TIMEOUT_MS = 15_000
@@ -107,7 +108,7 @@ async function audit(s: Services, by: AdminPrincipal, action: string, subject: s
   await s.audit.append({ at: s.now(), actor: actorOf(by), action, subject, outcome, detail })
 }
 
-async function verifyWith(s: Services, client: CosmianAgentClient, names: readonly string[], requestId: string, by: AdminPrincipal): Promise<Verified> {
+async function verifyWith(s: Services, client: CosmianAgentClient, names: readonly string[], requestId: string, by: AdminPrincipal, trace: TraceContext | undefined): Promise<Verified> {
   const now = s.now()
   const db = s.database.db
   if (names.length === 0) throw new KeybrokerError('bad-request', 'referenceValues: name at least one set (the imported snapshot)')
@@ -125,7 +126,7 @@ async function verifyWith(s: Services, client: CosmianAgentClient, names: readon
     const verifier = s.verifiers.verifierFor('cosmian')
     const parsed = verifier.schema.safeParse(evidence)
     if (!parsed.success) throw new KeybrokerError('evidence-malformed', `the agent's answers: ${describeZodError(parsed.error, 'evidence')}`)
-    claims = await verifier.verify(parsed.data, { now, collateral: withTpmTrust(db, s.collateral.lookup()) })
+    claims = await verifier.verify(parsed.data, { now, collateral: withTpmTrust(db, s.collateral.lookup(trace)) })
     bindingRule = checkEvidenceBinding(verifier.binding, claims, binding, { agentCertificate: client.certificate })
   } catch (err) {
     if (isKeybrokerError(err)) {
@@ -150,8 +151,9 @@ async function verifyWith(s: Services, client: CosmianAgentClient, names: readon
   return { passed: true, token: ear.token, report, claims: appraised, tokenId: ear.jti }
 }
 
-function newClient(agentUrl: string): CosmianAgentClient {
-  return new CosmianAgentClient({ url: agentUrl, timeoutMs: AGENT_TIMEOUT_MS, maxBytes: AGENT_MAX_RESPONSE_BYTES })
+/** A session with the agent at `agentUrl`; each of its requests carries a child span of `trace` and is logged. */
+function newClient(s: Services, agentUrl: string, requestId: string, trace: TraceContext | undefined): CosmianAgentClient {
+  return new CosmianAgentClient({ url: agentUrl, timeoutMs: AGENT_TIMEOUT_MS, maxBytes: AGENT_MAX_RESPONSE_BYTES, trace, log: s.log, requestId })
 }
 
 /**
@@ -161,8 +163,8 @@ function newClient(agentUrl: string): CosmianAgentClient {
  * @throws `bad-request` (URL, no sets), `not-found` (a set), `agent-unreachable`, `binding-mismatch`,
  *   and every error of the `cosmian` verifier
  */
-export async function verifyCosmianAgent(s: Services, input: CosmianPullInput, requestId: string, by: AdminPrincipal): Promise<CosmianVerification> {
-  const { passed, token, report } = await verifyWith(s, newClient(input.agentUrl), input.referenceValues, requestId, by)
+export async function verifyCosmianAgent(s: Services, input: CosmianPullInput, requestId: string, by: AdminPrincipal, trace?: TraceContext): Promise<CosmianVerification> {
+  const { passed, token, report } = await verifyWith(s, newClient(s, input.agentUrl, requestId, trace), input.referenceValues, requestId, by, trace)
   return { passed, ...(token === undefined ? {} : { token }), report }
 }
 
@@ -184,12 +186,12 @@ export interface CosmianProvisionResult extends CosmianVerification {
  *   secret's policy failed: the failed rules), `not-found` (secret), `agent-unreachable`,
  *   `binding-mismatch` (the push connection presents another certificate)
  */
-export async function provisionCosmianAgent(s: Services, input: CosmianProvisionInput, requestId: string, by: AdminPrincipal): Promise<CosmianProvisionResult> {
-  const client = newClient(input.agentUrl)
+export async function provisionCosmianAgent(s: Services, input: CosmianProvisionInput, requestId: string, by: AdminPrincipal, trace?: TraceContext): Promise<CosmianProvisionResult> {
+  const client = newClient(s, input.agentUrl, requestId, trace)
   const db = s.database.db
   const row = await getCurrentSecretVersion(db, input.secret)
   if (row === undefined) throw new KeybrokerError('not-found', `no such secret: ${input.secret}`)
-  const v = await verifyWith(s, client, input.referenceValues, requestId, by)
+  const v = await verifyWith(s, client, input.referenceValues, requestId, by, trace)
   const subject = `${input.secret}@${client.origin}`
   if (!v.passed) {
     await audit(s, by, 'cosmian.provision', subject, 'denied', { requestId, reason: 'verification-failed' })

@@ -6,12 +6,15 @@
  * `clevis luks pass` + `cryptsetup --test-passphrase` prove the recovered passphrase opens the
  * key slot.
  */
+import { randomUUID } from 'node:crypto'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { calculateJwkThumbprint, type JWK } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Database } from '../../../src/storage/index.js'
 import { testDatabases } from '../../support/databases.js'
 import { adminCall, startKeybroker, type TestKeybroker } from '../../support/keybroker.js'
-import { jweHeader, luksImage, missingTools, run, SAMPLE_ATTESTER, scratch } from './tools.js'
+import { jweHeader, luksImage, missingTools, pinPath, run, SAMPLE_ATTESTER, scratch } from './tools.js'
 
 const GOOD = 'c1'.repeat(48)
 const BAD = 'e3'.repeat(48)
@@ -107,6 +110,31 @@ describe.each(testDatabases())('clevis pin keybroker on %s', (engine) => {
     expect(entry).toMatchObject({ subject: 'root', outcome: 'ok', detail: { disk, kid: meta.versions[0].kid } })
     expect(JSON.stringify(audit.body)).not.toContain(header.epk.x)
   })
+
+  it.skipIf(missingTools(['strace']).length > 0)(
+    'sends the challenge and the attestation over one TLS connection; with mkfifo failing, as two requests (strace counts the connects)',
+    async () => {
+      const jwe = await bind()
+      const port = new URL(kb.url).port
+      const connects = async (path: string) => {
+        const trace = join(tmp.dir, `connects-${randomUUID()}.txt`)
+        const r = await run('strace', ['-f', '-qq', '-e', 'trace=connect', '-o', trace, 'clevis', 'decrypt'], {
+          input: jwe,
+          env: { KB_TEST_MEASUREMENT: GOOD, PATH: path },
+        })
+        expect(r.stderr).toBe('')
+        expect(r.code).toBe(0)
+        expect(r.stdout.toString()).toBe('the disk passphrase')
+        return (await readFile(trace, 'utf8')).split('\n').filter((l) => l.includes(`sin_port=htons(${port})`)).length
+      }
+      expect(await connects(pinPath())).toBe(1)
+      // A mkfifo that fails (as where there is none): the pin falls back to two requests.
+      const bin = join(tmp.dir, 'failing-mkfifo')
+      await mkdir(bin, { recursive: true })
+      await writeFile(join(bin, 'mkfifo'), '#!/bin/sh\nexit 1\n', { mode: 0o755 })
+      expect(await connects(`${bin}:${pinPath()}`)).toBe(2)
+    },
+  )
 
   it('round-trips binary plaintext and P-521 sealing keys', async () => {
     expect((await adminCall(kb, 'POST', '/admin/v1/sealing-keys', { name: 'big', curve: 'P-521', referenceValues: ['vm-image'] })).status).toBe(201)

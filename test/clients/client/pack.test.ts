@@ -65,8 +65,8 @@ afterAll(async () => {
 })
 
 describe('the packed client', () => {
-  it('ships its compiled code and declarations, not its sources', () => {
-    expect(packedFiles).toEqual(expect.arrayContaining(['package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/client.d.ts']))
+  it('ships its compiled code, declarations, README and licence, not its sources', () => {
+    expect(packedFiles).toEqual(expect.arrayContaining(['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/client.d.ts']))
     expect(packedFiles.filter((f) => f.startsWith('src/') || f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([])
   })
 

@@ -70,12 +70,12 @@ describe('az-snp-vtpm, synthetic', () => {
 })
 
 describe('az-tdx-vtpm, synthetic', () => {
-  const build = (o: { runtime?: Uint8Array; quoteReportData?: Uint8Array; tdReportData?: Uint8Array; akKey?: KeyObject } = {}) => {
+  const build = (o: { runtime?: Uint8Array; quoteReportData?: Uint8Array; tdReportData?: Uint8Array; akKey?: KeyObject; v5?: boolean } = {}) => {
     const runtime = o.runtime ?? runtimeClaimsJson({ ak: ak.publicKey })
     const rd = runtimeReportData(runtime)
     return {
       hclReport: hclReport('tdx', tdReport(o.tdReportData ?? rd), runtime),
-      tdQuote: makeQuote(tdx, quoteFields({ body: { reportData: o.quoteReportData ?? rd } })),
+      tdQuote: makeQuote(tdx, quoteFields({ ...(o.v5 === true ? { version: 5, bodyType: 3 } : {}), body: { reportData: o.quoteReportData ?? rd } })),
       tdCollateral: defaultCollateral(tdx),
       ...vtpmQuote(o.akKey),
       now: TDX_NOW,
@@ -90,6 +90,13 @@ describe('az-tdx-vtpm, synthetic', () => {
     expect(claims.measurements['td.mrTd']).toBe('7d'.repeat(48))
     expect(claims.measurements['td.rtmr1']).toBe('11'.repeat(48))
     expect(claims.raw['tdx']).toBeDefined()
+  })
+
+  test('a TD quote v5 (TDX 1.5 body) goes through the same parser and verifier: accepted, with the TDX 1.5 claims', async () => {
+    const claims = await verifyAzTdxVtpm(build({ v5: true }))
+    expect(claims.measurements['td.mrServiceTd']).toBe('00'.repeat(48))
+    expect(claims.raw['tdx']).toMatchObject({ quoteVersion: 5, tdxVersion: '1.5' })
+    expect(await asyncCodeOf(() => verifyAzTdxVtpm(build({ v5: true, quoteReportData: new Uint8Array(64) })))).toBe('signature-invalid')
   })
 
   test('each broken link: TD quote REPORT_DATA, TDREPORT of another quote, AK, missing TCB collateral, untrusted root', async () => {

@@ -1,5 +1,6 @@
 /** The TDX quote parser: layout tables, every structural defect one at a time, properties. */
 import fc from 'fast-check'
+import { readFileSync } from 'node:fs'
 import { beforeAll, describe, expect, test } from 'vitest'
 import { parseQuote } from '../../../src/evidence/tdx/quote/parse.js'
 import {
@@ -11,6 +12,7 @@ import {
   TD_REPORT,
   TD_REPORT10_SIZE,
   TD_REPORT15_SIZE,
+  V5_BODY_DESCRIPTOR_SIZE,
 } from '../../../src/evidence/tdx/quote/layout.js'
 import { decodePckExtensions } from '../../../src/evidence/tdx/quote/pck-extensions.js'
 import { codeOf } from '../../support/error-code.js'
@@ -192,6 +194,58 @@ describe('parseQuote', () => {
         expect(q.body.tdAttributes).toBe(attrs)
       }),
       { numRuns: 50 },
+    )
+  })
+})
+
+/** The real quote v5 of go-tdx-guest (test/vectors/tdx/go-tdx-guest-v5-tdx15): body type 3, 648 bytes. */
+const REAL_V5 = new Uint8Array(readFileSync(new URL('../../vectors/tdx/go-tdx-guest-v5-tdx15/quote_v5_sample.dat', import.meta.url)))
+const TYPED = ['no-error', 'evidence-malformed', 'evidence-unsupported']
+
+describe('parseQuote v5 (fuzz)', () => {
+  test('truncating the real v5 quote at any offset is evidence-malformed', () => {
+    for (let cut = 0; cut < REAL_V5.byteLength; cut++) {
+      expect(codeOf(() => parseQuote(REAL_V5.subarray(0, cut))), `cut at ${cut}`).toBe('evidence-malformed')
+    }
+  })
+
+  test('property: a v5 header with any body descriptor (type, size) and any tail gives only typed errors', () => {
+    const header = REAL_V5.subarray(0, HEADER_SIZE)
+    const bodyType = fc.oneof(fc.constantFrom(0, 1, 2, 3, 4), fc.integer({ min: 0, max: 0xffff }))
+    const bodySize = fc.oneof(fc.constantFrom(0, TD_REPORT10_SIZE, TD_REPORT15_SIZE, TD_REPORT15_SIZE + 1, 0xffffffff), fc.integer({ min: 0, max: 0xffffffff }))
+    fc.assert(
+      fc.property(bodyType, bodySize, fc.uint8Array({ maxLength: 6000 }), (type, size, tail) => {
+        const b = new Uint8Array(HEADER_SIZE + V5_BODY_DESCRIPTOR_SIZE + tail.byteLength)
+        b.set(header)
+        const view = new DataView(b.buffer)
+        view.setUint16(HEADER_SIZE, type, true)
+        view.setUint32(HEADER_SIZE + 2, size, true)
+        b.set(tail, HEADER_SIZE + V5_BODY_DESCRIPTOR_SIZE)
+        expect(TYPED).toContain(codeOf(() => parseQuote(b)))
+      }),
+      { numRuns: 1500 },
+    )
+  })
+
+  test('property: the real v5 quote with any run of bytes overwritten parses or gives only typed errors', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: REAL_V5.byteLength - 1 }), fc.uint8Array({ minLength: 1, maxLength: 16 }), (at, junk) => {
+        const b = REAL_V5.slice()
+        b.set(junk.subarray(0, b.byteLength - at), at)
+        expect(TYPED).toContain(codeOf(() => parseQuote(b)))
+      }),
+      { numRuns: 2000 },
+    )
+  })
+
+  test('property: any body type other than 2 and 3 with the real quote around it is evidence-unsupported; 2 and 3 need their own size', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 0xffff }), (type) => {
+        const b = REAL_V5.slice()
+        new DataView(b.buffer).setUint16(HEADER_SIZE, type, true)
+        expect(codeOf(() => parseQuote(b))).toBe(type === 3 ? 'no-error' : type === 2 ? 'evidence-malformed' : 'evidence-unsupported')
+      }),
+      { numRuns: 500 },
     )
   })
 })

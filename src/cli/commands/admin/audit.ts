@@ -1,4 +1,4 @@
-/** `keybroker admin audit list|verify`: /admin/v1/audit. */
+/** `keybroker admin audit list|verify|checkpoint|checkpoints`: /admin/v1/audit, /admin/v1/audit/checkpoints. */
 import type { Command } from 'commander'
 import type { CliContext } from '../../io.js'
 import { asRecord, asRows, formatJson, formatRecord, formatTable } from '../../admin/output.js'
@@ -12,6 +12,13 @@ const ENTRY_COLUMNS = [
   { header: 'ACTION', value: 'action' },
   { header: 'SUBJECT', value: 'subject' },
   { header: 'OUTCOME', value: 'outcome' },
+] as const
+
+const CHECKPOINT_COLUMNS = [
+  { header: 'ID', value: 'id' },
+  { header: 'TIME', value: 'at' },
+  { header: 'HEAD', value: 'headId' },
+  { header: 'HEAD HASH', value: 'headHash' },
 ] as const
 
 export function registerAuditAdminCommands(admin: Command, ctx: CliContext): void {
@@ -50,6 +57,40 @@ export function registerAuditAdminCommands(admin: Command, ctx: CliContext): voi
         const result = asRecord(await s.call('GET', '/admin/v1/audit/verify'))
         s.ctx.out.stdout(s.json ? formatJson(result) : formatRecord(result))
         return result['ok'] === true ? 0 : 1
+      }),
+    )
+  audit
+    .command('checkpoint')
+    .description('sign and store a checkpoint of the current chain head now (admin role)')
+    .action(
+      adminAction(ctx, async (s) => {
+        const cp = asRecord(await s.call('POST', '/admin/v1/audit/checkpoints'))
+        s.ctx.out.stdout(s.json ? formatJson(cp) : formatRecord(cp))
+      }),
+    )
+  audit
+    .command('checkpoints')
+    .description('export the signed checkpoints, oldest first; keep the --json output outside the database and give it to `keybroker audit verify --checkpoint FILE`')
+    .option('--after <id>', 'checkpoints after this id')
+    .option('--limit <n>', 'at most this many per page', positiveInt)
+    .option('--all', 'follow the pages to the end')
+    .action(
+      adminAction(ctx, async (s, _args, opts) => {
+        const checkpoints: Record<string, unknown>[] = []
+        let after = str(opts, 'after')
+        const limit = num(opts, 'limit')
+        for (;;) {
+          const q = new URLSearchParams()
+          if (after !== undefined) q.set('after', after)
+          if (limit !== undefined) q.set('limit', String(limit))
+          const page = asRecord(await s.call('GET', `/admin/v1/audit/checkpoints${q.size > 0 ? `?${q}` : ''}`))
+          const rows = asRows(page['checkpoints'])
+          checkpoints.push(...rows)
+          const next = page['next']
+          if (opts['all'] !== true || typeof next !== 'string' || rows.length === 0) break
+          after = next
+        }
+        s.ctx.out.stdout(s.json ? formatJson({ checkpoints }) : formatTable(checkpoints, CHECKPOINT_COLUMNS))
       }),
     )
 }

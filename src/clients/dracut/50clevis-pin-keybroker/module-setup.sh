@@ -30,7 +30,7 @@ install() {
     inst_simple "$kb_pin"
     inst_simple "$kb_dir/keybroker-functions"
     inst_simple "$kb_dir/keybroker-unlock"
-    inst_multiple jose curl openssl od tr cut sed grep head cat mktemp date sleep rm rmdir mkdir
+    inst_multiple jose curl openssl od tr cut sed grep head cat mktemp mkfifo date sleep rm rmdir mkdir
     # curl resolves host names through NSS.
     inst_libdir_file "libnss_dns.so.*" "libnss_files.so.*"
 
