@@ -19,8 +19,7 @@ import { randomBytes } from 'node:crypto'
 import { cpus, loadavg } from 'node:os'
 import { generateAttestationKey, reportDataFor, type AttestationKey } from '../src/clients/index.js'
 import { toBase64Url } from '../src/evidence/reader.js'
-import { createKekRing, kekFromBytes, openAtRest, parseRecipientKey, sealAtRest, sealToKey } from '../src/secrets/index.js'
-import { checkBinding, computeBinding, createNonceService, generateSigner, issueEar } from '../src/tokens/index.js'
+import { measureFloor } from './support/floor.js'
 
 const WARM_UP = 50
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 1500)
@@ -33,7 +32,7 @@ const RUN = randomBytes(4).toString('hex')
 
 async function main(): Promise<void> {
   const keys = await Promise.all(Array.from({ length: 16 }, () => generateAttestationKey('P-256')))
-  const floor = await measureFloor(keys)
+  const floor = await measureFloor(keys, { iterations: FLOOR_ITERATIONS, measurement: MEASUREMENT })
   const server = await startService({ concurrency: CONCURRENCY })
   try {
     const result = await measureService(server, keys)
@@ -73,50 +72,6 @@ async function main(): Promise<void> {
     if (result.errors + paced.errors > 0) process.exitCode = 1
   } finally {
     await server.stop()
-  }
-}
-
-/**
- * The crypto work of one attest+release, in the order the service does it: nonce issue + verify
- * (HMAC), recipient key import, binding (SHA-512 + thumbprint), envelope open (AES-GCM ×2), JWE
- * seal (ECDH-ES+A256KW), EAR sign (ES256).
- */
-async function measureFloor(keys: readonly AttestationKey[]): Promise<{ throughput: number; cpuMsPerOp: number }> {
-  const nonces = createNonceService({ key: randomBytes(32), ttlSeconds: 120 })
-  const keks = createKekRing(kekFromBytes(randomBytes(32)))
-  const envelope = sealAtRest(keks.current, randomBytes(64), 'aad')
-  const signer = await generateSigner('ES256')
-  const once = async (i: number) => {
-    const now = new Date()
-    const { nonce } = nonces.issue(now)
-    nonces.verify(nonce, now)
-    const key = parseRecipientKey(keys[i % keys.length]?.publicJwk)
-    const binding = await computeBinding(nonce, key.publicJwk)
-    checkBinding(binding, binding)
-    const plaintext = openAtRest(keks, envelope, 'aad')
-    await sealToKey(key, plaintext)
-    await issueEar(signer, {
-      issuer: 'https://bench',
-      audience: 'keybroker',
-      now,
-      ttlSeconds: 300,
-      nonce,
-      cnfJwk: key.publicJwk,
-      status: 'affirming',
-      trustVector: { executables: 2, configuration: 2 },
-      hardwareBacked: false,
-      evidenceType: 'sample',
-      claims: { measurement: MEASUREMENT, debug: false, hardwareBacked: false },
-    })
-  }
-  for (let i = 0; i < 200; i++) await once(i)
-  const cpuStart = process.cpuUsage()
-  const started = performance.now()
-  for (let i = 0; i < FLOOR_ITERATIONS; i++) await once(i)
-  const cpu = process.cpuUsage(cpuStart)
-  return {
-    throughput: FLOOR_ITERATIONS / ((performance.now() - started) / 1000),
-    cpuMsPerOp: (cpu.user + cpu.system) / 1000 / FLOOR_ITERATIONS,
   }
 }
 

@@ -36,6 +36,8 @@ export interface StartOptions {
   readonly dataDir?: string
   /** More environment for the service (settings). */
   readonly env?: Readonly<Record<string, string>>
+  /** Script to run instead of the CLI's `serve` (a compiled bench entry, path from dist/bench/support). */
+  readonly entry?: string
 }
 
 /**
@@ -50,7 +52,8 @@ export async function startService(options: StartOptions): Promise<BenchService>
   const adminToken = randomBytes(32).toString('base64url')
   const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
-  const child: ChildProcess = spawn(process.execPath, [...profile, cli, 'serve'], {
+  const args = options.entry === undefined ? [cli, 'serve'] : [fileURLToPath(new URL(options.entry, import.meta.url))]
+  const child: ChildProcess = spawn(process.execPath, [...profile, ...args], {
     env: {
       PATH: process.env.PATH,
       KEYBROKER_LISTEN: '127.0.0.1:0',
