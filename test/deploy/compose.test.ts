@@ -172,9 +172,10 @@ describe('Dockerfile', () => {
     try {
       const final = stages[stages.length - 1] ?? []
       for (const line of final.filter((l) => l.startsWith('COPY '))) {
-        const words = line.split(/\s+/).slice(1)
-        const fromBuild = words[0] === '--from=build'
-        const [source, dest] = (fromBuild ? words.slice(1) : words) as [string, string]
+        const all = line.split(/\s+/).slice(1)
+        // Flags (--from=build, --chown=…) first, then source and destination.
+        const fromBuild = all.includes('--from=build')
+        const [source, dest] = all.filter((w) => !w.startsWith('--')) as [string, string]
         const from = fromBuild ? source.replace(/^\/app\//, '') : source
         const to = join(app, dest.endsWith('/') ? join(dest, from.split('/').pop() ?? '') : dest)
         if (from === 'node_modules') await linkNodeModules(join(REPO, 'node_modules'), to)
