@@ -12,10 +12,13 @@
  * After the closed-loop run (CONCURRENCY workers back to back) comes a paced run at half the
  * throughput just measured (BENCH_PACED_REQUESTS rounds, default 1,000, started at a fixed rate
  * whatever the answers do): its attest p99 is the "p99 at half load" figure. Then the service's
- * VmRSS and VmHWM from /proc after all those rounds.
+ * VmRSS and VmHWM from /proc after all those rounds, and where that memory is: the service's
+ * own Prometheus process metrics (V8 heap used / committed per space, external memory), scraped
+ * from its metrics listener on 127.0.0.1.
  */
 import { call, cpuSecondsOf, memoryOf, percentile, startService, type BenchService } from './support/service.js'
 import { randomBytes } from 'node:crypto'
+import { createServer } from 'node:net'
 import { cpus, loadavg } from 'node:os'
 import { generateAttestationKey, reportDataFor, type AttestationKey } from '../src/clients/index.js'
 import { toBase64Url } from '../src/evidence/reader.js'
@@ -33,12 +36,14 @@ const RUN = randomBytes(4).toString('hex')
 async function main(): Promise<void> {
   const keys = await Promise.all(Array.from({ length: 16 }, () => generateAttestationKey('P-256')))
   const floor = await measureFloor(keys, { iterations: FLOOR_ITERATIONS, measurement: MEASUREMENT })
-  const server = await startService({ concurrency: CONCURRENCY })
+  const metricsPort = await freePort()
+  const server = await startService({ concurrency: CONCURRENCY, env: { KEYBROKER_METRICS_LISTEN: `127.0.0.1:${metricsPort}` } })
   try {
     const result = await measureService(server, keys)
     const paced = await measurePaced(server, keys, result.throughput / 2)
     const rounds = WARM_UP + REQUESTS + PACED_REQUESTS
     const memory = await memoryOf(server.pid)
+    const heap = await heapOf(metricsPort)
     const ratio = result.throughput / floor.throughput
     const database = process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'
     const rows: [string, string][] = [
@@ -54,6 +59,8 @@ async function main(): Promise<void> {
       [`paced at half load: ${paced.rate.toFixed(0)} rounds/s offered, achieved (req/s)`, paced.throughput.toFixed(0)],
       ['paced at half load: attest p50 / p99 (ms)', `${paced.p50.toFixed(2)} / ${paced.p99.toFixed(2)}`],
       [`service: VmRSS / VmHWM after ${rounds} rounds (MiB)`, `${mib(memory.rssKiB)} / ${mib(memory.hwmKiB)}`],
+      ['service: V8 heap used / committed, external (MiB)', heap.summary],
+      ['service: V8 heap committed by space (MiB)', heap.spaces],
       ['service: errors', String(result.errors + paced.errors)],
       ['service: database', database.toLowerCase()],
       ['ratio service / floor', `${(ratio * 100).toFixed(1)} %`],
@@ -67,7 +74,8 @@ async function main(): Promise<void> {
         `| attest+release, ${CONCURRENCY} concurrent | ${result.throughput.toFixed(0)} req/s, p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms | floor ${floor.throughput.toFixed(0)} ops/s | ${(ratio * 100).toFixed(1)} % |\n` +
         `| CPU per attest+release round | ${result.cpuMsPerRound.toFixed(2)} ms | floor ${floor.cpuMsPerOp.toFixed(2)} ms | ${((floor.cpuMsPerOp / result.cpuMsPerRound) * 100).toFixed(1)} % |\n` +
         `| attest p99 at half load (${paced.rate.toFixed(0)} rounds/s offered) | ${paced.p99.toFixed(1)} ms | target < 15 ms | — |\n` +
-        `| service VmRSS / VmHWM after ${rounds} rounds | ${mib(memory.rssKiB)} / ${mib(memory.hwmKiB)} MiB | — | — |\n`,
+        `| service VmRSS / VmHWM after ${rounds} rounds | ${mib(memory.rssKiB)} / ${mib(memory.hwmKiB)} MiB | — | — |\n` +
+        `| of which V8 heap used / committed, external | ${heap.summary} MiB | — | — |\n`,
     )
     if (result.errors + paced.errors > 0) process.exitCode = 1
   } finally {
@@ -161,3 +169,32 @@ main().catch((err: unknown) => {
   process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`)
   process.exitCode = 1
 })
+
+/** A free TCP port on 127.0.0.1 for the service's metrics listener. */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer()
+    probe.once('error', reject)
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address()
+      const port = typeof address === 'object' && address !== null ? address.port : 0
+      probe.close(() => resolve(port))
+    })
+  })
+}
+
+/** The V8 heap figures from the service's /metrics (prom-client's default process metrics). */
+async function heapOf(port: number): Promise<{ summary: string; spaces: string }> {
+  const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => '')
+  const value = (name: string, labels = ''): number => {
+    const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `))
+    return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(' ') + 1))
+  }
+  const m = (bytes: number): string => (bytes / 2 ** 20).toFixed(0)
+  const summary = `${m(value('nodejs_heap_size_used_bytes'))} / ${m(value('nodejs_heap_size_total_bytes'))}, ${m(value('nodejs_external_memory_bytes'))}`
+  const spaces = [...text.matchAll(/^nodejs_heap_space_size_total_bytes\{space="([a-z_]+)"\} (\S+)$/gm)]
+    .filter((x) => Number(x[2]) >= 2 ** 20)
+    .map((x) => `${x[1]} ${m(Number(x[2]))}`)
+    .join(', ')
+  return { summary, spaces }
+}
