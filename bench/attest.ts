@@ -16,13 +16,13 @@
  * own Prometheus process metrics (V8 heap used / committed per space, external memory), scraped
  * from its metrics listener on 127.0.0.1.
  */
-import { call, cpuSecondsOf, memoryOf, percentile, startService, type BenchService } from './support/service.js'
+import { cpuSecondsOf, memoryOf, percentile, startService, type BenchService } from './support/service.js'
 import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import { cpus, loadavg } from 'node:os'
-import { generateAttestationKey, reportDataFor, type AttestationKey } from '../src/clients/index.js'
-import { toBase64Url } from '../src/evidence/reader.js'
+import { generateAttestationKey, type AttestationKey } from '../src/clients/index.js'
 import { measureFloor } from './support/floor.js'
+import { attestRound, createReleasableSecret, runRounds, sampleEvidence } from './support/rounds.js'
 
 const WARM_UP = 50
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 1500)
@@ -84,49 +84,20 @@ async function main(): Promise<void> {
 }
 
 async function measureService(server: BenchService, keys: readonly AttestationKey[]) {
-  const setup = [
-    await call(server, 'POST', '/admin/v1/reference-values', { name: `bench-${RUN}`, measurements: [MEASUREMENT] }, server.adminToken),
-    await call(server, 'POST', '/admin/v1/secrets', { name: `bench-secret-${RUN}`, generate: { bytes: 64 }, referenceValues: [`bench-${RUN}`] }, server.adminToken),
-  ]
-  for (const r of setup) if (r.status !== 201) throw new Error(`setup failed: ${r.status} ${r.body}`)
-
-  const attestLatencies: number[] = []
-  const roundLatencies: number[] = []
-  let errors = 0
-  let next = 0
-  const one = async (i: number) => {
-    const key = keys[i % keys.length] as AttestationKey
-    const roundStart = performance.now()
-    const challenge = await call(server, 'POST', '/v1/challenge', {})
-    const { nonce } = JSON.parse(challenge.body) as { nonce: string }
-    const evidence = { type: 'sample', measurement: MEASUREMENT, reportData: toBase64Url(await reportDataFor(nonce, key)) }
-    const started = performance.now()
-    const res = await call(server, 'POST', '/v1/attest', { nonce, evidence, publicKey: key.publicJwk, release: [`bench-secret-${RUN}`] })
-    const done = performance.now()
-    if (res.status !== 200) errors++
-    attestLatencies.push(done - started)
-    roundLatencies.push(done - roundStart)
-  }
-  const worker = async () => {
-    while (next < REQUESTS) await one(next++)
-  }
+  await createReleasableSecret(server, { set: `bench-${RUN}`, secret: `bench-secret-${RUN}` }, MEASUREMENT)
+  const options = { concurrency: CONCURRENCY, release: [`bench-secret-${RUN}`], evidence: sampleEvidence(MEASUREMENT) }
   // Warm-up, then the measured run.
-  for (let i = 0; i < WARM_UP; i++) await one(i)
-  attestLatencies.length = 0
-  roundLatencies.length = 0
-  next = 0
+  const warm = await runRounds(server, keys, { ...options, requests: WARM_UP, concurrency: 1 })
   const cpuStart = await cpuSecondsOf(server.pid)
-  const started = performance.now()
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker))
-  const seconds = (performance.now() - started) / 1000
+  const run = await runRounds(server, keys, { ...options, requests: REQUESTS })
   const cpuSeconds = (await cpuSecondsOf(server.pid)) - cpuStart
   return {
-    throughput: REQUESTS / seconds,
-    p50: percentile(attestLatencies, 0.5),
-    p99: percentile(attestLatencies, 0.99),
-    roundP50: percentile(roundLatencies, 0.5),
+    throughput: REQUESTS / run.seconds,
+    p50: percentile(run.attestLatencies, 0.5),
+    p99: percentile(run.attestLatencies, 0.99),
+    roundP50: percentile(run.roundLatencies, 0.5),
     cpuMsPerRound: (cpuSeconds * 1000) / REQUESTS,
-    errors,
+    errors: warm.errors + run.errors,
   }
 }
 
@@ -138,15 +109,11 @@ async function measureService(server: BenchService, keys: readonly AttestationKe
 async function measurePaced(server: BenchService, keys: readonly AttestationKey[], rate: number) {
   const latencies: number[] = []
   let errors = 0
+  const evidence = sampleEvidence(MEASUREMENT)
   const round = async (i: number) => {
-    const key = keys[i % keys.length] as AttestationKey
-    const challenge = await call(server, 'POST', '/v1/challenge', {})
-    const { nonce } = JSON.parse(challenge.body) as { nonce: string }
-    const evidence = { type: 'sample', measurement: MEASUREMENT, reportData: toBase64Url(await reportDataFor(nonce, key)) }
-    const started = performance.now()
-    const res = await call(server, 'POST', '/v1/attest', { nonce, evidence, publicKey: key.publicJwk, release: [`bench-secret-${RUN}`] })
-    latencies.push(performance.now() - started)
-    if (res.status !== 200) errors++
+    const r = await attestRound(server, keys[i % keys.length] as AttestationKey, [`bench-secret-${RUN}`], evidence)
+    latencies.push(r.attestMs)
+    if (r.status !== 200) errors++
   }
   const inFlight: Promise<void>[] = []
   const started = performance.now()

@@ -16,9 +16,9 @@
  */
 import { cpus, loadavg } from 'node:os'
 import pg from 'pg'
-import { generateAttestationKey, reportDataFor, type AttestationKey } from '../src/clients/index.js'
-import { toBase64Url } from '../src/evidence/reader.js'
-import { call, cpuSecondsOf, percentile, startService, type BenchService } from './support/service.js'
+import { generateAttestationKey, type AttestationKey } from '../src/clients/index.js'
+import { createReleasableSecret, runRounds, sampleEvidence } from './support/rounds.js'
+import { cpuSecondsOf, percentile, startService, type BenchService } from './support/service.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4)
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 500)
@@ -95,11 +95,7 @@ async function main(): Promise<void> {
 }
 
 async function setUp(s: BenchService): Promise<void> {
-  const setup = [
-    await call(s, 'POST', '/admin/v1/reference-values', { name: SET, measurements: [MEASUREMENT] }, s.adminToken),
-    await call(s, 'POST', '/admin/v1/secrets', { name: SECRET, generate: { bytes: 64 }, referenceValues: [SET] }, s.adminToken),
-  ]
-  for (const r of setup) if (r.status !== 201) throw new Error(`setup failed: ${r.status} ${r.body}`)
+  await createReleasableSecret(s, { set: SET, secret: SECRET }, MEASUREMENT)
 }
 
 /** Bulk SQL on the service's own database while it runs; returns the seconds it took. */
@@ -157,28 +153,10 @@ async function seed(s: BenchService): Promise<number> {
 }
 
 async function run(s: BenchService, keys: readonly AttestationKey[], requests: number): Promise<RoundResult> {
-  const latencies: number[] = []
-  let errors = 0
-  let next = 0
-  const one = async (i: number) => {
-    const key = keys[i % keys.length] as AttestationKey
-    const challenge = await call(s, 'POST', '/v1/challenge', {})
-    const { nonce } = JSON.parse(challenge.body) as { nonce: string }
-    const evidence = { type: 'sample', measurement: MEASUREMENT, reportData: toBase64Url(await reportDataFor(nonce, key)) }
-    const started = performance.now()
-    const res = await call(s, 'POST', '/v1/attest', { nonce, evidence, publicKey: key.publicJwk, release: [SECRET] })
-    latencies.push(performance.now() - started)
-    if (res.status !== 200) errors++
-  }
-  const worker = async () => {
-    while (next < requests) await one(next++)
-  }
   const cpuStart = await cpuSecondsOf(s.pid)
-  const started = performance.now()
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker))
-  const seconds = (performance.now() - started) / 1000
+  const r = await runRounds(s, keys, { requests, concurrency: CONCURRENCY, release: [SECRET], evidence: sampleEvidence(MEASUREMENT) })
   const cpuSeconds = (await cpuSecondsOf(s.pid)) - cpuStart
-  return { throughput: requests / seconds, cpuMsPerRound: (cpuSeconds * 1000) / requests, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), errors }
+  return { throughput: requests / r.seconds, cpuMsPerRound: (cpuSeconds * 1000) / requests, p50: percentile(r.attestLatencies, 0.5), p99: percentile(r.attestLatencies, 0.99), errors: r.errors }
 }
 
 

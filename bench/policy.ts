@@ -13,11 +13,11 @@
  *   npm run build && node dist/bench/policy.js
  *   DATABASE_URL=postgres://… BENCH_REQUESTS=1000 node dist/bench/policy.js
  */
+import { runRounds, sampleEvidence } from './support/rounds.js'
 import { call, percentile, startService, type BenchService } from './support/service.js'
 import { randomBytes } from 'node:crypto'
 import { appraise } from '../src/appraisal/index.js'
-import { generateAttestationKey, reportDataFor, type AttestationKey } from '../src/clients/index.js'
-import { toBase64Url } from '../src/evidence/reader.js'
+import { generateAttestationKey, type AttestationKey } from '../src/clients/index.js'
 import { compilePolicy, decideRelease } from '../src/policy/index.js'
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 1000)
@@ -123,26 +123,10 @@ async function measureService(server: BenchService, keys: readonly AttestationKe
   ]
   for (const r of setup) if (r.status !== 201) throw new Error(`setup failed: ${r.status} ${r.body}`)
 
+  const evidence = sampleEvidence(MEASUREMENT)
   const run = async (secret: string, requests: number) => {
-    const latencies: number[] = []
-    let errors = 0
-    let next = 0
-    const one = async (i: number) => {
-      const key = keys[i % keys.length] as AttestationKey
-      const challenge = await call(server, 'POST', '/v1/challenge', {})
-      const { nonce } = JSON.parse(challenge.body) as { nonce: string }
-      const evidence = { type: 'sample', measurement: MEASUREMENT, reportData: toBase64Url(await reportDataFor(nonce, key)) }
-      const started = performance.now()
-      const res = await call(server, 'POST', '/v1/attest', { nonce, evidence, publicKey: key.publicJwk, release: [secret] })
-      latencies.push(performance.now() - started)
-      if (res.status !== 200) errors++
-    }
-    const worker = async () => {
-      while (next < requests) await one(next++)
-    }
-    const started = performance.now()
-    await Promise.all(Array.from({ length: CONCURRENCY }, worker))
-    return { seconds: (performance.now() - started) / 1000, latencies, errors }
+    const r = await runRounds(server, keys, { requests, concurrency: CONCURRENCY, release: [secret], evidence })
+    return { seconds: r.seconds, latencies: r.attestLatencies, errors: r.errors }
   }
   // Warm-up of both paths, then alternating rounds.
   await run(plain, 50)

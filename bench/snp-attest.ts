@@ -23,7 +23,8 @@ import { generateAttestationKey, reportDataFor, type AttestationKey } from '../s
 import { parseReport, SIGNED_SIZE } from '../src/evidence/snp/index.js'
 import { createSnpPki, issueEndorsement, makeReport } from '../test/generators/snp.js'
 import { measureFloor } from './support/floor.js'
-import { call, cpuSecondsOf, percentile, startService } from './support/service.js'
+import { createReleasableSecret, runRounds } from './support/rounds.js'
+import { cpuSecondsOf, percentile, startService } from './support/service.js'
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 1000)
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8)
@@ -54,39 +55,19 @@ async function main(): Promise<void> {
     env: { BENCH_SNP_ARK_SPKI_SHA256: pki.arkSpkiSha256, KEYBROKER_SNP_MIN_TCB: '{"milan": {"snp": 8}}' },
   })
   try {
-    for (const r of [
-      await call(server, 'POST', '/admin/v1/reference-values', { name: 'snp-bench', measurements: [MEASUREMENT] }, server.adminToken),
-      await call(server, 'POST', '/admin/v1/secrets', { name: 'snp-bench-secret', generate: { bytes: 64 }, referenceValues: ['snp-bench'] }, server.adminToken),
-    ]) {
-      if (r.status !== 201) throw new Error(`setup failed: ${r.status} ${r.body}`)
+    await createReleasableSecret(server, { set: 'snp-bench', secret: 'snp-bench-secret' }, MEASUREMENT)
+    const options = {
+      concurrency: CONCURRENCY,
+      release: ['snp-bench-secret'],
+      evidence: async (nonce: string, key: AttestationKey) => ({ type: 'snp', report: Buffer.from(makeReport(pki, { reportData: await reportDataFor(nonce, key) })).toString('base64'), certs }),
     }
-    const latencies: number[] = []
-    let errors = 0
-    let lastError = ''
-    let next = 0
-    const one = async (i: number) => {
-      const key = keys[i % keys.length] as AttestationKey
-      const challenge = await call(server, 'POST', '/v1/challenge', {})
-      const { nonce } = JSON.parse(challenge.body) as { nonce: string }
-      const evidence = { type: 'snp', report: Buffer.from(makeReport(pki, { reportData: await reportDataFor(nonce, key) })).toString('base64'), certs }
-      const started = performance.now()
-      const res = await call(server, 'POST', '/v1/attest', { nonce, evidence, publicKey: key.publicJwk, release: ['snp-bench-secret'] })
-      latencies.push(performance.now() - started)
-      if (res.status !== 200) {
-        errors++
-        lastError = `${res.status} ${res.body.slice(0, 300)}`
-      }
-    }
-    const worker = async () => {
-      while (next < REQUESTS) await one(next++)
-    }
-    for (let i = 0; i < 50; i++) await one(i)
-    latencies.length = 0
-    next = 0
+    const warm = await runRounds(server, keys, { ...options, requests: 50, concurrency: 1 })
     const cpuStart = await cpuSecondsOf(server.pid)
-    const started = performance.now()
-    await Promise.all(Array.from({ length: CONCURRENCY }, worker))
-    const seconds = (performance.now() - started) / 1000
+    const measured = await runRounds(server, keys, { ...options, requests: REQUESTS })
+    const { seconds, attestLatencies: latencies } = measured
+    // Warm-up failures count too: they show a setup problem as well as the measured ones.
+    const errors = warm.errors + measured.errors
+    const lastError = measured.lastError || warm.lastError
     const cpuMsPerRound = (((await cpuSecondsOf(server.pid)) - cpuStart) * 1000) / REQUESTS
     const throughput = REQUESTS / seconds
     const database = process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'

@@ -25,8 +25,8 @@ import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
-import { generateAttestationKey, reportDataFor, type AttestationKey } from '../src/clients/index.js'
-import { toBase64Url } from '../src/evidence/reader.js'
+import { generateAttestationKey, type AttestationKey } from '../src/clients/index.js'
+import { createReleasableSecret, runRounds, sampleEvidence } from './support/rounds.js'
 import { call, cpuSecondsOf } from './support/service.js'
 
 const RUNS = Number(process.env.BENCH_STARTUP_RUNS ?? 3)
@@ -276,29 +276,9 @@ async function runRequests(service: Started) {
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY, rejectUnauthorized: false })
   const target = { port: service.port, agent }
   const run = randomBytes(4).toString('hex')
-  const setup = [
-    await call(target, 'POST', '/admin/v1/reference-values', { name: `startup-${run}`, measurements: [MEASUREMENT] }, service.adminToken),
-    await call(target, 'POST', '/admin/v1/secrets', { name: `startup-secret-${run}`, generate: { bytes: 32 }, referenceValues: [`startup-${run}`] }, service.adminToken),
-  ]
-  for (const r of setup) if (r.status !== 201) throw new Error(`setup failed: ${r.status} ${r.body}`)
+  await createReleasableSecret({ ...target, adminToken: service.adminToken }, { set: `startup-${run}`, secret: `startup-secret-${run}` }, MEASUREMENT, { bytes: 32 })
   const keys: AttestationKey[] = await Promise.all(Array.from({ length: 16 }, () => generateAttestationKey('P-256')))
-  let next = 0
-  let errors = 0
-  const one = async (i: number) => {
-    const key = keys[i % keys.length] as AttestationKey
-    const challenge = await call(target, 'POST', '/v1/challenge', {})
-    const { nonce } = JSON.parse(challenge.body) as { nonce: string }
-    const evidence = { type: 'sample', measurement: MEASUREMENT, reportData: toBase64Url(await reportDataFor(nonce, key)) }
-    const res = await call(target, 'POST', '/v1/attest', { nonce, evidence, publicKey: key.publicJwk, release: [`startup-secret-${run}`] })
-    if (res.status !== 200) errors++
-  }
-  const started = performance.now()
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (next < REQUESTS) await one(next++)
-    }),
-  )
-  const seconds = (performance.now() - started) / 1000
+  const { seconds, errors } = await runRounds(target, keys, { requests: REQUESTS, concurrency: CONCURRENCY, release: [`startup-secret-${run}`], evidence: sampleEvidence(MEASUREMENT) })
   agent.destroy()
   return { memory: await memoryOf(service.pid), rounds: REQUESTS, seconds, errors }
 }

@@ -12,9 +12,9 @@
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { availableParallelism, cpus, loadavg } from 'node:os'
-import { generateAttestationKey, reportDataFor, type AttestationKey } from '../src/clients/index.js'
-import { toBase64Url } from '../src/evidence/reader.js'
-import { call, cpuSecondsOf, percentile, startService, type BenchService } from './support/service.js'
+import { generateAttestationKey, type AttestationKey } from '../src/clients/index.js'
+import { createReleasableSecret, runRounds, sampleEvidence } from './support/rounds.js'
+import { cpuSecondsOf, percentile, startService, type BenchService } from './support/service.js'
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 600)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2)
@@ -98,13 +98,7 @@ function fmtLoad(l: readonly number[]): string {
 }
 
 async function setUp(s: BenchService): Promise<void> {
-  for (const [path, body] of [
-    ['/admin/v1/reference-values', { name: `bench-w-${RUN}`, measurements: [MEASUREMENT] }],
-    ['/admin/v1/secrets', { name: `bench-w-secret-${RUN}`, generate: { bytes: 64 }, referenceValues: [`bench-w-${RUN}`] }],
-  ] as const) {
-    const r = await call(s, 'POST', path, body, s.adminToken)
-    if (r.status !== 201) throw new Error(`setup failed: ${r.status} ${r.body}`)
-  }
+  await createReleasableSecret(s, { set: `bench-w-${RUN}`, secret: `bench-w-secret-${RUN}` }, MEASUREMENT)
 }
 
 /** CPU seconds of `pid` and its children (the cluster's workers), from /proc. */
@@ -120,27 +114,9 @@ async function groupCpuSeconds(pid: number): Promise<number> {
 }
 
 async function measure(s: BenchService, keys: readonly AttestationKey[], requests: number) {
-  const latencies: number[] = []
-  let errors = 0
-  let next = 0
-  const one = async (i: number) => {
-    const key = keys[i % keys.length] as AttestationKey
-    const challenge = await call(s, 'POST', '/v1/challenge', {})
-    const { nonce } = JSON.parse(challenge.body) as { nonce: string }
-    const evidence = { type: 'sample', measurement: MEASUREMENT, reportData: toBase64Url(await reportDataFor(nonce, key)) }
-    const started = performance.now()
-    const res = await call(s, 'POST', '/v1/attest', { nonce, evidence, publicKey: key.publicJwk, release: [`bench-w-secret-${RUN}`] })
-    latencies.push(performance.now() - started)
-    if (res.status !== 200) errors++
-  }
-  const loop = async () => {
-    while (next < requests) await one(next++)
-  }
   const cpuStart = await groupCpuSeconds(s.pid)
-  const started = performance.now()
-  await Promise.all(Array.from({ length: CONCURRENCY }, loop))
-  const seconds = (performance.now() - started) / 1000
-  return { seconds, cpuSeconds: (await groupCpuSeconds(s.pid)) - cpuStart, latencies, errors }
+  const r = await runRounds(s, keys, { requests, concurrency: CONCURRENCY, release: [`bench-w-secret-${RUN}`], evidence: sampleEvidence(MEASUREMENT) })
+  return { seconds: r.seconds, cpuSeconds: (await groupCpuSeconds(s.pid)) - cpuStart, latencies: r.attestLatencies, errors: r.errors }
 }
 
 main().catch((err: unknown) => {
