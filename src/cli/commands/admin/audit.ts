@@ -2,7 +2,7 @@
 import type { Command } from 'commander'
 import type { CliContext } from '../../io.js'
 import { asRecord, asRows, formatJson, formatRecord, formatTable } from '../../admin/output.js'
-import { adminAction, num, str } from '../../admin/session.js'
+import { adminAction, num, str, type AdminSession } from '../../admin/session.js'
 import { positiveInt } from './options.js'
 
 const ENTRY_COLUMNS = [
@@ -32,20 +32,7 @@ export function registerAuditAdminCommands(admin: Command, ctx: CliContext): voi
     .option('--all', 'follow the pages to the end')
     .action(
       adminAction(ctx, async (s, _args, opts) => {
-        const entries: Record<string, unknown>[] = []
-        let after = str(opts, 'after')
-        const limit = num(opts, 'limit')
-        for (;;) {
-          const q = new URLSearchParams()
-          if (after !== undefined) q.set('after', after)
-          if (limit !== undefined) q.set('limit', String(limit))
-          const page = asRecord(await s.call('GET', `/admin/v1/audit${q.size > 0 ? `?${q}` : ''}`))
-          const rows = asRows(page['entries'])
-          entries.push(...rows)
-          const next = page['next']
-          if (opts['all'] !== true || typeof next !== 'string' || rows.length === 0) break
-          after = next
-        }
+        const entries = await readPages(s, '/admin/v1/audit', 'entries', opts)
         s.ctx.out.stdout(s.json ? formatJson({ entries }) : formatTable(entries, ENTRY_COLUMNS))
       }),
     )
@@ -76,21 +63,29 @@ export function registerAuditAdminCommands(admin: Command, ctx: CliContext): voi
     .option('--all', 'follow the pages to the end')
     .action(
       adminAction(ctx, async (s, _args, opts) => {
-        const checkpoints: Record<string, unknown>[] = []
-        let after = str(opts, 'after')
-        const limit = num(opts, 'limit')
-        for (;;) {
-          const q = new URLSearchParams()
-          if (after !== undefined) q.set('after', after)
-          if (limit !== undefined) q.set('limit', String(limit))
-          const page = asRecord(await s.call('GET', `/admin/v1/audit/checkpoints${q.size > 0 ? `?${q}` : ''}`))
-          const rows = asRows(page['checkpoints'])
-          checkpoints.push(...rows)
-          const next = page['next']
-          if (opts['all'] !== true || typeof next !== 'string' || rows.length === 0) break
-          after = next
-        }
+        const checkpoints = await readPages(s, '/admin/v1/audit/checkpoints', 'checkpoints', opts)
         s.ctx.out.stdout(s.json ? formatJson({ checkpoints }) : formatTable(checkpoints, CHECKPOINT_COLUMNS))
       }),
     )
+}
+
+/**
+ * The rows under `member` of a paged list (`after`, `limit`, `next`): one page, or with `--all`
+ * every page to the end.
+ */
+async function readPages(s: AdminSession, path: string, member: string, opts: Record<string, unknown>): Promise<Record<string, unknown>[]> {
+  const rows: Record<string, unknown>[] = []
+  let after = str(opts, 'after')
+  const limit = num(opts, 'limit')
+  for (;;) {
+    const q = new URLSearchParams()
+    if (after !== undefined) q.set('after', after)
+    if (limit !== undefined) q.set('limit', String(limit))
+    const page = asRecord(await s.call('GET', `${path}${q.size > 0 ? `?${q}` : ''}`))
+    const pageRows = asRows(page[member])
+    rows.push(...pageRows)
+    const next = page['next']
+    if (opts['all'] !== true || typeof next !== 'string' || pageRows.length === 0) return rows
+    after = next
+  }
 }
