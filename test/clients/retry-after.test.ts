@@ -6,13 +6,13 @@
  * soon as the first client request has been shed, so the checks are that each client was shed
  * exactly once and came back no sooner than the 2 s Retry-After.
  */
-import { request } from 'node:https'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { KeybrokerClient, KeybrokerClientError } from '../../src/clients/index.js'
 import { toBase64Url } from '../../src/evidence/reader.js'
 import { createLogger } from '../../src/log/logger.js'
 import type { Database } from '../../src/storage/index.js'
 import { testDatabases } from '../support/databases.js'
+import { holdAttestationSlot } from '../support/held-slot.js'
 import { adminCall, startKeybroker, type TestKeybroker } from '../support/keybroker.js'
 import { run, SAMPLE_ATTESTER, scratch } from './clevis/tools.js'
 
@@ -62,59 +62,17 @@ describe.each(testDatabases())('clients honour Retry-After from a shedding keybr
    * slot once, and a free one when it comes back after Retry-After.
    */
   async function holdSlot(): Promise<{ released: Promise<void> }> {
-    const body = Buffer.from(JSON.stringify({ nonce: 'x', evidence: { type: 'sample' }, publicKey: {} }))
-    // A probe is itself an attestation: when the held upload arrives while a probe holds the one
-    // slot (likelier on PostgreSQL, where the probe's refusal is audited before it answers), the
-    // upload is the one shed. Then it is sent again.
-    for (let attempt = 0; attempt < 20; attempt++) {
-      let finished = false
-      const req = request(`${kb.url}/v1/attest`, {
-        method: 'POST',
-        ca: kb.server.caPem,
-        agent: false,
-        headers: { 'Content-Type': 'application/json', 'Content-Length': String(body.byteLength) },
-      })
-      const done = new Promise<void>((resolve) => {
-        req.on('response', (res) => {
-          res.resume()
-          res.on('end', () => {
-            finished = true
-            resolve()
-          })
-        })
-        req.on('error', () => {
-          finished = true
-          resolve()
-        })
-      })
-      req.write(body.subarray(0, 10))
-      // Wait until the server counts it in flight: a probe is shed.
-      let held = false
-      for (let i = 0; i < 100 && !finished; i++) {
-        const probe = await kb.raw('POST', '/v1/attest', '{}', { 'Content-Type': 'application/json' })
-        if (probe.status === 503 && !finished) {
-          expect(probe.headers['retry-after']).toBe(String(RETRY_AFTER_SECONDS))
-          expect(JSON.parse(probe.body)).toMatchObject({ type: expect.stringMatching(/\/overloaded$/), status: 503 })
-          held = true
-          break
-        }
-        await new Promise((r) => setTimeout(r, 20))
-      }
-      if (!held) {
-        req.destroy()
-        await done
-        continue
-      }
-      shed.length = 0
-      void (async () => {
-        const by = Date.now() + HOLD_BOUND_MS
-        while (shed.length === 0 && Date.now() < by) await new Promise((r) => setTimeout(r, 10))
-        req.end(body.subarray(10))
-      })()
-      // Wrapped: an async function returning the promise itself would wait for it.
-      return { released: done }
-    }
-    throw new Error('could not hold the attestation slot')
+    const { probe, finish, done } = await holdAttestationSlot(kb)
+    expect(probe.headers['retry-after']).toBe(String(RETRY_AFTER_SECONDS))
+    expect(JSON.parse(probe.body)).toMatchObject({ type: expect.stringMatching(/\/overloaded$/), status: 503 })
+    shed.length = 0
+    void (async () => {
+      const by = Date.now() + HOLD_BOUND_MS
+      while (shed.length === 0 && Date.now() < by) await new Promise((r) => setTimeout(r, 10))
+      finish()
+    })()
+    // Wrapped: an async function returning the promise itself would wait for it.
+    return { released: done }
   }
 
   /** The client was shed exactly once, and came back no sooner than Retry-After. */

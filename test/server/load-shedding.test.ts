@@ -12,6 +12,7 @@ import { KeybrokerClient } from '../../src/clients/index.js'
 import { toBase64Url } from '../../src/evidence/reader.js'
 import type { Database } from '../../src/storage/index.js'
 import { testDatabases } from '../support/databases.js'
+import { holdAttestationSlot } from '../support/held-slot.js'
 import { adminCall, startKeybroker, type TestKeybroker } from '../support/keybroker.js'
 
 /** A TLS connection: the socket once its handshake is done, or 'refused' when the server closed it first. */
@@ -130,46 +131,13 @@ describe.each(testDatabases())('challenge bound on %s', (engine) => {
 
   /** Holds the one attestation slot with a half-sent upload until `release` is called. */
   async function holdSlot(): Promise<{ release: () => Promise<void> }> {
-    const body = Buffer.from(JSON.stringify({ nonce: 'x', evidence: { type: 'sample' }, publicKey: {} }))
-    for (let attempt = 0; attempt < 20; attempt++) {
-      const req = request(`${kb.url}/v1/attest`, {
-        method: 'POST',
-        ca: kb.server.caPem,
-        agent: false,
-        headers: { 'Content-Type': 'application/json', 'Content-Length': String(body.byteLength) },
-      })
-      let finished = false
-      const done = new Promise<void>((resolve) => {
-        req.on('response', (res) => {
-          res.resume()
-          res.on('end', () => {
-            finished = true
-            resolve()
-          })
-        })
-        req.on('error', () => {
-          finished = true
-          resolve()
-        })
-      })
-      req.write(body.subarray(0, 10))
-      // Held once a probe is shed while the upload is still unanswered.
-      for (let i = 0; i < 100 && !finished; i++) {
-        const probe = await attest()
-        if (probe.status === 503 && !finished) {
-          return {
-            release: async () => {
-              req.end(body.subarray(10))
-              await done
-            },
-          }
-        }
-        await new Promise((r) => setTimeout(r, 20))
-      }
-      req.destroy()
-      await done
+    const { finish, done } = await holdAttestationSlot(kb)
+    return {
+      release: async () => {
+        finish()
+        await done
+      },
     }
-    throw new Error('could not hold the attestation slot')
   }
 
   it('never refuses a challenge while attestations have room (challenges alone cannot lock clients out)', async () => {
