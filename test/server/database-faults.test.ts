@@ -200,7 +200,7 @@ describe.skipIf(BIN === undefined)('database faults on a throwaway PostgreSQL cl
     expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true })
     console.info('database faults survived', JSON.stringify({ successes: load.successes, statuses: [...load.statuses], recoveriesMs: recoveries }))
 
-    expect(await server.stop()).toBe(0)
+    expect(await server.stop(), `the service did not stop by itself; its log ends:\n${server.log().slice(-6_000)}`).toBe(0)
     kb = undefined
   }, 240_000)
 
@@ -228,7 +228,7 @@ describe.skipIf(BIN === undefined)('database faults on a throwaway PostgreSQL cl
       // Migrated on arrival, and the bootstrap token registered once the database was there.
       expect((await httpCall(server, 'POST', '/v1/challenge', {})).status).toBe(200)
       expect((await httpCall(server, 'GET', '/admin/v1/secrets', undefined, { Authorization: `Bearer ${ADMIN}` })).status).toBe(200)
-      expect(await server.stop()).toBe(0)
+      expect(await server.stop(), `the service did not stop by itself; its log ends:\n${server.log().slice(-6_000)}`).toBe(0)
       kb = undefined
     } finally {
       await rm(lateDir, { recursive: true, force: true })
