@@ -145,12 +145,30 @@ async function serveProcess(config: Config, role: 'single' | WorkerStart): Promi
   if (config.http.shutdownDelayMs > 0) await new Promise((r) => setTimeout(r, config.http.shutdownDelayMs))
   await server.close({ graceMs: config.http.shutdownGraceMs })
   await metrics?.close()
-  // The counted refusals of the current window are written before the database closes.
-  await services.refusals.stop()
+  // The counted refusals of the current window are written before the database closes; bounded,
+  // so that a database that does not answer cannot hold the shutdown (the counts are then lost).
+  const refusalsWritten = await settlesWithin(services.refusals.stop(), REFUSAL_FLUSH_BOUND_MS)
+  if (!refusalsWritten) log.warn('refusal counts not written before shutdown', { boundMs: REFUSAL_FLUSH_BOUND_MS })
   log.info('connections closed; closing the database')
   await services.database.close()
   log.info('stopped')
   return signal instanceof Error ? 1 : 0
+}
+
+/** How long shutdown waits for the refusal counts to be written (README "Database faults"). */
+const REFUSAL_FLUSH_BOUND_MS = 5_000
+
+/** Whether `promise` settled within `ms` (it keeps running either way). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms)
+  })
+  try {
+    return await Promise.race([promise.then(() => true, () => true), late])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 /**

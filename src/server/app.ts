@@ -1,12 +1,12 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
 import type { Context } from 'hono'
-import { bodyLimit } from 'hono/body-limit'
 import { KeybrokerError } from '../errors.js'
 import { describeError } from '../log/logger.js'
 import { isUnavailable } from '../storage/index.js'
 import { NOT_READY_RETRY_AFTER_SECONDS } from '../services/readiness.js'
 import type { AppDeps, AppEnv } from './context.js'
 import { accessLog } from './middleware/access-log.js'
+import { bodyLimit } from './middleware/body-limit.js'
 import { admissionLimit } from './middleware/admission-limit.js'
 import { challengeLimit, PENDING_CHALLENGE_WINDOW_MS } from './middleware/challenge-limit.js'
 import { readinessGate } from './middleware/readiness-gate.js'
@@ -71,15 +71,7 @@ export function createApp(deps: AppDeps): App {
   })
   app.on('POST', '/v1/challenge', challenges.issue)
   for (const path of ATTESTATION_PATHS) app.on('POST', path, challenges.settle, admission.middleware)
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: deps.config.bodyLimitBytes,
-      onError: () => {
-        throw new KeybrokerError('payload-too-large', `the body exceeds ${deps.config.bodyLimitBytes} bytes`)
-      },
-    }),
-  )
+  app.use('*', bodyLimit({ maxBytes: deps.config.bodyLimitBytes }))
 
   // Every refused attestation leaves a bounded trace in the audit log.
   for (const path of ['/v1/attest', '/v1/verify']) app.use(path, refusalAudit({ services: deps.services }))

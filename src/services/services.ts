@@ -105,6 +105,13 @@ export async function openAuditKey(database: Database, keks: KekRing, now: Date,
 }
 
 /**
+ * The most one database statement of the service may take (PostgreSQL; README "Database faults").
+ * Requests read and write a few rows by key; an answer this late means a lock held elsewhere or a
+ * server that went silent, and the request is better answered 503 `not-ready` than kept waiting.
+ */
+export const DATABASE_QUERY_TIMEOUT_MS = 5_000
+
+/**
  * Opens the database (migrating it) and loads or creates the keys in the data directory.
  * With `deferDatabase`, the steps that need the database (the KEK check, the audit key) run in
  * `readiness.waitForDatabase()` instead.
@@ -119,6 +126,8 @@ export async function createServices(config: Config, log: Logger, options: Creat
   const databaseOptions = {
     databaseUrl: config.databaseUrl,
     dataDir: join(config.dataDir, 'pglite'),
+    // A database fault must not hang a request: no statement of the service waits longer.
+    queryTimeoutMs: DATABASE_QUERY_TIMEOUT_MS,
     onBackgroundError: (err: KeybrokerError) => {
       log.warn('database connection error', { code: err.code, detail: err.detail, error: describeError(err.cause) })
       onConnectionError()

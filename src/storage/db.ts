@@ -53,6 +53,19 @@ export interface OpenDatabaseOptions {
   /** How long to wait for a PostgreSQL connection before failing with `not-ready`; default 5000 ms. */
   readonly connectTimeoutMs?: number | undefined
   /**
+   * PostgreSQL: the most one statement may take, or `undefined` for no bound (the CLI's one-off
+   * commands). The server cancels a statement after this long (`statement_timeout`, SQLSTATE
+   * 57014: a lock held elsewhere, an overloaded server), and pg gives up on an answer one second
+   * later (`query_timeout`: a server or network that went silent) and closes that connection.
+   * Both fail the query with `not-ready`. Migrations are not bounded (their own connection).
+   */
+  readonly queryTimeoutMs?: number | undefined
+  /**
+   * PostgreSQL: how long `close()` waits for connections still checked out (a query still
+   * running) before it closes their sockets and returns; default 3000 ms.
+   */
+  readonly closeTimeoutMs?: number | undefined
+  /**
    * Called with errors of idle pooled connections (e.g. the server restarted). The pool has
    * already discarded the broken connection; the next query opens a new one. Default: ignored,
    * because any lasting outage surfaces as `not-ready` on the next query or `ping()`.
@@ -242,18 +255,27 @@ async function restrictModes(dir: string): Promise<void> {
 const MIGRATION_LOCK_KEY = 0x6b6272 // "kbr"
 
 async function openPostgres(databaseUrl: string, opts: OpenDatabaseOptions): Promise<Database> {
-  const [{ default: pg }, { drizzle: drizzleNodePg }, { migrate: migrateNodePg }] = await Promise.all([
+  const [{ default: pg }, { LendingPool }, { drizzle: drizzleNodePg }, { migrate: migrateNodePg }] = await Promise.all([
     import('pg'),
+    import('./pg-lending-pool.js'),
     import('drizzle-orm/node-postgres'),
     import('drizzle-orm/node-postgres/migrator'),
   ])
+  const connectTimeoutMs = opts.connectTimeoutMs ?? 5_000
+  const bounds =
+    opts.queryTimeoutMs === undefined
+      ? {}
+      : { statement_timeout: opts.queryTimeoutMs, query_timeout: opts.queryTimeoutMs + 1_000, keepAlive: true, keepAliveInitialDelayMillis: 10_000 }
   let pool: pg.Pool
   try {
-    pool = new pg.Pool({
+    // A LendingPool, so that a transaction whose connection breaks always gives its client back
+    // (src/storage/pg-lending-pool.ts): otherwise a failed BEGIN leaks it and close() never ends.
+    pool = new LendingPool({
       connectionString: databaseUrl,
       max: opts.maxConnections ?? 5,
-      connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000,
+      connectionTimeoutMillis: connectTimeoutMs,
       idleTimeoutMillis: 30_000,
+      ...bounds,
     })
   } catch (err) {
     throw new KeybrokerError('not-ready', `invalid database URL ${redactDatabaseUrl(databaseUrl)}`, { cause: err })
@@ -265,40 +287,69 @@ async function openPostgres(databaseUrl: string, opts: OpenDatabaseOptions): Pro
   // The pool listens on idle clients only: a client checked out for a transaction (the audit group
   // commit, an admin change) that loses its server (restart, failover, pg_terminate_backend) emits
   // 'error' with nobody listening, which kills the process. A listener for the client's whole life
-  // keeps it alive; the pending query fails on its own (`not-ready`), and pg-pool discards the
-  // client on release because it is no longer queryable.
+  // keeps it alive; the pending query fails on its own (`not-ready`), and the client is destroyed
+  // on release (by pg-pool, or at once by the Lease that lent it).
+  const open = new Set<pg.PoolClient>()
   pool.on('connect', (client) => {
+    open.add(client)
     client.on('error', (err) => {
       opts.onBackgroundError?.(new KeybrokerError('not-ready', 'PostgreSQL connection failed', { cause: err }))
     })
   })
+  pool.on('remove', (client) => open.delete(client))
   const db = drizzleNodePg({ client: pool, schema })
   let closing: Promise<void> | undefined
+  const closeTimeoutMs = opts.closeTimeoutMs ?? 3_000
   const database: Database = {
     db,
     engine: 'postgres',
     ping: () => pingDb(db, redactDatabaseUrl(databaseUrl)),
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: opts.maxConnections ?? 5 }),
     close: () => {
-      closing ??= pool.end()
+      closing ??= closePool(pool, open, closeTimeoutMs, opts.onBackgroundError)
       return closing
     },
   }
   registerPreparedRunner(db, async (statement, values) => (await pool.query({ name: statement.name, text: statement.text, values: [...values] })).rows)
   migrators.set(db, async () => {
-    const client = await pool.connect()
+    // A connection of its own, outside the pool and its statement bounds: a migration may
+    // rightly take longer than any request should (an index on a large table).
+    const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: connectTimeoutMs })
+    client.on('error', (err) => {
+      opts.onBackgroundError?.(new KeybrokerError('not-ready', 'PostgreSQL migration connection failed', { cause: err }))
+    })
     try {
+      await client.connect()
       await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY])
-      try {
-        await migrateNodePg(drizzleNodePg({ client, schema }), { migrationsFolder: migrationsFolder() })
-      } finally {
-        await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY])
-      }
+      // The lock is a session lock: ending the connection releases it, also when this fails.
+      await migrateNodePg(drizzleNodePg({ client, schema }), { migrationsFolder: migrationsFolder() })
     } finally {
-      client.release()
+      await client.end().catch(() => undefined)
     }
   })
   return database
+}
+
+/**
+ * `pool.end()`, bounded: pg-pool waits for every checked-out client to be released, so one that
+ * never is (a query that never settles) would hold the shutdown forever. After `timeoutMs` the
+ * sockets still open are destroyed (their queries fail) and this returns.
+ */
+async function closePool(pool: pg.Pool, open: Set<pg.PoolClient>, timeoutMs: number, report: OpenDatabaseOptions['onBackgroundError']): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const ended = pool.end().then(
+    () => true,
+    () => true,
+  )
+  const timedOut = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs)
+  })
+  const clean = await Promise.race([ended, timedOut])
+  clearTimeout(timer)
+  if (clean) return
+  const left = [...open]
+  report?.(new KeybrokerError('not-ready', `database close: ${left.length} connection(s) still busy after ${timeoutMs} ms; closing them`))
+  for (const client of left) client.end().catch(() => undefined)
 }
 
 async function pingDb(db: Db, target = 'PGlite'): Promise<void> {

@@ -33,18 +33,21 @@ const UNAVAILABLE_SYSTEM_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOU
 /**
  * True when the error means "the database is not reachable right now" rather than "this query is
  * wrong": connection failures, SQLSTATE class 08 (connection exception), 57P01-57P03 (shutdown,
- * cannot connect now), 53300 (too many connections), and pg's pool connect timeout.
+ * cannot connect now), 53300 (too many connections), 57014 (the statement ran into its
+ * `statement_timeout`: a lock held elsewhere, an overloaded server), pg's pool connect timeout and
+ * its client-side query timeout (a server or network that went silent).
  */
 export function isUnavailable(err: unknown): boolean {
   const code = errorCode(err)
   if (code !== undefined) {
     if (UNAVAILABLE_SYSTEM_CODES.has(code)) return true
-    if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') return true
+    if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300' || code === '57014') return true
   }
   const inner = driverError(err)
   return (
     inner instanceof Error &&
     (inner.message.includes('timeout exceeded when trying to connect') ||
+      inner.message === 'Query read timeout' ||
       inner.message.includes('Connection terminated') ||
       // pg, after its connection failed mid-transaction (the rollback drizzle then sends).
       inner.message === 'Client has encountered a connection error and is not queryable' ||

@@ -1,3 +1,4 @@
+import { request } from 'node:https'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateAttestationKey, reportDataFor } from '../../src/clients/index.js'
 import { toBase64Url } from '../../src/evidence/reader.js'
@@ -126,6 +127,43 @@ describe.each(testDatabases())('bad input on %s', (engine) => {
       }
     })
   }
+
+  /**
+   * Sends `parts` as a chunked body (no Content-Length), one write each; ends the request only
+   * if `end`. Resolves with the answer, which may come before the request has ended.
+   */
+  function sendChunked(path: string, parts: readonly string[], end: boolean) {
+    return new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
+      const req = request(new URL(path, kb.url), { method: 'POST', ca: kb.server.caPem, agent: false, headers: { 'Content-Type': 'application/json' } }, (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (chunk: Buffer) => chunks.push(chunk))
+        res.on('end', () => {
+          req.destroy()
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') })
+        })
+      })
+      req.on('error', reject)
+      for (const part of parts) req.write(part)
+      if (end) req.end()
+    })
+  }
+
+  it('a chunked JSON body (no Content-Length) is read and validated', async () => {
+    const ok = await sendChunked('/v1/challenge', ['{', '}'], true)
+    expect(ok.status).toBe(200)
+    expect(JSON.parse(ok.body)).toHaveProperty('nonce')
+    expectProblem(await sendChunked('/v1/challenge', ['{"publicKey": ', '7}'], true), 400, 'bad-request')
+    expectProblem(await sendChunked('/v1/challenge', ['{"nonce": '], true), 400, 'bad-request')
+  })
+
+  it('a chunked JSON body over the limit → 413 before the request ends, connection closed', async () => {
+    const pad = 'x'.repeat(256 * 1024)
+    const parts = ['{"pad": "', ...Array.from({ length: Math.ceil(kb.config.bodyLimitBytes / pad.length) + 1 }, () => pad)]
+    // The request never ends: only a limit enforced while reading can answer it.
+    const res = await sendChunked('/v1/attest', parts, false)
+    expectProblem(res, 413, 'payload-too-large')
+    expect(res.headers.connection).toBe('close')
+  })
 
   it('unknown route → 404 problem', async () => {
     expectProblem(await send('GET', '/v2/nothing'), 404, 'not-found')

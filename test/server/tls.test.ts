@@ -74,6 +74,22 @@ describe('TLS of the HTTPS listener', () => {
     }
   })
 
+  it('sends the security headers and a Content-Length on every answer, JSON, problems and text alike', async () => {
+    const json = { 'Content-Type': 'application/json' }
+    const answers = [
+      await kb.raw('POST', '/v1/challenge', '{}', json),
+      await kb.raw('POST', '/v1/attest', '{}', json),
+      await kb.raw('GET', '/healthz'),
+      await kb.raw('GET', '/no/such/route'),
+    ]
+    expect(answers.map((r) => r.status)).toEqual([200, 400, 200, 404])
+    for (const r of answers) {
+      expect(r.headers).toMatchObject({ 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', 'strict-transport-security': HSTS_VALUE })
+      expect(r.headers['content-length']).toBe(String(Buffer.byteLength(r.body)))
+      expect(r.headers['transfer-encoding']).toBeUndefined()
+    }
+  })
+
   it('sends no HSTS over plain HTTP (the TLS-terminating proxy does)', async () => {
     const plain = await startKeybroker(database, { KEYBROKER_KEK: KEK, KEYBROKER_INSECURE_HTTP: '1' })
     try {

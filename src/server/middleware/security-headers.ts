@@ -16,9 +16,12 @@ export const HSTS_VALUE = 'max-age=31536000'
 export function securityHeaders(options: SecurityHeadersOptions): MiddlewareHandler<AppEnv> {
   return async function securityHeadersMiddleware(c, next) {
     await next()
-    if (options.hsts) c.header('Strict-Transport-Security', HSTS_VALUE)
-    c.header('Cache-Control', 'no-store')
-    c.header('X-Content-Type-Options', 'nosniff')
-    c.header('Referrer-Policy', 'no-referrer')
+    // Set on the answer's own headers. `c.header()` after the handler would copy the answer once
+    // per call, and @hono/node-server would then send it from a stream instead of a string.
+    const headers = c.res.headers
+    if (options.hsts) headers.set('Strict-Transport-Security', HSTS_VALUE)
+    headers.set('Cache-Control', 'no-store')
+    headers.set('X-Content-Type-Options', 'nosniff')
+    headers.set('Referrer-Policy', 'no-referrer')
   }
 }
