@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { openSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { Agent, request } from 'node:https'
 import { tmpdir } from 'node:os'
@@ -52,8 +53,12 @@ export async function startService(options: StartOptions): Promise<BenchService>
   const adminToken = randomBytes(32).toString('base64url')
   const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
+  // BENCH_NODE_FLAGS: more Node flags for the service (e.g. `--trace-gc`, `--heapsnapshot-signal=SIGUSR2`).
+  const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f !== '')
+  // BENCH_SERVICE_STDOUT: a file for the service's stdout (where `--trace-gc` writes); ignored otherwise.
+  const stdout = process.env.BENCH_SERVICE_STDOUT ? openSync(process.env.BENCH_SERVICE_STDOUT, 'a') : 'ignore'
   const args = options.entry === undefined ? [cli, 'serve'] : [fileURLToPath(new URL(options.entry, import.meta.url))]
-  const child: ChildProcess = spawn(process.execPath, [...profile, ...args], {
+  const child: ChildProcess = spawn(process.execPath, [...profile, ...flags, ...args], {
     env: {
       PATH: process.env.PATH,
       KEYBROKER_LISTEN: '127.0.0.1:0',
@@ -67,7 +72,7 @@ export async function startService(options: StartOptions): Promise<BenchService>
       ...(scratch ? { DATABASE_URL: scratch.url } : {}),
       ...options.env,
     },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', stdout, 'pipe'],
   })
   const stop = async () => {
     await stopChild(child)

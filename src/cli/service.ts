@@ -20,6 +20,7 @@ import { loadAuditKey } from '../services/audit-key.js'
 import { createServices, loadConfiguredKeys, openAuditKey } from '../services/services.js'
 import { StartupTimings } from '../services/startup-timings.js'
 import { migrateDatabase, openDatabase, type AdminRole } from '../storage/index.js'
+import { limitHeapGrowth } from './heap-growth.js'
 import type { CliOutput } from './io.js'
 import { isWorkerMessage, WORKER_ENV, WORKER_MESSAGES, type WorkerStart } from './worker-messages.js'
 
@@ -28,6 +29,8 @@ import { isWorkerMessage, WORKER_ENV, WORKER_MESSAGES, type WorkerStart } from '
  * and forks the workers (serve-primary.ts); a worker runs this same command.
  */
 export async function serve(config: Config): Promise<number> {
+  // Before the service allocates: every serving process (single, primary, worker) sets it.
+  limitHeapGrowth()
   const start = process.env[WORKER_ENV]
   if (cluster.isWorker && (start === 'start' || start === 'restart')) {
     const code = await serveProcess(config, start)
