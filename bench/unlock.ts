@@ -4,8 +4,9 @@
  * key faster than Tang's recovery).
  *
  * 1. Recoveries per second over loopback, BENCH_CONCURRENCY clients, in BENCH_ROUNDS interleaved rounds:
- *    - keybroker: one unlock round = POST /v1/challenge + POST /v1/attest with `recover`
- *      (nonce row + audit row in the database, sample evidence, s·X sealed as JWE), against a
+ *    - keybroker: one unlock round = POST /v1/challenge + POST /v1/attest with `recover` and
+ *      `token: false`, as the pin sends it (nonce row + audit row in the database, sample
+ *      evidence, s·X sealed as JWE, no EAR signed), against a
  *      real `keybroker serve` child over HTTPS with keep-alive;
  *    - Tang (Debian's tangd behind `socat … fork,nodelay`, one process per connection, as
  *      tangd.socket runs it): POST /rec/{kid}.
@@ -257,10 +258,12 @@ async function keybrokerRecovery(kb: BenchService, key: SealingKey, keys: readon
   if (challenge.status !== 200) return false
   const { nonce } = JSON.parse(challenge.body) as { nonce: string }
   const evidence = { type: 'sample', measurement: MEASUREMENT, reportData: toBase64Url(await reportDataFor(nonce, attestationKey)) }
+  // As the clevis pin asks: no EAR token in the answer (the pin only opens `recovered`).
   const res = await call(kb, 'POST', '/v1/attest', {
     nonce,
     evidence,
     publicKey: attestationKey.publicJwk,
+    token: false,
     recover: { sealingKey: key.name, kid: key.kid, x: key.points[i % key.points.length], disk: key.disks[i % key.disks.length] },
   })
   return res.status === 200

@@ -12,9 +12,11 @@ export {
   sampleEvidence,
 } from '@keybroker/client'
 export type {
+  AttestBody,
   Attestation,
   AttestationKey,
   AttestResult,
+  AttestResultWithoutToken,
   Challenge,
   Evidence,
   EvidenceProvider,

@@ -32,10 +32,17 @@ export interface AttestInput {
   readonly recover?: RecoverInput | undefined
   /** Certificates for the attested key (issue 16); see `prepareAttestCertificates`. */
   readonly certificates?: readonly CertificateRequestInput[] | undefined
+  /**
+   * `false`: answer without the EAR (no token is signed; the audit entry has no `tokenId`), for
+   * clients that only open what the answer carries (the clevis pin, `keybroker-unlock`). Absent
+   * or `true`: the token, as always.
+   */
+  readonly token?: boolean | undefined
 }
 
 export interface AttestResult {
-  readonly token: string
+  /** The EAR; absent when the request asked for none (`token: false`). */
+  readonly token?: string
   readonly secrets: Record<string, string>
   /** With `recover`: the exchange result `Y` as a compact JWE to the attested key. */
   readonly recovered?: string
@@ -142,6 +149,11 @@ async function verifyBoundEvidence(
  */
 export async function attest(s: Services, input: AttestInput, requestId: string, context: RequestContext = {}): Promise<AttestResult> {
   const key = parseRecipientKey(input.publicKey)
+  const wantsToken = input.token !== false
+  // Issued certificates record the digest of the EAR they were issued with (certificate-issuance.ts).
+  if (!wantsToken && input.certificates !== undefined && input.certificates.length > 0) {
+    throw new KeybrokerError('bad-request', 'certificates are issued with the EAR: a request for certificates cannot ask for "token": false')
+  }
   const release = [...new Set(input.release)]
   const { now, claims, appraised, overall, bindingRule, summary, data } = await verifyBoundEvidence(s, input, key, context)
 
@@ -194,13 +206,14 @@ export async function attest(s: Services, input: AttestInput, requestId: string,
       ? undefined
       : await prepareAttestCertificates(s, { requests: input.certificates, claims, key: key.publicJwk, requestId, clientIp: context.clientIp })
 
-  const ear = await earOf(s, input.nonce, key, { now, claims, overall, bindingRule })
+  // Without a token (`token: false`) nothing is signed: the answer's JWEs are all the client gets.
+  const ear = wantsToken ? await earOf(s, input.nonce, key, { now, claims, overall, bindingRule }) : undefined
   // A recovery is audited in this one entry (action `recover`, subject the sealing key, the disk).
   await audit(s, recovery?.action ?? (release.length > 0 ? 'release' : 'attest'), recovery?.subject ?? (release.join(',') || '-'), 'ok', {
     requestId,
     ...summary,
     ...recovery?.audit,
-    tokenId: ear.jti,
+    ...(ear === undefined ? {} : { tokenId: ear.jti }),
     versions,
     policies,
   })
@@ -214,9 +227,9 @@ export async function attest(s: Services, input: AttestInput, requestId: string,
     released: Object.entries(versions).map(([name, version]) => `${name}@${version}`),
     ...(recovery === undefined ? {} : { recovered: recovery.subject }),
   })
-  const issued = certificates === undefined ? undefined : await certificates.issue({ token: ear.token, tokenId: ear.jti, status: overall.status })
+  const issued = certificates === undefined || ear === undefined ? undefined : await certificates.issue({ token: ear.token, tokenId: ear.jti, status: overall.status })
   return {
-    token: ear.token,
+    ...(ear === undefined ? {} : { token: ear.token }),
     secrets: released,
     ...(recovery === undefined ? {} : { recovered: recovery.jwe }),
     ...(issued === undefined ? {} : { certificates: issued }),

@@ -196,6 +196,43 @@ describe.each(testDatabases())('sealing keys on %s', (engine) => {
     expect(r.body.recovered).toBeTypeOf('string')
   })
 
+  it('answers without the EAR when asked ("token": false), as the clevis pin asks; with the token by default', async () => {
+    await createKey('no-token')
+    expect((await adminCall(kb, 'POST', '/admin/v1/secrets', { name: 'no-token-secret', kind: 'luks', generate: { bytes: 32 }, referenceValues: ['disk-v1'] })).status).toBe(201)
+    const adv = await advertisement('no-token')
+    const disk = await newDisk('P-256')
+
+    const bare = await attemptRecovery('no-token', adv, disk, { body: (b) => ({ ...b, token: false }) })
+    expect(bare.status).toBe(200)
+    expect(Object.keys(bare.body).sort()).toEqual(['recovered', 'secrets'])
+    const y = JSON.parse(Buffer.from(await openSecret(bare.body.recovered, bare.key)).toString())
+    expect(unblind(disk.curve, y, bare.e, adv.S).equals(expectedK(disk, adv.S))).toBe(true)
+    const bareEntry = await lastAudit('recover')
+    expect(bareEntry).toMatchObject({ subject: 'no-token', outcome: 'ok', detail: { disk: disk.id } })
+    expect(bareEntry.detail).not.toHaveProperty('tokenId')
+
+    // The same with a release (keybroker-unlock's request), and without `token` or with `true`: the EAR as before.
+    const released = await attemptRecovery('no-token', adv, disk, { body: (b) => ({ token: false, release: ['no-token-secret'], ...b }) })
+    expect(released.status).toBe(200)
+    expect(Object.keys(released.body).sort()).toEqual(['recovered', 'secrets'])
+    expect(Object.keys(released.body.secrets)).toEqual(['no-token-secret'])
+    for (const body of [(b: Record<string, unknown>) => b, (b: Record<string, unknown>) => ({ ...b, token: true })]) {
+      const full = await attemptRecovery('no-token', adv, disk, { body })
+      expect(full.status).toBe(200)
+      expect(full.body.token.split('.')).toHaveLength(3)
+      expect((await lastAudit('recover')).detail.tokenId).toBeTypeOf('string')
+    }
+
+    // Certificates are issued with the EAR: not with "token": false (refused before the nonce is used).
+    const certificates = [{ profile: 'no-such-profile', csr: 'not a csr' }]
+    const refused = await attemptRecovery('no-token', adv, disk, { body: (b) => ({ ...b, token: false, certificates }) })
+    expect(refused.status).toBe(400)
+    expect(refused.body.type).toMatch(/\/bad-request$/)
+    const again = await kb.raw('POST', '/v1/attest', JSON.stringify({ ...refused.sent, token: true }), { 'Content-Type': 'application/json' })
+    expect(again.status).not.toBe(409)
+    expect((await kb.raw('POST', '/v1/attest', JSON.stringify({ ...refused.sent, token: 'no' }), { 'Content-Type': 'application/json' })).status).toBe(400)
+  })
+
   it('gates recovery by a named release policy (CEL), as for secrets; request.secret is the sealing key', async () => {
     const policy = await adminCall(kb, 'POST', '/admin/v1/policies', {
       name: 'disk-unlock',

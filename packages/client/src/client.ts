@@ -47,6 +47,23 @@ export interface AttestResult {
   readonly [member: string]: unknown
 }
 
+/** `POST /v1/attest` with `token: false`: the released secrets (and `recovered`), no EAR. */
+export interface AttestResultWithoutToken {
+  readonly secrets: Readonly<Record<string, string>>
+  readonly [member: string]: unknown
+}
+
+/** The body of `POST /v1/attest`; other members (`recover`, `certificates`) pass through as given. */
+export interface AttestBody {
+  readonly nonce: string
+  readonly evidence: Evidence
+  readonly publicKey: JWK
+  readonly release?: readonly string[]
+  /** `false`: no EAR in the answer (none is signed), for a client that only opens the answer's JWEs. */
+  readonly token?: boolean
+  readonly [member: string]: unknown
+}
+
 /** A released secret: its plaintext, opened with the attestation key, and the JWE it came in. */
 export interface ReleasedSecret {
   readonly name: string
@@ -105,9 +122,14 @@ export class KeybrokerClient {
     return { nonce: stringField(body, 'nonce'), expiresAt: stringField(body, 'expiresAt'), ...optionalString(body, 'agentNonce') }
   }
 
-  /** `POST /v1/attest`: one attempt with a nonce from `challenge`; see `attestAndOpen` for the whole flow. */
-  async attest(body: { nonce: string; evidence: Evidence; publicKey: JWK; release?: readonly string[] }): Promise<AttestResult> {
-    return this.#attest(body)
+  /**
+   * `POST /v1/attest`: one attempt with a nonce from `challenge`; see `attestAndOpen` for the whole
+   * flow. With `token: false` the answer has no EAR (one signature less on the server).
+   */
+  async attest(body: AttestBody & { readonly token: false }): Promise<AttestResultWithoutToken>
+  async attest(body: AttestBody): Promise<AttestResult>
+  async attest(body: AttestBody): Promise<AttestResult | AttestResultWithoutToken> {
+    return body.token === false ? this.#attestWithoutToken(body) : this.#attest(body)
   }
 
   /** `POST /v1/verify`: the verdict only (an EAR), no release. */
@@ -210,14 +232,18 @@ export class KeybrokerClient {
     return this.#options.retries ?? 3
   }
 
-  async #attest(body: { nonce: string; evidence: Evidence; publicKey: JWK; release?: readonly string[] }, onRetry?: () => void): Promise<AttestResult> {
+  async #attest(body: AttestBody, onRetry?: () => void): Promise<AttestResult> {
+    const answer = await this.#attestWithoutToken(body, onRetry)
+    return { ...answer, token: stringField(answer, 'token') }
+  }
+
+  async #attestWithoutToken(body: AttestBody, onRetry?: () => void): Promise<AttestResultWithoutToken> {
     const answer = await this.request('POST', '/v1/attest', { json: body, ...(onRetry === undefined ? {} : { onRetry }) })
-    const token = stringField(answer, 'token')
     const secrets = answer.secrets
     if (typeof secrets !== 'object' || secrets === null || Object.values(secrets).some((jwe) => typeof jwe !== 'string')) {
       throw new KeybrokerResponseError(200, 'application/json', 'no secrets map', '')
     }
-    return { ...answer, token, secrets: secrets as Record<string, string> }
+    return { ...answer, secrets: secrets as Record<string, string> }
   }
 }
 

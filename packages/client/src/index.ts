@@ -1,5 +1,5 @@
 export { KeybrokerClient } from './client.js'
-export type { Attestation, AttestResult, Challenge, Evidence, EvidenceProvider, KeybrokerClientOptions, ReleasedSecret, SevSessionAnswer } from './client.js'
+export type { AttestBody, Attestation, AttestResult, AttestResultWithoutToken, Challenge, Evidence, EvidenceProvider, KeybrokerClientOptions, ReleasedSecret, SevSessionAnswer } from './client.js'
 export { KeybrokerClientError, KeybrokerConnectionError, KeybrokerResponseError } from './errors.js'
 export type { ConnectionFailure, FailedRule, Problem } from './errors.js'
 export { generateAttestationKey, openSecret } from './keys.js'

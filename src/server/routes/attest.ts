@@ -64,6 +64,13 @@ const AttestRequest = z
     release: z.array(NameSchema).max(32).default([]),
     recover: RecoverSchema.optional(),
     certificates: z.array(CertificateRequestSchema).max(8).optional().openapi({ description: 'certificates for publicKey, issued in the same round (the CSR\'s key must be publicKey)' }),
+    token: z
+      .boolean()
+      .optional()
+      .openapi({
+        description:
+          '`false`: the answer carries no EAR token (none is signed), for clients that only open the JWEs of the answer, such as the clevis pin; not with `certificates`. Default `true`',
+      }),
   })
   .strict()
   .openapi('AttestRequest')
@@ -83,7 +90,7 @@ const VerifyResponse = z
 
 const AttestResponse = z
   .object({
-    token: z.string().openapi({ description: 'EAR JWT; cnf.jwk is the attested public key' }),
+    token: z.string().optional().openapi({ description: 'EAR JWT; cnf.jwk is the attested public key. Absent only when the request said `"token": false`' }),
     secrets: z.record(z.string(), z.string()).openapi({ description: 'name → compact JWE to publicKey' }),
     recovered: z.string().optional().openapi({ description: 'with `recover`: compact JWE to publicKey of the public JWK s·X (cty jwk+json)' }),
     certificates: z.array(IssuedCertificateSchema).optional().openapi({ description: 'with `certificates`: one per request, in order' }),

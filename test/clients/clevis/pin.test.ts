@@ -8,9 +8,12 @@
  */
 import { randomUUID } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { createServer as createHttpsServer, request as httpsRequest } from 'node:https'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { calculateJwkThumbprint, type JWK } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { loadOrCreateDevCertificate } from '../../../src/server/dev-certificate.js'
 import type { Database } from '../../../src/storage/index.js'
 import { testDatabases } from '../../support/databases.js'
 import { adminCall, startKeybroker, type TestKeybroker } from '../../support/keybroker.js'
@@ -109,6 +112,8 @@ describe.each(testDatabases())('clevis pin keybroker on %s', (engine) => {
     const entry = audit.body.entries.filter((e: { action: string }) => e.action === 'recover').at(-1)
     expect(entry).toMatchObject({ subject: 'root', outcome: 'ok', detail: { disk, kid: meta.versions[0].kid } })
     expect(JSON.stringify(audit.body)).not.toContain(header.epk.x)
+    // The pin asks for no EAR ("token": false): none was signed for this recovery.
+    expect(entry.detail).not.toHaveProperty('tokenId')
   })
 
   it.skipIf(missingTools(['strace']).length > 0)(
@@ -135,6 +140,55 @@ describe.each(testDatabases())('clevis pin keybroker on %s', (engine) => {
       expect(await connects(`${bin}:${pinPath()}`)).toBe(2)
     },
   )
+
+  it('asks a keybroker from before "token": false once more without it (400 unknown key) and unlocks', async () => {
+    // An older keybroker in front of this one: its strict schema refused the unknown member with
+    // exactly this problem; every other request goes through.
+    const attests: string[] = []
+    const tls = await loadOrCreateDevCertificate(join(tmp.dir, 'old-keybroker'), '127.0.0.1')
+    const old = createHttpsServer({ cert: tls.cert, key: tls.key }, (req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c))
+      req.on('end', () => {
+        const body = Buffer.concat(chunks)
+        if (req.url === '/v1/attest') attests.push(body.toString())
+        if (req.url === '/v1/attest' && body.toString().includes('"token"')) {
+          res.writeHead(400, { 'Content-Type': 'application/problem+json' })
+          res.end(JSON.stringify({
+            type: 'https://keybroker.dev/problems/bad-request',
+            title: 'Bad request',
+            status: 400,
+            detail: 'body invalid: (root): Unrecognized key: "token"',
+            errors: [{ path: '', message: 'Unrecognized key: "token"' }],
+          }))
+          return
+        }
+        const headers = { ...req.headers, host: new URL(kb.url).host, 'content-length': String(body.byteLength) }
+        delete headers['transfer-encoding']
+        const forward = httpsRequest(new URL(req.url ?? '/', kb.url), { method: req.method, headers, ca: kb.server.caPem }, (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers)
+          answer.pipe(res)
+        })
+        forward.on('error', () => res.destroy())
+        forward.end(body)
+      })
+    })
+    await new Promise<void>((resolve) => old.listen(0, '127.0.0.1', resolve))
+    try {
+      const url = `https://127.0.0.1:${(old.address() as AddressInfo).port}`
+      const enc = await encrypt('the disk passphrase', config({ url, cacert: await tmp.file('old-ca.pem', tls.cert) }))
+      expect(enc.code, enc.stderr).toBe(0)
+      const dec = await decrypt(enc.stdout.toString())
+      expect(dec.code, dec.stderr).toBe(0)
+      expect(dec.stdout.toString()).toBe('the disk passphrase')
+      expect(attests).toHaveLength(2)
+      expect(JSON.parse(attests[0] ?? '{}')).toMatchObject({ token: false })
+      expect(JSON.parse(attests[1] ?? '{}')).not.toHaveProperty('token')
+      expect(JSON.parse(attests[1] ?? '{}')).toHaveProperty('recover')
+    } finally {
+      await new Promise<void>((resolve) => old.close(() => resolve()))
+    }
+  })
 
   it('round-trips binary plaintext and P-521 sealing keys', async () => {
     expect((await adminCall(kb, 'POST', '/admin/v1/sealing-keys', { name: 'big', curve: 'P-521', referenceValues: ['vm-image'] })).status).toBe(201)
@@ -270,6 +324,11 @@ describe.each(testDatabases())('clevis pin keybroker on %s', (engine) => {
     expect(ok.code).toBe(0)
     const printed = await run('keybroker-unlock', ['--print', cfg], { env: { KB_TEST_MEASUREMENT: GOOD } })
     expect(printed.stdout.equals(key)).toBe(true)
+    // keybroker-unlock asks for no EAR ("token": false) either.
+    const audit = await adminCall(kb, 'GET', '/admin/v1/audit?limit=1000', undefined, kb.tokens.auditor)
+    const release = audit.body.entries.filter((e: { action: string; subject: string }) => e.action === 'release' && e.subject === 'luks-root').at(-1)
+    expect(release).toMatchObject({ outcome: 'ok' })
+    expect(release.detail).not.toHaveProperty('tokenId')
     const opened = await run('cryptsetup', ['open', '--test-passphrase', '--key-file=-', image], { input: printed.stdout })
     expect(opened.code).toBe(0)
 

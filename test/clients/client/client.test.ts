@@ -12,6 +12,7 @@ import {
   KeybrokerResponseError,
   encodeReportData,
   generateAttestationKey,
+  openSecret,
   reportDataFor,
   sampleEvidence,
 } from '../../../src/clients/index.js'
@@ -168,6 +169,24 @@ describe.each(testDatabases())('client against keybroker on %s', (engine) => {
     const again = await client.secret('client-secret', { token, key })
     expect({ name: again.name, version: again.version, text: Buffer.from(again.plaintext).toString() }).toEqual({ name: 'client-secret', version: 1, text: SECRET })
     expect(again.jwe.split('.')).toHaveLength(5)
+  })
+
+  it('attests without the EAR when asked (token: false): the secret opens, the answer has no token', async () => {
+    const key = await generateAttestationKey('P-256')
+    const { nonce } = await kb.client.challenge()
+    const evidence = sampleEvidence(await reportDataFor(nonce, key), GOOD)
+    const answer = await kb.client.attest({ nonce, evidence, publicKey: key.publicJwk, release: ['client-secret'], token: false })
+    expect(answer).not.toHaveProperty('token')
+    expect(Buffer.from(await openSecret(answer.secrets['client-secret'] ?? '', key)).toString()).toBe(SECRET)
+    // Without token: false, an answer that lacks the token is the wrong shape.
+    const scripted = await scriptedServer([json(200, { secrets: {} })])
+    try {
+      const client = new KeybrokerClient({ baseUrl: scripted.url })
+      expect(await client.attest({ nonce, evidence, publicKey: key.publicJwk, token: false })).toEqual({ secrets: {} })
+      await expect(client.attest({ nonce, evidence, publicKey: key.publicJwk })).rejects.toBeInstanceOf(KeybrokerResponseError)
+    } finally {
+      await scripted.close()
+    }
   })
 
   it('starts over with a fresh challenge when the nonce expired while the evidence was made', async () => {
