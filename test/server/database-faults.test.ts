@@ -195,9 +195,13 @@ describe.skipIf(BIN === undefined)('database faults on a throwaway PostgreSQL cl
     expect(load.wrongProblem).toEqual([])
     for (const ms of Object.values(recoveries)) expect(ms).toBeLessThan(RECOVERY_BOUND_MS)
 
-    // Never a release without its committed audit entry (and no entry without its release).
+    // Never a release without its committed audit entry. The other way round is allowed, bounded:
+    // when the connection drops after COMMIT reached the server but before its acknowledgement
+    // came back, the entry is committed while the service, not knowing, answers 503 and releases
+    // nothing. At most the requests in flight at each of the four faults (one per load worker).
     const [row] = await cluster.query<{ n: string }>('kb', "SELECT count(*) AS n FROM audit_log WHERE action = 'release' AND outcome = 'ok'")
-    expect(Number(row?.n)).toBe(load.successes)
+    expect(Number(row?.n)).toBeGreaterThanOrEqual(load.successes)
+    expect(Number(row?.n)).toBeLessThanOrEqual(load.successes + 4 * WORKERS)
     const verify = runCli(['audit', 'verify'], { KEYBROKER_DATA_DIR: dataDir, DATABASE_URL: cluster.url('kb'), KEYBROKER_LOG_LEVEL: 'error' })
     expect(verify.status, verify.stderr).toBe(0)
     expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true })
