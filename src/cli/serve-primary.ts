@@ -19,6 +19,7 @@ import { prepareAdminAccess } from '../services/admin-tokens.js'
 import { scheduleMaintenance } from '../services/maintenance.js'
 import { createServices } from '../services/services.js'
 import { isWorkerMessage, WORKER_ENV, WORKER_MESSAGES, type WorkerStart } from './worker-messages.js'
+import { settlesWithin } from '../settles-within.js'
 
 /** First pause before restarting a worker that died; doubled per death in a row, up to the max. */
 export const RESTART_BACKOFF_MS = { first: 500, max: 30_000 } as const
@@ -197,10 +198,7 @@ async function drainWorkers(workers: readonly Worker[], listening: ReadonlySet<W
     else w.process.kill('SIGTERM')
   }
   const boundMs = config.http.shutdownDelayMs + config.http.shutdownGraceMs + 10_000 + SHUTDOWN_MARGIN_MS
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const inTime = await Promise.race([exited.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), boundMs)))])
-  clearTimeout(timer)
-  if (inTime) return true
+  if (await settlesWithin(exited, boundMs)) return true
   for (const w of workers) {
     if (w.process.exitCode === null && w.process.signalCode === null) {
       log.error('worker did not stop in time; killing it', { worker: w.id, workerPid: w.process.pid })

@@ -23,6 +23,7 @@ import { migrateDatabase, openDatabase, type AdminRole } from '../storage/index.
 import { limitHeapGrowth } from './heap-growth.js'
 import type { CliOutput } from './io.js'
 import { isWorkerMessage, WORKER_ENV, WORKER_MESSAGES, type WorkerStart } from './worker-messages.js'
+import { settlesWithin } from '../settles-within.js'
 
 /**
  * `keybroker serve`: one process, or with `KEYBROKER_WORKERS` > 1 a primary that starts up once
@@ -158,18 +159,6 @@ async function serveProcess(config: Config, role: 'single' | WorkerStart): Promi
 /** How long shutdown waits for the refusal counts to be written (README "Database faults"). */
 const REFUSAL_FLUSH_BOUND_MS = 5_000
 
-/** Whether `promise` settled within `ms` (it keeps running either way). */
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const late = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms)
-  })
-  try {
-    return await Promise.race([promise.then(() => true, () => true), late])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 /**
  * In a worker: the primary's messages as promises. Says `hello` at once, so the primary knows

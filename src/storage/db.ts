@@ -15,6 +15,7 @@ import { lockDataDir, type DataDirLock } from './data-dir-lock.js'
 import { registerPreparedRunner } from './prepared.js'
 import { defaultTemplateRoot, findTemplate, isEmptyDirectory, migrationsFolder, seedFromTemplate, templateKey } from './pglite-template.js'
 import { driverError } from './storage-error.js'
+import { settlesWithin } from '../settles-within.js'
 
 /** The drizzle handle common to `drizzle-orm/pglite` and `drizzle-orm/node-postgres`. */
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>
@@ -336,17 +337,7 @@ async function openPostgres(databaseUrl: string, opts: OpenDatabaseOptions): Pro
  * sockets still open are destroyed (their queries fail) and this returns.
  */
 async function closePool(pool: pg.Pool, open: Set<pg.PoolClient>, timeoutMs: number, report: OpenDatabaseOptions['onBackgroundError']): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const ended = pool.end().then(
-    () => true,
-    () => true,
-  )
-  const timedOut = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), timeoutMs)
-  })
-  const clean = await Promise.race([ended, timedOut])
-  clearTimeout(timer)
-  if (clean) return
+  if (await settlesWithin(pool.end(), timeoutMs)) return
   const left = [...open]
   report?.(new KeybrokerError('not-ready', `database close: ${left.length} connection(s) still busy after ${timeoutMs} ms; closing them`))
   for (const client of left) client.end().catch(() => undefined)
