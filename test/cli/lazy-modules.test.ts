@@ -1,7 +1,7 @@
 /**
  * What `keybroker serve` does not load at start (README, "Start-up and memory"): the bundle
- * formats and the CA code load on first use (src/lazy-import.ts). A real `serve` (compiled CLI:
- * `npm run build`) runs with a module loader hook (`NODE_OPTIONS=--import`) that appends the URL
+ * formats, the CA code and the composite evidence verifiers load on first use
+ * (src/lazy-import.ts). A real `serve` (compiled CLI: `npm run build`) runs with a module loader hook (`NODE_OPTIONS=--import`) that appends the URL
  * of every ES module it loads to a file; the test reads that list after start, after sample
  * attestations, and after the first request that needs each lazy part. PGlite always, PostgreSQL
  * on a scratch database when DATABASE_URL is set.
@@ -22,14 +22,21 @@ const ADMIN = `kb_bootstrap_${randomBytes(24).toString('base64url')}`
 const MEASUREMENT = 'd4'.repeat(48)
 const POSTGRES = postgresTestUrl()
 
-/** Each lazy part: a module of it that must not be loaded before `path` is asked for. */
-const LAZY = [
+/**
+ * Each lazy part: a module of it that must not be loaded before its first use, which is an admin
+ * `GET path` or an attest of evidence of `type` (schema-valid, but not decodable: the type's
+ * verifier loads, then refuses it).
+ */
+const LAZY: readonly ({ part: string; module: RegExp } & ({ path: string } | { type: string; evidence: Record<string, unknown> }))[] = [
   { part: 'bundle formats', module: /\/dist\/src\/bundles\/(index|corim|go-policy)\.js$/, path: '/admin/v1/signers' },
   { part: 'go-*-guest policy protobufs', module: /\/dist\/src\/proto-gen\/check(config)?_pb\.js$/, path: '/admin/v1/signers' },
   { part: 'CA services', module: /\/dist\/src\/services\/ca\/(index|certificate-issuance|certificate-status)\.js$/, path: '/admin/v1/cas' },
   { part: 'CA certificate code', module: /\/dist\/src\/ca\/(certificate|ocsp|csr)\.js$/, path: '/admin/v1/cas' },
   { part: 'OCSP ASN.1 schemas', module: /\/@peculiar\/asn1-ocsp\//, path: '/admin/v1/cas' },
-] as const
+  { part: 'gotpm verifier', module: /\/dist\/src\/evidence\/gotpm\/(index|decode|verify)\.js$/, type: 'gotpm', evidence: { type: 'gotpm', attestation: 'AAAA' } },
+  { part: 'go-tpm-tools protobufs', module: /\/dist\/src\/proto-gen\/attest_pb\.js$/, type: 'gotpm', evidence: { type: 'gotpm', attestation: 'AAAA' } },
+  { part: 'Azure vTPM verifiers', module: /\/dist\/src\/evidence\/azure\/(index|snp-vtpm|hcl-report)\.js$/, type: 'az-snp-vtpm', evidence: { type: 'az-snp-vtpm', hclReport: 'AAAA', quote: 'AAAA', signature: 'AAAA', pcrs: {} } },
+]
 
 const HOOKS = `
 import { appendFileSync } from 'node:fs'
@@ -40,7 +47,7 @@ export async function load(url, context, next) {
 }
 `
 
-describe.each(POSTGRES === undefined ? ['pglite'] : ['pglite', 'postgres'])('serve loads the bundle formats and the CA on first use (%s)', (engine) => {
+describe.each(POSTGRES === undefined ? ['pglite'] : ['pglite', 'postgres'])('serve loads the bundle formats, the CA and the composite verifiers on first use (%s)', (engine) => {
   let dir: string
   let log: string
   let kb: ServeProcess | undefined
@@ -106,10 +113,18 @@ describe.each(POSTGRES === undefined ? ['pglite'] : ['pglite', 'postgres'])('ser
     const afterAttest = await loaded()
     for (const { part, module } of LAZY) expect(afterAttest.filter((u) => module.test(u)), `${part} loaded by attest+release`).toEqual([])
 
-    for (const { part, module, path } of LAZY) {
-      const res = await call('GET', path, undefined, true)
-      expect(res.status, res.body).toBe(200)
-      expect((await loaded()).some((u) => module.test(u)), `${part} loaded by GET ${path}`).toBe(true)
+    for (const lazy of LAZY) {
+      if ('path' in lazy) {
+        const res = await call('GET', lazy.path, undefined, true)
+        expect(res.status, res.body).toBe(200)
+      } else {
+        const { nonce } = JSON.parse((await call('POST', '/v1/challenge', {})).body) as { nonce: string }
+        const res = await call('POST', '/v1/attest', { nonce, evidence: lazy.evidence, publicKey: key.publicJwk, release: [] })
+        // Refused by the loaded verifier as problem+json (not a 500 from a failed load).
+        expect(res.status, res.body).toBe(400)
+        expect((JSON.parse(res.body) as { type: string }).type).toMatch(/evidence-malformed$/)
+      }
+      expect((await loaded()).some((u) => lazy.module.test(u)), `${lazy.part} loaded by its first use`).toBe(true)
     }
   }, 60_000)
 })
