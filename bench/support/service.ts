@@ -70,6 +70,9 @@ export async function startService(options: StartOptions): Promise<BenchService>
       // from this pid, and the figures stay comparable with those measured before workers.
       KEYBROKER_WORKERS: '1',
       ...(scratch ? { DATABASE_URL: scratch.url } : {}),
+      // BENCH_SERVICE_ENV: more environment for the service, `NAME=value` separated by spaces
+      // (e.g. `MALLOC_ARENA_MAX=2`, which glibc reads only at a process's start).
+      ...Object.fromEntries((process.env.BENCH_SERVICE_ENV ?? '').split(/\s+/).filter((e) => e.includes('=')).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])),
       ...options.env,
     },
     stdio: ['ignore', stdout, 'pipe'],
