@@ -15,9 +15,12 @@
  * VmRSS and VmHWM from /proc after all those rounds, and where that memory is: the service's
  * own Prometheus process metrics (V8 heap used / committed per space, external memory), scraped
  * from its metrics listener on 127.0.0.1.
+ * A breakdown of the resident memory by kind (from /proc/PID/smaps) follows; `BENCH_SMAPS=file`
+ * keeps the smaps themselves.
  */
-import { cpuSecondsOf, memoryOf, percentile, startService, type BenchService } from './support/service.js'
+import { cpuSecondsOf, memoryOf, percentile, residentByKind, startService, type BenchService, type ResidentKinds } from './support/service.js'
 import { randomBytes } from 'node:crypto'
+import { readFile, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { cpus, loadavg } from 'node:os'
 import { generateAttestationKey, type AttestationKey } from '../src/clients/index.js'
@@ -44,6 +47,9 @@ async function main(): Promise<void> {
     const rounds = WARM_UP + REQUESTS + PACED_REQUESTS
     const memory = await memoryOf(server.pid)
     const heap = await heapOf(metricsPort)
+    const resident = await residentByKind(server.pid)
+    // BENCH_SMAPS=file: the service's /proc/PID/smaps at this point, for a closer look.
+    if (process.env.BENCH_SMAPS) await writeFile(process.env.BENCH_SMAPS, await readFile(`/proc/${server.pid}/smaps`))
     const ratio = result.throughput / floor.throughput
     const database = process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'
     const rows: [string, string][] = [
@@ -61,6 +67,7 @@ async function main(): Promise<void> {
       [`service: VmRSS / VmHWM after ${rounds} rounds (MiB)`, `${mib(memory.rssKiB)} / ${mib(memory.hwmKiB)}`],
       ['service: V8 heap used / committed, external (MiB)', heap.summary],
       ['service: V8 heap committed by space (MiB)', heap.spaces],
+      ['service: resident by kind (MiB, /proc smaps)', residentSummary(resident)],
       ['service: errors', String(result.errors + paced.errors)],
       ['service: database', database.toLowerCase()],
       ['ratio service / floor', `${(ratio * 100).toFixed(1)} %`],
@@ -75,7 +82,8 @@ async function main(): Promise<void> {
         `| CPU per attest+release round | ${result.cpuMsPerRound.toFixed(2)} ms | floor ${floor.cpuMsPerOp.toFixed(2)} ms | ${((floor.cpuMsPerOp / result.cpuMsPerRound) * 100).toFixed(1)} % |\n` +
         `| attest p99 at half load (${paced.rate.toFixed(0)} rounds/s offered) | ${paced.p99.toFixed(1)} ms | target < 15 ms | — |\n` +
         `| service VmRSS / VmHWM after ${rounds} rounds | ${mib(memory.rssKiB)} / ${mib(memory.hwmKiB)} MiB | — | — |\n` +
-        `| of which V8 heap used / committed, external | ${heap.summary} MiB | — | — |\n`,
+        `| of which V8 heap used / committed, external | ${heap.summary} MiB | — | — |\n` +
+        `| resident by kind | ${residentSummary(resident)} MiB | — | — |\n`,
     )
     if (result.errors + paced.errors > 0) process.exitCode = 1
   } finally {
@@ -148,6 +156,13 @@ async function freePort(): Promise<number> {
       probe.close(() => resolve(port))
     })
   })
+}
+
+/** `residentByKind` in MiB, one line. */
+function residentSummary(r: ResidentKinds | undefined): string {
+  if (r === undefined) return 'n/a'
+  const m = (kib: number): string => (kib / 1024).toFixed(0)
+  return `V8 ${m(r.v8)}, WebAssembly memory ${m(r.wasmMemory)}, malloc ${m(r.mallocMain)} main + ${m(r.mallocThreads)} thread arenas, other anonymous ${m(r.other)}, files ${m(r.files)}`
 }
 
 /** The V8 heap figures from the service's /metrics (prom-client's default process metrics). */

@@ -21,6 +21,7 @@ import { createServices, loadConfiguredKeys, openAuditKey } from '../services/se
 import { StartupTimings } from '../services/startup-timings.js'
 import { migrateDatabase, openDatabase, type AdminRole } from '../storage/index.js'
 import { limitHeapGrowth } from './heap-growth.js'
+import { limitWasmTiering } from './wasm-tiering.js'
 import type { CliOutput } from './io.js'
 import { isWorkerMessage, WORKER_ENV, WORKER_MESSAGES, type WorkerStart } from './worker-messages.js'
 import { settlesWithin } from '../settles-within.js'
@@ -32,6 +33,8 @@ import { settlesWithin } from '../settles-within.js'
 export async function serve(config: Config): Promise<number> {
   // Before the service allocates: every serving process (single, primary, worker) sets it.
   limitHeapGrowth()
+  // Before PGlite's WebAssembly is compiled (embedded database only).
+  limitWasmTiering(config.databaseUrl === undefined)
   const start = process.env[WORKER_ENV]
   if (cluster.isWorker && (start === 'start' || start === 'restart')) {
     const code = await serveProcess(config, start)

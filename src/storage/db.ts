@@ -82,12 +82,27 @@ export interface OpenDatabaseOptions {
 
 /**
  * PostgreSQL settings of the embedded database, on top of PGlite's own (`-c name=value`, read at
- * every start, so they apply to existing data directories too). shared_buffers: with
- * PostgreSQL's default 128 MB a PGlite process holds ~130 MB more resident memory than with
- * 16 MB (measured), and keybroker's working set (nonces, the audit tail, the release data) fits
- * in 16 MB (README "Start-up and memory").
+ * every start, so they apply to existing data directories too). They size PostgreSQL's shared
+ * memory, which PGlite allocates inside its WebAssembly memory and touches whole at start, so
+ * every byte of it is resident for the life of the process (WebAssembly memory is never given
+ * back); measured in README "Start-up and memory":
+ *
+ * - shared_buffers 8 MB (PostgreSQL's default 128 MB held ~130 MB more): keybroker's working set
+ *   (the tails of the nonce and audit tables and their indexes, the release data) fits, and a
+ *   page PGlite evicts is one read from the operating system's page cache away.
+ * - Backend slots: PGlite is one backend in single-user mode, without autovacuum workers or WAL
+ *   senders, but PostgreSQL sizes its lock, PGPROC, predicate-lock and asynchronous I/O arrays for
+ *   max_connections + autovacuum_worker_slots + max_wal_senders backends (100 + 16 + 10 by
+ *   default): ~4 MB for slots nobody uses.
  */
-const PGLITE_SETTINGS: readonly string[] = ['shared_buffers=16MB']
+export const PGLITE_SETTINGS: readonly string[] = [
+  'shared_buffers=8MB',
+  'max_connections=5',
+  'autovacuum_worker_slots=1',
+  'autovacuum_max_workers=1',
+  'max_wal_senders=0',
+  'max_replication_slots=0',
+]
 
 /**
  * Engine-specific migration runners, kept out of the public `Database` shape. Keyed by the drizzle

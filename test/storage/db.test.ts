@@ -13,6 +13,7 @@ import {
   redactDatabaseUrl,
   type Database,
 } from '../../src/storage/index.js'
+import { PGLITE_SETTINGS } from '../../src/storage/db.js'
 import { usedNonces } from '../../src/storage/schema.js'
 import { testDatabases } from '../support/databases.js'
 
@@ -33,6 +34,31 @@ describe('openDatabase', () => {
         expect(await consumeNonce(second.db, 'persisted', T0, T0)).toBe(false)
       } finally {
         await second.close()
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('starts PGlite with the memory settings, so its shared memory stays small', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kb-pglite-'))
+    try {
+      const database = await openDatabase({ dataDir: join(dir, 'data'), migrate: true })
+      try {
+        const show = async (name: string) => {
+          const [row] = await executeRows(database.db, sql.raw(`show ${name}`))
+          return row?.[name]
+        }
+        for (const setting of PGLITE_SETTINGS) {
+          const [name, value] = setting.split('=')
+          expect(await show(name ?? '')).toBe(value)
+        }
+        // What the settings are for: PostgreSQL's shared memory, all of it resident in PGlite's
+        // WebAssembly memory (24 MB with shared_buffers=16MB and the default backend slots).
+        expect(Number.parseInt(String(await show('shared_memory_size')), 10)).toBeLessThanOrEqual(12)
+        expect(await consumeNonce(database.db, 'with-settings', T0, T0)).toBe(true)
+      } finally {
+        await database.close()
       }
     } finally {
       await rm(dir, { recursive: true, force: true })
