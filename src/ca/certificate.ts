@@ -4,6 +4,7 @@ import { AsnConvert } from '@peculiar/asn1-schema'
 import { Certificate as AsnCertificate, CRLNumber, id_ce_cRLNumber } from '@peculiar/asn1-x509'
 import * as x509 from '@peculiar/x509'
 import { KeybrokerError } from '../errors.js'
+import { REASON_CODES, type ExtendedKeyUsageName, type RevocationReason } from './certificate-terms.js'
 import { ATTESTATION_EXTENSION_OID, encodeAttestationExtension, type AttestationResultExtension } from './attestation-extension.js'
 
 /**
@@ -27,19 +28,6 @@ export interface CaSigner {
   readonly hash: 'sha256' | 'sha384'
   /** SHA-1 of the subjectPublicKey BIT STRING contents (RFC 5280 §4.2.1.2 (1)), hex: the key identifier. */
   readonly keyId: string
-}
-
-export const REVOCATION_REASONS = ['unspecified', 'keyCompromise', 'cACompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'privilegeWithdrawn'] as const
-export type RevocationReason = (typeof REVOCATION_REASONS)[number]
-/** CRLReason codes (RFC 5280 §5.3.1). */
-export const REASON_CODES: Readonly<Record<RevocationReason, number>> = {
-  unspecified: 0,
-  keyCompromise: 1,
-  cACompromise: 2,
-  affiliationChanged: 3,
-  superseded: 4,
-  cessationOfOperation: 5,
-  privilegeWithdrawn: 9,
 }
 
 const CURVES: Readonly<Record<CaKeyType, { readonly nodeCurve: string; readonly hash: 'sha256' | 'sha384'; readonly webHash: string }>> = {
@@ -161,8 +149,6 @@ export function checkCaCertificate(der: Uint8Array, now: Date): void {
   if (now < new Date(cert.validFrom) || now > new Date(cert.validTo)) throw new KeybrokerError('bad-request', 'the CA certificate is not valid now')
 }
 
-export const EXTENDED_KEY_USAGES = ['serverAuth', 'clientAuth'] as const
-export type ExtendedKeyUsageName = (typeof EXTENDED_KEY_USAGES)[number]
 
 export interface LeafInput {
   readonly signer: CaSigner
@@ -283,21 +269,10 @@ export function newSerial(): string {
   return bytes.toString('hex')
 }
 
-/** A serial as clients write it (`0A:1b…`, `0x…`, leading zeros) in our canonical lowercase form. */
-export function normalizeSerial(text: string): string | undefined {
-  const hex = text.trim().replace(/^0x/i, '').replace(/[:\s]/g, '').toLowerCase()
-  if (!/^[0-9a-f]{1,64}$/.test(hex)) return undefined
-  const stripped = hex.replace(/^0+/, '')
-  if (stripped === '') return undefined
-  return stripped.length % 2 === 1 ? `0${stripped}` : stripped
-}
-
-/** The PEM of a DER certificate. */
-export function certificatePem(der: Uint8Array): string {
-  const b64 = Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')
-  return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`
-}
 
 function wholeSeconds(d: Date): Date {
   return new Date(Math.floor(d.getTime() / 1000) * 1000)
 }
+
+export { EXTENDED_KEY_USAGES, REASON_CODES, REVOCATION_REASONS, certificatePem, normalizeSerial } from './certificate-terms.js'
+export type { ExtendedKeyUsageName, RevocationReason } from './certificate-terms.js'

@@ -104,7 +104,9 @@ async function run(config: Config, args: readonly string[], out: CliOutput): Pro
     if (!/^(?:[0-9a-fA-F]{2}){1,64}$/.test(values.nonce)) throw new UsageError('--nonce: 1 to 64 bytes in hex')
     nonce = new Uint8Array(Buffer.from(values.nonce, 'hex'))
   }
-  const verifier = createVerifiers(config).verifierFor(values.type)
+  const listed = createVerifiers(config).verifierFor(values.type)
+  // The composite types load on first use; `fromFile` is on the loaded verifier.
+  const verifier = (await listed.load?.()) ?? listed
   const bytes = await readInput(positionals[0])
   const certFiles = await Promise.all((values.certs ?? []).map(readInput))
   let evidence = jsonEvidence(bytes)

@@ -1,13 +1,44 @@
 import { KeybrokerError } from '../errors.js'
-import { automataVerifier, createAutomataVerifier } from './automata/index.js'
-import { azSnpVtpmVerifier, azTdxVtpmVerifier, createAzSnpVtpmVerifier, createAzTdxVtpmVerifier } from './azure/index.js'
-import { cosmianVerifier, createCosmianVerifier } from './cosmian/index.js'
-import { createGotpmVerifier, gotpmVerifier } from './gotpm/index.js'
+import { lazyImport } from '../lazy-import.js'
+import { AUTOMATA_BINDING } from './automata/binding.js'
+import { automataEvidenceSchema } from './automata/schema.js'
+import { azSnpVtpmEvidenceSchema, azTdxVtpmEvidenceSchema } from './azure/schema.js'
+import { REPORT_DATA_BINDING, type BindingProfile } from './binding.js'
+import { COSMIAN_BINDING } from './cosmian/binding.js'
+import { cosmianEvidenceSchema } from './cosmian/wire.js'
+import { GOTPM_BINDING } from './gotpm/binding.js'
+import { gotpmEvidenceSchema } from './gotpm/schema.js'
 import { sampleVerifier } from './sample/verify.js'
 import { createSnpVerifier, snpVerifier, type SnpVerifyOptions } from './snp/index.js'
 import { tpmVerifier } from './tpm/index.js'
 import { createTdxVerifier, tdxVerifier, type TdxVerifyOptions } from './tdx/index.js'
 import type { EvidenceVerifier } from './types.js'
+
+/** The `snp` / `tdx` options a composite type checks its TEE report or quote with. */
+interface TeeOptions {
+  readonly snp?: Partial<SnpVerifyOptions>
+  readonly tdx?: Partial<TdxVerifyOptions>
+}
+
+/**
+ * A verifier whose code loads with its first evidence: `schema` and `binding` are here at start
+ * (route validation, the API document, the binding check), `verify` imports the type's module on
+ * first use through `lazyImport` (README, "Start-up and memory"). The composite types load this
+ * way; `snp`, `tdx` and `tpm` stay at start because the collateral services import them anyway.
+ */
+function lazyVerifier<E>(type: string, schema: EvidenceVerifier<E>['schema'], binding: BindingProfile, create: () => Promise<EvidenceVerifier<E>>): EvidenceVerifier<never> {
+  const load = lazyImport(create)
+  const verifier: EvidenceVerifier<E> = { type, schema, binding, verify: async (evidence, ctx) => (await load()).verify(evidence, ctx), load }
+  return verifier as EvidenceVerifier<never>
+}
+
+const gotpmVerifier = (o: TeeOptions = {}) => lazyVerifier('gotpm', gotpmEvidenceSchema, GOTPM_BINDING, async () => (await import('./gotpm/index.js')).createGotpmVerifier(o))
+const azSnpVtpmVerifier = (o?: Partial<SnpVerifyOptions>) =>
+  lazyVerifier('az-snp-vtpm', azSnpVtpmEvidenceSchema, REPORT_DATA_BINDING, async () => (await import('./azure/index.js')).createAzSnpVtpmVerifier(o))
+const azTdxVtpmVerifier = (o?: Partial<TdxVerifyOptions>) =>
+  lazyVerifier('az-tdx-vtpm', azTdxVtpmEvidenceSchema, REPORT_DATA_BINDING, async () => (await import('./azure/index.js')).createAzTdxVtpmVerifier(o))
+const automataVerifier = (o: TeeOptions = {}) => lazyVerifier('automata', automataEvidenceSchema, AUTOMATA_BINDING, async () => (await import('./automata/index.js')).createAutomataVerifier(o))
+const cosmianVerifier = (o: TeeOptions = {}) => lazyVerifier('cosmian', cosmianEvidenceSchema, COSMIAN_BINDING, async () => (await import('./cosmian/index.js')).createCosmianVerifier(o))
 
 /**
  * The evidence verifiers keyed by `evidence.type`. A new evidence type plugs in here and
@@ -18,11 +49,11 @@ const VERIFIERS: ReadonlyMap<string, EvidenceVerifier<never>> = new Map<string, 
   [snpVerifier.type, snpVerifier as EvidenceVerifier<never>],
   [tpmVerifier.type, tpmVerifier as EvidenceVerifier<never>],
   [tdxVerifier.type, tdxVerifier as EvidenceVerifier<never>],
-  [azSnpVtpmVerifier.type, azSnpVtpmVerifier as EvidenceVerifier<never>],
-  [azTdxVtpmVerifier.type, azTdxVtpmVerifier as EvidenceVerifier<never>],
-  [gotpmVerifier.type, gotpmVerifier as EvidenceVerifier<never>],
-  [automataVerifier.type, automataVerifier as EvidenceVerifier<never>],
-  [cosmianVerifier.type, cosmianVerifier as EvidenceVerifier<never>],
+  ['az-snp-vtpm', azSnpVtpmVerifier()],
+  ['az-tdx-vtpm', azTdxVtpmVerifier()],
+  ['gotpm', gotpmVerifier()],
+  ['automata', automataVerifier()],
+  ['cosmian', cosmianVerifier()],
 ])
 
 export const EVIDENCE_TYPES: readonly string[] = [...VERIFIERS.keys()]
@@ -60,14 +91,14 @@ export function createVerifierRegistry(options: RegistryOptions): VerifierRegist
   configured.set('snp', createSnpVerifier(teeSnp) as EvidenceVerifier<never>)
   configured.set('tdx', createTdxVerifier(options.tdx) as EvidenceVerifier<never>)
   // The Azure vTPM types check their SNP report / TD quote with the same settings as `snp` / `tdx`.
-  configured.set('az-snp-vtpm', createAzSnpVtpmVerifier(options.snp) as EvidenceVerifier<never>)
-  configured.set('az-tdx-vtpm', createAzTdxVtpmVerifier(options.tdx) as EvidenceVerifier<never>)
+  configured.set('az-snp-vtpm', azSnpVtpmVerifier(options.snp))
+  configured.set('az-tdx-vtpm', azTdxVtpmVerifier(options.tdx))
   // gotpm checks an embedded SNP report / TD quote with the `snp` / `tdx` settings.
-  configured.set('gotpm', createGotpmVerifier({ ...(teeSnp === undefined ? {} : { snp: teeSnp }), ...(options.tdx === undefined ? {} : { tdx: options.tdx }) }) as EvidenceVerifier<never>)
+  configured.set('gotpm', gotpmVerifier({ ...(teeSnp === undefined ? {} : { snp: teeSnp }), ...(options.tdx === undefined ? {} : { tdx: options.tdx }) }))
   // automata checks its SNP report / TD quote with the `snp` / `tdx` settings (VMPL at the verifier, as az-snp-vtpm).
-  configured.set('automata', createAutomataVerifier({ ...(options.snp === undefined ? {} : { snp: options.snp }), ...(options.tdx === undefined ? {} : { tdx: options.tdx }) }) as EvidenceVerifier<never>)
+  configured.set('automata', automataVerifier({ ...(options.snp === undefined ? {} : { snp: options.snp }), ...(options.tdx === undefined ? {} : { tdx: options.tdx }) }))
   // cosmian likewise (its TEE quote is a plain SNP report or TD quote; VMPL at the verifier).
-  configured.set('cosmian', createCosmianVerifier({ ...(options.snp === undefined ? {} : { snp: options.snp }), ...(options.tdx === undefined ? {} : { tdx: options.tdx }) }) as EvidenceVerifier<never>)
+  configured.set('cosmian', cosmianVerifier({ ...(options.snp === undefined ? {} : { snp: options.snp }), ...(options.tdx === undefined ? {} : { tdx: options.tdx }) }))
   return {
     types: [...configured.keys()],
     verifierFor: (type) => pick(configured, type, options),

@@ -82,6 +82,11 @@ export interface EvidenceVerifier<E = unknown> {
    * it (SNP: the raw report), with the files of `--certs`. Pure; throws `evidence-malformed`.
    */
   fromFile?(main: Uint8Array, files: EvidenceFiles): { readonly type: string; readonly [k: string]: unknown }
+  /**
+   * Present on a verifier whose code loads on first use (src/evidence/registry.ts): resolves to
+   * the loaded verifier, `fromFile` included. `schema`, `binding` and `verify` work without it.
+   */
+  load?(): Promise<EvidenceVerifier<E>>
 }
 
 /** Side files given to `EvidenceVerifier.fromFile` (raw bytes, as read). */

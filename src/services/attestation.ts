@@ -8,7 +8,8 @@ import { consumeNonceReadingGeneration, getCurrentSecretVersion } from '../stora
 import { checkEvidenceBinding, computeBinding, computeKeylessBinding, issueEar, verifyEar, type IssuedNonce } from '../tokens/index.js'
 import type { ReleaseDataView } from './release-data.js'
 import { secretAad } from './secret-aad.js'
-import { prepareAttestCertificates, type CertificateRequestInput, type IssuedCertificateView } from './ca/certificate-issuance.js'
+import { caServices } from './ca-services.js'
+import type { CertificateRequestInput, IssuedCertificateView } from './ca/index.js'
 import { recoverDiskKey, type RecoverInput } from './sealing-keys.js'
 import {
   appraisalClaims,
@@ -204,7 +205,7 @@ export async function attest(s: Services, input: AttestInput, requestId: string,
   const certificates =
     input.certificates === undefined || input.certificates.length === 0
       ? undefined
-      : await prepareAttestCertificates(s, { requests: input.certificates, claims, key: key.publicJwk, requestId, clientIp: context.clientIp })
+      : await (await caServices()).prepareAttestCertificates(s, { requests: input.certificates, claims, key: key.publicJwk, requestId, clientIp: context.clientIp })
 
   // Without a token (`token: false`) nothing is signed: the answer's JWEs are all the client gets.
   const ear = wantsToken ? await earOf(s, input.nonce, key, { now, claims, overall, bindingRule }) : undefined

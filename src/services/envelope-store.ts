@@ -19,7 +19,7 @@ import {
   type EnvelopeKind,
   type StoredEnvelope,
 } from '../storage/index.js'
-import { caKeyAad } from './ca/ca-admin.js'
+import { caKeyAad } from './ca/ca-key-aad.js'
 import { sealingKeyAad } from './sealing-keys.js'
 import { auditKeyAad, secretAad } from './secret-aad.js'
 

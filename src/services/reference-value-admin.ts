@@ -16,7 +16,7 @@ import {
 } from '../storage/index.js'
 import type { AdminPrincipal } from './admin-tokens.js'
 import { auditAdminChange } from './audit.js'
-import { revokeIssuedOnMeasurement } from './ca/certificate-status.js'
+import { caServices } from './ca-services.js'
 import { isJsonValue } from './json-value.js'
 import type { Services } from './services.js'
 
@@ -164,7 +164,7 @@ export async function revokeReferenceValue(
     const measurement = input.measurement.toLowerCase()
     await revokeMeasurement(tx, name, measurement, input.reason, s.now())
     await auditAdminChange(tx, s, by, 'reference-values.revoke', name, { measurement: input.measurement, reason: input.reason, revokeCertificates: input.revokeCertificates === true })
-    if (input.revokeCertificates === true) revokedCertificates = await revokeIssuedOnMeasurement(tx, s, name, measurement, by)
+    if (input.revokeCertificates === true) revokedCertificates = await (await caServices()).revokeIssuedOnMeasurement(tx, s, name, measurement, by)
   })
   const set = await getReferenceValues(s, name)
   return revokedCertificates === undefined ? set : { ...set, revokedCertificates }

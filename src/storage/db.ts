@@ -178,10 +178,11 @@ export async function migrateDatabase(database: Database): Promise<void> {
 
 async function openPglite(dataDir: string | undefined, templateRoot: string | false | undefined): Promise<Database> {
   // Each engine's driver is loaded only when it is used (start-up time: README "Start-up and memory").
-  const [{ PGlite }, { drizzle: drizzlePglite }, { migrate: migratePglite }] = await Promise.all([
+  const [{ PGlite }, { drizzle: drizzlePglite }, { migrate: migratePglite }, { pglitePreparedRunner }] = await Promise.all([
     import('@electric-sql/pglite'),
     import('drizzle-orm/pglite'),
     import('drizzle-orm/pglite/migrator'),
+    import('./pglite-prepared.js'),
   ])
   let client: PGlite
   let lock: DataDirLock | undefined
@@ -225,7 +226,8 @@ async function openPglite(dataDir: string | undefined, templateRoot: string | fa
     },
   }
   migrators.set(db, () => migratePglite(db, { migrationsFolder: migrationsFolder() }))
-  registerPreparedRunner(db, async (statement, values) => (await client.query(statement.text, [...values])).rows)
+  // Parsed and planned once per instance, then Bind/Execute only (src/storage/pglite-prepared.ts).
+  registerPreparedRunner(db, pglitePreparedRunner(client))
   return database
 }
 

@@ -1,6 +1,8 @@
 /** Single use of attestation nonces, shared by every replica through the `used_nonces` key. */
-import { lt } from 'drizzle-orm'
+import { sql } from 'drizzle-orm'
+import { KeybrokerError } from '../errors.js'
 import type { Db, Executor } from './db.js'
+import { executeRows } from './raw-rows.js'
 import { runPrepared, type PreparedStatement } from './prepared.js'
 import { usedNonces } from './schema.js'
 import { guard } from './storage-error.js'
@@ -25,17 +27,36 @@ export function consumeNonce(ex: Executor, nonceId: string, expiresAt: Date, now
   })
 }
 
+/** Rows a purge statement deletes at most: each statement stays short under `serve`'s statement timeout. */
+export const NONCE_PURGE_BATCH = 5_000
+
 /**
  * Deletes the records of nonces that expired strictly before `now` (they can no longer pass the
- * expiry check, so forgetting them cannot re-enable them). Returns how many were deleted.
+ * expiry check, so forgetting them cannot re-enable them), `batch` rows per statement until none
+ * is left: at a high attestation rate ten minutes leave hundreds of thousands of rows, and one
+ * statement for all of them could outlast `serve`'s 5 s statement timeout and fail at every
+ * run. Each statement commits on its own, so a purge that fails half-way keeps what it did.
+ * Only the count comes back, never the deleted keys. Returns how many were deleted.
  *
  * @throws KeybrokerError `not-ready` / `internal` on database failure.
  */
-export function deleteExpiredNonces(ex: Executor, now: Date): Promise<number> {
-  return guard('deleteExpiredNonces', async () => {
-    const rows = await ex.delete(usedNonces).where(lt(usedNonces.expiresAt, now)).returning({ nonceId: usedNonces.nonceId })
-    return rows.length
-  })
+export async function deleteExpiredNonces(ex: Executor, now: Date, batch = NONCE_PURGE_BATCH): Promise<number> {
+  if (!Number.isSafeInteger(batch) || batch < 1) throw new RangeError(`deleteExpiredNonces: batch must be a positive integer, got ${batch}`)
+  let total = 0
+  for (;;) {
+    const [row] = await executeRows(
+      ex,
+      sql`with gone as (
+            delete from ${usedNonces} where ${usedNonces.nonceId} in (
+              select ${usedNonces.nonceId} from ${usedNonces} where ${usedNonces.expiresAt} < ${now.toISOString()}::timestamptz limit ${batch})
+            returning 1)
+          select count(*)::int as n from gone`,
+    )
+    const deleted = row?.['n']
+    if (typeof deleted !== 'number') throw new KeybrokerError('internal', 'deleteExpiredNonces: no count in the answer')
+    total += deleted
+    if (deleted < batch) return total
+  }
 }
 
 /** The nonce's row and the release generation in one statement, so in one snapshot and one round trip. */

@@ -1,9 +1,10 @@
 /**
  * Named, prepared SQL for the request hot path. drizzle builds a query's SQL text anew on every
  * call (about a third of the service's CPU per attestation before this existed); a statement here
- * is written once, and on PostgreSQL prepared once per pooled connection (pg's named statements:
- * Bind/Execute only after the first use). PGlite runs in-process and parses each time, which
- * costs it no round trip.
+ * is written once, and prepared once per connection: on PostgreSQL per pooled connection (pg's
+ * named statements: Bind/Execute only after the first use), on PGlite once per instance
+ * (src/storage/pglite-prepared.ts; PGlite's own `query()` parses and plans every call, at 3-4
+ * times the CPU per call of the prepared statement: README "Benchmark").
  *
  * Only the connection a `Db` was opened with runs these; callers inside a transaction use the
  * drizzle functions instead.
@@ -13,7 +14,7 @@ import type { Db } from './db.js'
 import type { RawRow } from './raw-rows.js'
 import { guard } from './storage-error.js'
 
-/** A statement: a unique name (pg caches it per connection under this name) and its text. */
+/** A statement: a unique name (pg and PGlite keep it prepared per connection under this name) and its text. */
 export interface PreparedStatement {
   readonly name: string
   readonly text: string

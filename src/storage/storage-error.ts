@@ -53,7 +53,9 @@ export function isUnavailable(err: unknown): boolean {
       inner.message === 'Client has encountered a connection error and is not queryable' ||
       inner.message === 'Client was closed and is not queryable' ||
       inner.message === 'Cannot use a pool after calling end on the pool' ||
-      inner.message.includes('PGlite is closed'))
+      inner.message.includes('PGlite is closed') ||
+      // A statement queued behind PGlite's close() (src/storage/pglite-prepared.ts).
+      inner.message.includes('PGlite is closing'))
   )
 }
 

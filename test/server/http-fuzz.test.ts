@@ -77,15 +77,19 @@ const bodyFor = (route: JsonRoute) => fc.oneof(anyJson.map((v) => JSON.stringify
 async function evidenceSamples(): Promise<Record<string, Record<string, Json>>> {
   const registry = createVerifierRegistry({ allowSample: true })
   const vec = (p: string) => new Uint8Array(readFileSync(`test/vectors/${p}`))
-  const fromFile = (type: string, main: string, certs: string[] = []) => registry.verifierFor(type).fromFile?.(vec(main), { certs: certs.map(vec) }) as Record<string, Json>
+  const fromFile = async (type: string, main: string, certs: string[] = []) => {
+    // The composite types load on first use: `fromFile` is on the loaded verifier.
+    const listed = registry.verifierFor(type)
+    return ((await listed.load?.()) ?? listed).fromFile?.(vec(main), { certs: certs.map(vec) }) as Record<string, Json>
+  }
   const ak = akKeyPair('p256')
   const f = quoteFields({ banks: [{ bank: 'sha256', pcrs: [0, 7] }] })
   const values = pcrValuesFor(f.banks)
   const quote = encodeQuote(f, values)
   return {
     sample: { type: 'sample', measurement: 'ab'.repeat(48), reportData: toBase64Url(new Uint8Array(64)), debug: false },
-    snp: fromFile('snp', 'snp/trustee-milan-vcek/test-report.bin', ['snp/trustee-milan-vcek/test-vcek.der']),
-    tdx: fromFile('tdx', 'tdx/trustee-v4-emr-with-collateral/tdx_quote_6.dat'),
+    snp: await fromFile('snp', 'snp/trustee-milan-vcek/test-report.bin', ['snp/trustee-milan-vcek/test-vcek.der']),
+    tdx: await fromFile('tdx', 'tdx/trustee-v4-emr-with-collateral/tdx_quote_6.dat'),
     tpm: {
       type: 'tpm',
       quote: Buffer.from(quote).toString('base64'),
@@ -93,11 +97,11 @@ async function evidenceSamples(): Promise<Record<string, Record<string, Json>>> 
       pcrs: wirePcrs(values),
       ak: { public: Buffer.from(encodePublic(ak.publicKey)).toString('base64') },
     },
-    'az-snp-vtpm': fromFile('az-snp-vtpm', 'azure/snp/evidence-v1.json'),
-    'az-tdx-vtpm': fromFile('az-tdx-vtpm', 'azure/tdx/evidence-v1.json'),
-    gotpm: fromFile('gotpm', 'gotpm/gce-cos-85-nonce9009.pb'),
-    automata: fromFile('automata', 'automata/azure-snp-collaterals.json'),
-    cosmian: fromFile('cosmian', 'cosmian/tdx-quote.dat'),
+    'az-snp-vtpm': await fromFile('az-snp-vtpm', 'azure/snp/evidence-v1.json'),
+    'az-tdx-vtpm': await fromFile('az-tdx-vtpm', 'azure/tdx/evidence-v1.json'),
+    gotpm: await fromFile('gotpm', 'gotpm/gce-cos-85-nonce9009.pb'),
+    automata: await fromFile('automata', 'automata/azure-snp-collaterals.json'),
+    cosmian: await fromFile('cosmian', 'cosmian/tdx-quote.dat'),
   }
 }
 

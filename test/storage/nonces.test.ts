@@ -57,4 +57,15 @@ describe.each(testDatabases())('nonces on %s', (engine) => {
     expect(await consumeNonce(database.db, 'exp-2', later(2000), later(2000))).toBe(false)
     expect(await consumeNonce(database.db, 'exp-3', later(3000), later(2000))).toBe(false)
   })
+
+  it('purges in batches until no expired row is left, and keeps the rest', async () => {
+    await deleteExpiredNonces(database.db, later(10_000)) // earlier tests' nonces
+    for (let i = 0; i < 23; i++) await consumeNonce(database.db, `batch-old-${i}`, later(5000 + i), T0)
+    for (let i = 0; i < 4; i++) await consumeNonce(database.db, `batch-new-${i}`, later(9000), T0)
+    expect(await deleteExpiredNonces(database.db, later(6000), 5)).toBe(23) // 5 statements of 5, one of 3
+    expect(await deleteExpiredNonces(database.db, later(6000), 5)).toBe(0)
+    for (let i = 0; i < 4; i++) expect(await consumeNonce(database.db, `batch-new-${i}`, later(9000), later(6000))).toBe(false)
+    expect(await deleteExpiredNonces(database.db, later(9001), 2)).toBe(4) // exactly two full batches, then an empty one
+    await expect(deleteExpiredNonces(database.db, later(9001), 0)).rejects.toThrow(RangeError)
+  })
 })

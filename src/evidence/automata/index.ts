@@ -1,19 +1,15 @@
-import { z } from 'zod'
 import { EvidenceError } from '../../errors.js'
 import { jsonObjectOf, parseJsonFile } from '../reader.js'
 import type { SnpVerifyOptions } from '../snp/options.js'
 import type { TdxVerifyOptions } from '../tdx/options.js'
 import type { EvidenceFiles, EvidenceVerifier } from '../types.js'
 import { AUTOMATA_BINDING } from './binding.js'
-import { collateralsSchema, decodeCollaterals } from './collaterals.js'
+import { decodeCollaterals } from './collaterals.js'
+import { automataEvidenceSchema, type AutomataEvidence } from './schema.js'
 import { verifyAutomata } from './verify.js'
 
-/**
- * `evidence` of type `automata` (README, "Automata cvm-agent collaterals"): the agent's
- * collaterals document, unchanged, as `collaterals`.
- */
-export const automataEvidenceSchema = z.object({ type: z.literal('automata'), collaterals: collateralsSchema }).strict()
-export type AutomataEvidence = z.infer<typeof automataEvidenceSchema>
+export { automataEvidenceSchema } from './schema.js'
+export type { AutomataEvidence } from './schema.js'
 
 /**
  * For `keybroker evidence verify --type automata FILE`: FILE is the collaterals document as the

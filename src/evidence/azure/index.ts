@@ -9,30 +9,12 @@ import type { TdxEvidenceCollateral, TdxVerifyOptions } from '../tdx/index.js'
 import { verifyAzSnpVtpm } from './snp-vtpm.js'
 import { verifyAzTdxVtpm } from './tdx-vtpm.js'
 import { REPORT_DATA_BINDING } from '../binding.js'
+import { azSnpVtpmEvidenceSchema, azTdxVtpmEvidenceSchema, type AzSnpVtpmEvidence, type AzTdxVtpmEvidence } from './schema.js'
 
-const b64 = (max: number) => z.string().min(1).max(max)
-const Pcrs = z.record(z.string().max(16), z.record(z.string().max(2), z.string().max(128)))
+export { azSnpVtpmEvidenceSchema, azTdxVtpmEvidenceSchema } from './schema.js'
+export type { AzSnpVtpmEvidence, AzTdxVtpmEvidence } from './schema.js'
 
-/**
- * `evidence` of type `az-snp-vtpm` (README, "Azure confidential VMs"): `hclReport` the HCL report
- * (vTPM NV index 0x01400001, base64), `quote`/`signature` the vTPM quote of keybroker's binding by
- * the AK (TPMS_ATTEST; TPMT_SIGNATURE or the bare RSA signature), `pcrs` the quoted PCR values,
- * `certs`/`crl` the VCEK chain and CRL as for `snp` (else the collateral store), `eventLog`
- * the guest's TCG event log.
- */
-export const azSnpVtpmEvidenceSchema = z
-  .object({
-    type: z.literal('az-snp-vtpm'),
-    hclReport: b64(24_000),
-    quote: b64(2048),
-    signature: b64(2048),
-    pcrs: Pcrs,
-    certs: z.union([z.string().max(65_536), z.array(z.string().max(16_384)).max(8)]).optional(),
-    crl: b64(65_536).optional(),
-    eventLog: b64(8 * 1024 * 1024).optional(),
-  })
-  .strict()
-export type AzSnpVtpmEvidence = z.infer<typeof azSnpVtpmEvidenceSchema>
+
 
 export function verifyAzSnpVtpmWireEvidence(e: AzSnpVtpmEvidence, ctx: VerifyContext, snpOptions?: Partial<SnpVerifyOptions>): Promise<Claims> {
   return verifyAzSnpVtpm({
@@ -117,33 +99,6 @@ export function createAzSnpVtpmVerifier(snpOptions?: Partial<SnpVerifyOptions>):
 
 export const azSnpVtpmVerifier: EvidenceVerifier<AzSnpVtpmEvidence> = createAzSnpVtpmVerifier()
 
-/**
- * `evidence` of type `az-tdx-vtpm`: as `az-snp-vtpm`, with `tdQuote` (the TD quote of the HCL
- * report's TDREPORT, base64) and its `collateral` as for `tdx` (else the collateral store)
- * instead of the VCEK chain.
- */
-export const azTdxVtpmEvidenceSchema = z
-  .object({
-    type: z.literal('az-tdx-vtpm'),
-    hclReport: b64(24_000),
-    tdQuote: b64(96 * 1024),
-    collateral: z
-      .object({
-        tcbInfo: z.string().min(1).max(256 * 1024).optional(),
-        qeIdentity: z.string().min(1).max(64 * 1024).optional(),
-        tcbSigningChain: z.string().min(1).max(16 * 1024).optional(),
-        pckCrl: z.string().min(1).max(1024 * 1024).optional(),
-        rootCaCrl: z.string().min(1).max(64 * 1024).optional(),
-      })
-      .strict()
-      .optional(),
-    quote: b64(2048),
-    signature: b64(2048),
-    pcrs: Pcrs,
-    eventLog: b64(8 * 1024 * 1024).optional(),
-  })
-  .strict()
-export type AzTdxVtpmEvidence = z.infer<typeof azTdxVtpmEvidenceSchema>
 
 const utf8 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'utf8'))
 /** As `tdx` evidence: JSON documents and PEM as text, CRLs as PEM or base64 DER. */

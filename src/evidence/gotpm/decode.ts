@@ -7,9 +7,8 @@
 import { fromBinary, fromJson, type JsonValue } from '@bufbuild/protobuf'
 import { EvidenceError } from '../../errors.js'
 import { AttestationSchema, type Attestation } from '../../proto-gen/attest_pb.js'
+import { MAX_ATTESTATION_BYTES } from './schema.js'
 
-/** An attestation is a few KiB plus the event logs; 8 MiB bounds it like `tpm` event logs. */
-export const MAX_ATTESTATION_BYTES = 8 * 1024 * 1024
 
 /**
  * Decodes the binary `Attestation` (unknown fields are refused: a field this schema does not
@@ -59,3 +58,5 @@ function refuseUnknownFields(node: unknown, path: string): void {
     refuseUnknownFields(v, `${path}.${k}`)
   }
 }
+
+export { MAX_ATTESTATION_BYTES }

@@ -1,36 +1,17 @@
 import type { JsonValue as ProtoJsonValue } from '@bufbuild/protobuf'
-import { z } from 'zod'
 import { EvidenceError } from '../../errors.js'
 import type { Attestation } from '../../proto-gen/attest_pb.js'
 import { fromBase64 } from '../reader.js'
 import type { SnpVerifyOptions } from '../snp/options.js'
 import type { TdxVerifyOptions } from '../tdx/options.js'
 import type { TpmVerifyOptions } from '../tpm/options.js'
-import type { Claims, EvidenceFiles, EvidenceVerifier, JsonValue, VerifyContext } from '../types.js'
+import type { Claims, EvidenceFiles, EvidenceVerifier, VerifyContext } from '../types.js'
 import { GOTPM_BINDING } from './binding.js'
-import { decodeAttestationBinary, decodeAttestationJson, MAX_ATTESTATION_BYTES } from './decode.js'
+import { decodeAttestationBinary, decodeAttestationJson } from './decode.js'
+import { gotpmEvidenceSchema, MAX_ATTESTATION_BYTES, type GotpmEvidence } from './schema.js'
 import { toClaims } from './to-claims.js'
 import { verifyGotpm } from './verify.js'
 
-const JSON_VALUE: z.ZodType<JsonValue> = z.lazy(() =>
-  z.union([z.string().max(MAX_ATTESTATION_BYTES * 2), z.number(), z.boolean(), z.null(), z.array(JSON_VALUE).max(100_000), z.record(z.string().max(256), JSON_VALUE)]),
-)
-
-/**
- * `evidence` of type `gotpm` (README, "go-tpm-tools attestations"): `attestation` is the
- * go-tpm-tools `Attestation` protobuf — its binary form in base64 (what `proto.Marshal`,
- * `gotpm attest --format binarypb` and the Cocos agent write), or its protojson object.
- */
-export const gotpmEvidenceSchema = z
-  .object({
-    type: z.literal('gotpm'),
-    attestation: z
-      .union([z.string().min(1).max(Math.ceil((MAX_ATTESTATION_BYTES * 4) / 3) + 4), z.record(z.string().max(64), JSON_VALUE)])
-      .describe('the go-tpm-tools Attestation: base64 of the binary protobuf, or its protojson object'),
-  })
-  .strict()
-  .describe('go-tpm-tools Attestation (GCP, Confidential Space, Cocos)')
-export type GotpmEvidence = z.infer<typeof gotpmEvidenceSchema>
 
 /** The decoded `Attestation` of wire evidence. @throws `evidence-malformed` */
 export function decodeGotpmEvidence(e: GotpmEvidence): Attestation {
@@ -91,7 +72,9 @@ export { GOTPM_BINDING, GOTPM_BINDING_FIELDS } from './binding.js'
 export { verifyGotpm, MAX_QUOTES } from './verify.js'
 export type { GotpmVerifyInput, GotpmVerification } from './verify.js'
 export { toClaims as gotpmClaims } from './to-claims.js'
-export { decodeAttestationBinary, decodeAttestationJson, MAX_ATTESTATION_BYTES } from './decode.js'
+export { decodeAttestationBinary, decodeAttestationJson } from './decode.js'
+export { gotpmEvidenceSchema, MAX_ATTESTATION_BYTES } from './schema.js'
+export type { GotpmEvidence } from './schema.js'
 export { reportBytesFromProto, productFromProto, certificatesFromProto } from './snp-report.js'
 export { quoteBytesFromProto } from './tdx-quote.js'
 export { cocosReportData, teeBindingOf, teeNonceOf, TEE_NONCE_SIZE } from './tee-binding.js'

@@ -1,9 +1,13 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { deleteSigner, getSigner, importBundle, listSigners, registerSigner } from '../../services/bundle-admin.js'
+import { lazyImport } from '../../lazy-import.js'
 import type { App } from '../app.js'
 import type { AdminRole, AppDeps } from '../context.js'
 import { adminAuth } from '../middleware/admin-auth.js'
 import { ADMIN_ERRORS, NameSchema, problemResponse, TimestampSchema } from '../schemas/common.js'
+
+// The bundle formats (CoRIM, go-sev-guest/go-tdx-guest protobuf, Automata, Cosmian) are admin-only:
+// loaded by the first bundle or signer request, not at start (README, "Start-up and memory").
+const bundleAdmin = lazyImport(() => import('../../services/bundle-admin.js'))
 
 const Fingerprint = z
   .string()
@@ -127,7 +131,7 @@ export function registerAdminBundleRoutes(app: App, deps: AppDeps): void {
       request: { body: { required: true, content: { 'application/json': { schema: CreateSigner } } } },
       responses: { 201: json(Signer, 'registered'), ...ERRORS, 409: problemResponse('The key is registered already') },
     }),
-    async (c) => c.json(await registerSigner(s, c.req.valid('json'), c.get('admin')), 201),
+    async (c) => c.json(await (await bundleAdmin()).registerSigner(s, c.req.valid('json'), c.get('admin')), 201),
   )
 
   app.openapi(
@@ -140,7 +144,7 @@ export function registerAdminBundleRoutes(app: App, deps: AppDeps): void {
       middleware: [read] as const,
       responses: { 200: json(z.object({ signers: z.array(Signer) }), 'signers'), ...ERRORS },
     }),
-    async (c) => c.json({ signers: await listSigners(s) }, 200),
+    async (c) => c.json({ signers: await (await bundleAdmin()).listSigners(s) }, 200),
   )
 
   app.openapi(
@@ -154,7 +158,7 @@ export function registerAdminBundleRoutes(app: App, deps: AppDeps): void {
       request: { params: FingerprintParam },
       responses: { 200: json(Signer, 'signer'), ...ERRORS },
     }),
-    async (c) => c.json(await getSigner(s, c.req.valid('param').fingerprint), 200),
+    async (c) => c.json(await (await bundleAdmin()).getSigner(s, c.req.valid('param').fingerprint), 200),
   )
 
   app.openapi(
@@ -169,7 +173,7 @@ export function registerAdminBundleRoutes(app: App, deps: AppDeps): void {
       responses: { 204: { description: 'deleted' }, ...ERRORS },
     }),
     async (c) => {
-      await deleteSigner(s, c.req.valid('param').fingerprint, c.get('admin'))
+      await (await bundleAdmin()).deleteSigner(s, c.req.valid('param').fingerprint, c.get('admin'))
       return c.body(null, 204)
     },
   )
@@ -193,6 +197,6 @@ export function registerAdminBundleRoutes(app: App, deps: AppDeps): void {
         422: problemResponse('bundle-signer-unknown, bundle-signature-invalid or bundle-expired'),
       },
     }),
-    async (c) => c.json(await importBundle(s, c.req.valid('json'), c.get('admin')), 200),
+    async (c) => c.json(await (await bundleAdmin()).importBundle(s, c.req.valid('json'), c.get('admin')), 200),
   )
 }

@@ -1,16 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { certificatePem, EXTENDED_KEY_USAGES, REVOCATION_REASONS, SUBJECT_ATTRIBUTE_NAMES } from '../../ca/index.js'
+import { certificatePem, EXTENDED_KEY_USAGES, MAX_LIFETIME_SECONDS, REVOCATION_REASONS } from '../../ca/certificate-terms.js'
+import { SUBJECT_ATTRIBUTE_NAMES } from '../../ca/names.js'
 import { KeybrokerError } from '../../errors.js'
-import { createCa, getCaView, listCaViews, rotateCa } from '../../services/ca/ca-admin.js'
-import {
-  createCertificateProfile,
-  deleteCertificateProfile,
-  getCertificateProfile,
-  listCertificateProfiles,
-  MAX_LIFETIME_SECONDS,
-  replaceCertificateProfile,
-} from '../../services/ca/certificate-profiles.js'
-import { revokeByAdmin } from '../../services/ca/certificate-status.js'
+import { caServices } from '../../services/ca-services.js'
 import { getIssuedCertificate, listIssuedCertificates, type IssuedCertificate } from '../../storage/index.js'
 import type { App } from '../app.js'
 import type { AdminRole, AppDeps } from '../context.js'
@@ -144,44 +136,44 @@ export function registerAdminCaRoutes(app: App, deps: AppDeps): void {
 
   app.openapi(
     createRoute({ ...sec, tags: ['admin: certificates'], method: 'post', path: '/admin/v1/cas', summary: 'Create a CA: generated (P-256/P-384 key, self-signed root) or an imported intermediate', middleware: [write] as const, request: body(CreateCa), responses: { 201: json(CaSchema, 'created'), ...ERRORS, 409: problemResponse('A CA of that name exists') } }),
-    async (c) => c.json(await createCa(s, c.req.valid('json'), c.get('admin')), 201),
+    async (c) => c.json(await (await caServices()).createCa(s, c.req.valid('json'), c.get('admin')), 201),
   )
   app.openapi(
     createRoute({ ...sec, tags: ['admin: certificates'], method: 'get', path: '/admin/v1/cas', summary: 'List CAs', middleware: [read] as const, responses: { 200: json(z.object({ cas: z.array(CaSchema) }), 'CAs'), ...ERRORS } }),
-    async (c) => c.json({ cas: await listCaViews(s) }, 200),
+    async (c) => c.json({ cas: await (await caServices()).listCaViews(s) }, 200),
   )
   app.openapi(
     createRoute({ ...sec, tags: ['admin: certificates'], method: 'get', path: '/admin/v1/cas/{name}', summary: 'Read a CA', middleware: [read] as const, request: { params: NameParam }, responses: { 200: json(CaSchema, 'CA'), ...ERRORS } }),
-    async (c) => c.json(await getCaView(s, c.req.valid('param').name), 200),
+    async (c) => c.json(await (await caServices()).getCaView(s, c.req.valid('param').name), 200),
   )
   app.openapi(
     createRoute({ ...sec, tags: ['admin: certificates'], method: 'post', path: '/admin/v1/cas/{name}/rotate', summary: 'New CA key for issuance; older keys keep their CRL and OCSP until their certificates expire', middleware: [write] as const, request: { params: NameParam, body: { required: false, content: { 'application/json': { schema: RotateCa } } } }, responses: { 200: json(CaSchema, 'CA'), ...ERRORS, 409: problemResponse('Rotated concurrently') } }),
     async (c) => {
       const input = (c.req.header('Content-Type') ?? '').startsWith('application/json') ? c.req.valid('json') : {}
-      return c.json(await rotateCa(s, c.req.valid('param').name, input ?? {}, c.get('admin')), 200)
+      return c.json(await (await caServices()).rotateCa(s, c.req.valid('param').name, input ?? {}, c.get('admin')), 200)
     },
   )
 
   app.openapi(
     createRoute({ ...sec, tags: ['admin: certificates'], method: 'post', path: '/admin/v1/certificate-profiles', summary: 'Create a certificate profile', middleware: [write] as const, request: body(CreateProfile), responses: { 201: json(ProfileSchema, 'created'), ...ERRORS, 409: problemResponse('A profile of that name exists') } }),
-    async (c) => c.json(await createCertificateProfile(s, c.req.valid('json'), c.get('admin')), 201),
+    async (c) => c.json(await (await caServices()).createCertificateProfile(s, c.req.valid('json'), c.get('admin')), 201),
   )
   app.openapi(
     createRoute({ ...sec, tags: ['admin: certificates'], method: 'get', path: '/admin/v1/certificate-profiles', summary: 'List certificate profiles', middleware: [read] as const, responses: { 200: json(z.object({ profiles: z.array(ProfileSchema) }), 'profiles'), ...ERRORS } }),
-    async (c) => c.json({ profiles: await listCertificateProfiles(s) }, 200),
+    async (c) => c.json({ profiles: await (await caServices()).listCertificateProfiles(s) }, 200),
   )
   app.openapi(
     createRoute({ ...sec, tags: ['admin: certificates'], method: 'get', path: '/admin/v1/certificate-profiles/{name}', summary: 'Read a certificate profile', middleware: [read] as const, request: { params: NameParam }, responses: { 200: json(ProfileSchema, 'profile'), ...ERRORS } }),
-    async (c) => c.json(await getCertificateProfile(s, c.req.valid('param').name), 200),
+    async (c) => c.json(await (await caServices()).getCertificateProfile(s, c.req.valid('param').name), 200),
   )
   app.openapi(
     createRoute({ ...sec, tags: ['admin: certificates'], method: 'put', path: '/admin/v1/certificate-profiles/{name}', summary: 'Replace a certificate profile\'s settings', middleware: [write] as const, request: { params: NameParam, ...body(ReplaceProfile) }, responses: { 200: json(ProfileSchema, 'profile'), ...ERRORS } }),
-    async (c) => c.json(await replaceCertificateProfile(s, { name: c.req.valid('param').name, ...c.req.valid('json') }, c.get('admin')), 200),
+    async (c) => c.json(await (await caServices()).replaceCertificateProfile(s, { name: c.req.valid('param').name, ...c.req.valid('json') }, c.get('admin')), 200),
   )
   app.openapi(
     createRoute({ ...sec, tags: ['admin: certificates'], method: 'delete', path: '/admin/v1/certificate-profiles/{name}', summary: 'Delete a certificate profile (its certificates stay valid)', middleware: [write] as const, request: { params: NameParam }, responses: { 204: { description: 'deleted' }, ...ERRORS } }),
     async (c) => {
-      await deleteCertificateProfile(s, c.req.valid('param').name, c.get('admin'))
+      await (await caServices()).deleteCertificateProfile(s, c.req.valid('param').name, c.get('admin'))
       return c.body(null, 204)
     },
   )
@@ -221,6 +213,6 @@ export function registerAdminCaRoutes(app: App, deps: AppDeps): void {
       request: { params: SerialParam, ...body(Revoke) },
       responses: { 200: json(z.object({ serial: z.string(), revokedAt: TimestampSchema, reason: z.string() }), 'revoked'), ...ERRORS },
     }),
-    async (c) => c.json(await revokeByAdmin(s, serialParam(c.req.valid('param').serial), c.req.valid('json').reason, c.get('admin')), 200),
+    async (c) => c.json(await (await caServices()).revokeByAdmin(s, serialParam(c.req.valid('param').serial), c.req.valid('json').reason, c.get('admin')), 200),
   )
 }

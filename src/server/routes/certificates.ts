@@ -1,9 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { normalizeSerial } from '../../ca/index.js'
+import { normalizeSerial } from '../../ca/certificate-terms.js'
 import { KeybrokerError } from '../../errors.js'
-import { caBundlePem } from '../../services/ca/ca-admin.js'
-import { issueWithToken, renewWithToken } from '../../services/ca/certificate-issuance.js'
-import { answerOcsp, currentCrl, revokeByHolder } from '../../services/ca/certificate-status.js'
+import { caServices } from '../../services/ca-services.js'
 import type { App } from '../app.js'
 import { clientIp } from '../client-ip.js'
 import type { AppDeps } from '../context.js'
@@ -48,7 +46,7 @@ export function registerCertificateRoutes(app: App, deps: AppDeps): void {
     }),
     async (c) => {
       const token = bearerEar(c.req.header('Authorization'))
-      return c.json(await issueWithToken(s, token, c.req.valid('json'), c.get('requestId'), clientIp(c)), 200)
+      return c.json(await (await caServices()).issueWithToken(s, token, c.req.valid('json'), c.get('requestId'), clientIp(c)), 200)
     },
   )
 
@@ -72,7 +70,7 @@ export function registerCertificateRoutes(app: App, deps: AppDeps): void {
     async (c) => {
       const token = bearerEar(c.req.header('Authorization'))
       const body = (c.req.header('Content-Type') ?? '').startsWith('application/json') ? c.req.valid('json') : {}
-      const { renewed: _, ...issued } = await renewWithToken(s, token, serialParam(c.req.valid('param').serial), body ?? {}, c.get('requestId'), clientIp(c))
+      const { renewed: _, ...issued } = await (await caServices()).renewWithToken(s, token, serialParam(c.req.valid('param').serial), body ?? {}, c.get('requestId'), clientIp(c))
       return c.json(issued, 200)
     },
   )
@@ -95,7 +93,7 @@ export function registerCertificateRoutes(app: App, deps: AppDeps): void {
         409: problemResponse('Nonce already used'),
       },
     }),
-    async (c) => c.json(await revokeByHolder(s, serialParam(c.req.valid('param').serial), c.req.valid('json').proof), 200),
+    async (c) => c.json(await (await caServices()).revokeByHolder(s, serialParam(c.req.valid('param').serial), c.req.valid('json').proof), 200),
   )
 
   const CaParam = z.object({ name: NameSchema })
@@ -108,7 +106,7 @@ export function registerCertificateRoutes(app: App, deps: AppDeps): void {
       request: { params: CaParam },
       responses: { 200: { description: 'PEM bundle', content: { 'application/pem-certificate-chain': { schema: z.string() } } }, ...COMMON_ERRORS, 404: problemResponse('No such CA') },
     }),
-    async (c) => c.body(await caBundlePem(s, c.req.valid('param').name), 200, { 'Content-Type': 'application/pem-certificate-chain', 'Cache-Control': 'no-cache' }),
+    async (c) => c.body(await (await caServices()).caBundlePem(s, c.req.valid('param').name), 200, { 'Content-Type': 'application/pem-certificate-chain', 'Cache-Control': 'no-cache' }),
   )
 
   app.openapi(
@@ -121,7 +119,7 @@ export function registerCertificateRoutes(app: App, deps: AppDeps): void {
       responses: { 200: binary('application/pkix-crl', 'DER CRL'), ...COMMON_ERRORS, 404: problemResponse('No such CA or version') },
     }),
     async (c) => {
-      const crl = await currentCrl(s, c.req.valid('param').name, c.req.valid('query').version)
+      const crl = await (await caServices()).currentCrl(s, c.req.valid('param').name, c.req.valid('query').version)
       return c.body(Buffer.from(crl), 200, { 'Content-Type': 'application/pkix-crl', 'Cache-Control': 'no-cache' })
     },
   )
@@ -137,7 +135,7 @@ export function registerCertificateRoutes(app: App, deps: AppDeps): void {
     }),
     async (c) => {
       const der = new Uint8Array(await c.req.arrayBuffer())
-      return c.body(Buffer.from(await answerOcsp(s, c.req.valid('param').name, der)), 200, { 'Content-Type': 'application/ocsp-response', 'Cache-Control': 'no-cache' })
+      return c.body(Buffer.from(await (await caServices()).answerOcsp(s, c.req.valid('param').name, der)), 200, { 'Content-Type': 'application/ocsp-response', 'Cache-Control': 'no-cache' })
     },
   )
 
@@ -154,7 +152,7 @@ export function registerCertificateRoutes(app: App, deps: AppDeps): void {
       const text = c.req.valid('param').request
       if (!/^[A-Za-z0-9+/=_-]+$/.test(text)) throw new KeybrokerError('bad-request', 'the OCSP request is not base64')
       const der = new Uint8Array(Buffer.from(text, text.includes('-') || text.includes('_') ? 'base64url' : 'base64'))
-      return c.body(Buffer.from(await answerOcsp(s, c.req.valid('param').name, der)), 200, { 'Content-Type': 'application/ocsp-response', 'Cache-Control': 'no-cache' })
+      return c.body(Buffer.from(await (await caServices()).answerOcsp(s, c.req.valid('param').name, der)), 200, { 'Content-Type': 'application/ocsp-response', 'Cache-Control': 'no-cache' })
     },
   )
 }

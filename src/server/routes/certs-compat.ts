@@ -1,12 +1,12 @@
 import { X509Certificate } from 'node:crypto'
 import { createRoute, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
-import { normalizeSerial, parseGoDurationSeconds, storedZip } from '../../ca/index.js'
+import { normalizeSerial } from '../../ca/certificate-terms.js'
+import { parseGoDurationSeconds } from '../../ca/go-duration.js'
+import { storedZip } from '../../ca/zip.js'
 import { KeybrokerError } from '../../errors.js'
-import { caBundlePem } from '../../services/ca/ca-admin.js'
-import { issueWithToken, renewWithToken, type IssuedCertificateView } from '../../services/ca/certificate-issuance.js'
-import { getCertificateProfile } from '../../services/ca/certificate-profiles.js'
-import { answerOcsp, answerOcspForSerial, currentCrl, revokeByToken } from '../../services/ca/certificate-status.js'
+import { caServices } from '../../services/ca-services.js'
+import type { IssuedCertificateView } from '../../services/ca/index.js'
 import type { App } from '../app.js'
 import { clientIp } from '../client-ip.js'
 import type { AppDeps, AppEnv } from '../context.js'
@@ -63,11 +63,11 @@ export function registerCertsCompatRoutes(app: App, deps: AppDeps): void {
     if (name === undefined) throw new KeybrokerError('not-found', 'the absmach/certs-compatible endpoints are not configured (KEYBROKER_CERTS_COMPAT_PROFILE)')
     return name
   }
-  const compatCa = async (): Promise<string> => (await getCertificateProfile(s, compatProfile())).ca
+  const compatCa = async (): Promise<string> => (await (await caServices()).getCertificateProfile(s, compatProfile())).ca
   const ttlOf = (ttl: string | undefined) => (ttl === undefined || ttl === '' ? undefined : parseGoDurationSeconds(ttl))
   const issue = async (c: Context<AppEnv>, profile: string, entityId: string, csr: string, ttl: string | undefined) => {
     const token = bearerEar(c.req.header('Authorization'))
-    const issued = await issueWithToken(s, token, { profile, csr, requestedLifetimeSeconds: ttlOf(ttl), entityId }, c.get('requestId'), clientIp(c))
+    const issued = await (await caServices()).issueWithToken(s, token, { profile, csr, requestedLifetimeSeconds: ttlOf(ttl), entityId }, c.get('requestId'), clientIp(c))
     return issuedBody(issued, entityId)
   }
 
@@ -119,7 +119,7 @@ export function registerCertsCompatRoutes(app: App, deps: AppDeps): void {
     }),
     async (c) => {
       const token = bearerEar(c.req.header('Authorization'))
-      const r = await renewWithToken(s, token, serialOf(c.req.valid('param').id), {}, c.get('requestId'), clientIp(c))
+      const r = await (await caServices()).renewWithToken(s, token, serialOf(c.req.valid('param').id), {}, c.get('requestId'), clientIp(c))
       // certs.Certificate: `certificate` and `key` are Go []byte (base64 in JSON).
       return c.json(
         {
@@ -148,7 +148,7 @@ export function registerCertsCompatRoutes(app: App, deps: AppDeps): void {
       responses: { 204: { description: 'revoked' }, ...ERRORS },
     }),
     async (c) => {
-      await revokeByToken(s, serialOf(c.req.valid('param').id), bearerEar(c.req.header('Authorization')), c.get('requestId'))
+      await (await caServices()).revokeByToken(s, serialOf(c.req.valid('param').id), bearerEar(c.req.header('Authorization')), c.get('requestId'))
       return c.body(null, 204)
     },
   )
@@ -161,7 +161,7 @@ export function registerCertsCompatRoutes(app: App, deps: AppDeps): void {
       summary: 'The CRL as {"crl": base64 DER}',
       responses: { 200: { description: 'CRL', content: { 'application/json': { schema: z.object({ crl: z.string() }).openapi('CertsCrl') } } }, ...ERRORS },
     }),
-    async (c) => c.json({ crl: Buffer.from(await currentCrl(s, await compatCa())).toString('base64') }, 200, { 'Cache-Control': 'no-cache' }),
+    async (c) => c.json({ crl: Buffer.from(await (await caServices()).currentCrl(s, await compatCa())).toString('base64') }, 200, { 'Cache-Control': 'no-cache' }),
   )
 
   app.openapi(
@@ -189,9 +189,9 @@ export function registerCertsCompatRoutes(app: App, deps: AppDeps): void {
         const body = typeof valid === 'string' ? {} : valid
         const serial = body.serial_number !== undefined ? normalizeSerial(body.serial_number) : body.certificate !== undefined ? serialOfPem(body.certificate) : undefined
         if (serial === undefined) throw new KeybrokerError('bad-request', 'give serial_number or certificate')
-        return c.body(Buffer.from(await answerOcspForSerial(s, ca, serial)), 200, headers)
+        return c.body(Buffer.from(await (await caServices()).answerOcspForSerial(s, ca, serial)), 200, headers)
       }
-      return c.body(Buffer.from(await answerOcsp(s, ca, new Uint8Array(await c.req.arrayBuffer()))), 200, headers)
+      return c.body(Buffer.from(await (await caServices()).answerOcsp(s, ca, new Uint8Array(await c.req.arrayBuffer()))), 200, headers)
     },
   )
 
@@ -204,7 +204,7 @@ export function registerCertsCompatRoutes(app: App, deps: AppDeps): void {
       responses: { 200: { description: 'CA', content: { 'application/json': { schema: z.object({ certificate: z.string(), revoked: z.boolean(), expiry_time: z.string() }).openapi('CertsViewCa') } } }, ...ERRORS },
     }),
     async (c) => {
-      const pem = await caBundlePem(s, await compatCa())
+      const pem = await (await caServices()).caBundlePem(s, await compatCa())
       const first = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(pem)?.[0]
       const expiry = first === undefined ? '' : new Date(new X509Certificate(first).validTo).toISOString()
       return c.json({ certificate: pem, revoked: false, expiry_time: expiry }, 200)
@@ -220,7 +220,7 @@ export function registerCertsCompatRoutes(app: App, deps: AppDeps): void {
       responses: { 200: { description: 'zip', content: { 'application/zip': { schema: z.string().openapi({ format: 'binary' }) } } }, ...ERRORS },
     }),
     async (c) => {
-      const pem = await caBundlePem(s, await compatCa())
+      const pem = await (await caServices()).caBundlePem(s, await compatCa())
       const zip = storedZip([{ name: 'ca.crt', data: new Uint8Array(Buffer.from(pem)) }], s.now())
       return c.body(Buffer.from(zip), 200, { 'Content-Type': 'application/zip', 'Content-Disposition': 'attachment; filename=ca.zip' })
     },

@@ -25,6 +25,7 @@ import {
 import type { AdminPrincipal } from '../admin-tokens.js'
 import { auditAdminChange } from '../audit.js'
 import type { Services } from '../services.js'
+import { caKeyAad } from './ca-key-aad.js'
 
 /**
  * Certificate authorities of the attested CA (issue 16): generated (a P-256/P-384 key and a
@@ -35,13 +36,9 @@ import type { Services } from '../services.js'
 
 /** Lifetime of a generated root; rotation, not expiry, is how a generated CA changes keys. */
 export const ROOT_LIFETIME_SECONDS = 10 * 365 * 86_400
-const ENVELOPE_LABEL = 'keybroker ca key v1'
 const MAX_PEM_BYTES = 64 * 1024
 
-/** AAD of a CA private key at rest: bound to the CA, the version and the key identifier. */
-export function caKeyAad(name: string, version: number, keyId: string): string {
-  return `${ENVELOPE_LABEL}:${name}:${version}:${keyId}`
-}
+export { caKeyAad }
 
 export interface CaView {
   readonly name: string

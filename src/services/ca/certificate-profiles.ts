@@ -1,4 +1,5 @@
 import { validateNameRules, type ExtendedKeyUsageName } from '../../ca/index.js'
+import { MAX_LIFETIME_SECONDS } from '../../ca/certificate-terms.js'
 import { KeybrokerError } from '../../errors.js'
 import {
   createProfile as insertProfile,
@@ -21,8 +22,7 @@ import type { Services } from '../services.js'
  * and lifetime, gated by reference-value sets and a release policy exactly as a secret is.
  */
 export const DEFAULT_LIFETIME_SECONDS = 86_400
-/** The cap of any profile's lifetime: attested certificates are short-lived; renew instead. */
-export const MAX_LIFETIME_SECONDS = 90 * 86_400
+export { MAX_LIFETIME_SECONDS }
 
 export interface ProfileInput {
   readonly name: string

@@ -1,0 +1,5 @@
+export { caBundlePem, createCa, getCaView, listCaViews, rotateCa } from './ca-admin.js'
+export { issueWithToken, prepareAttestCertificates, renewWithToken } from './certificate-issuance.js'
+export type { CertificateRequestInput, IssuedCertificateView } from './certificate-issuance.js'
+export { createCertificateProfile, deleteCertificateProfile, getCertificateProfile, listCertificateProfiles, replaceCertificateProfile } from './certificate-profiles.js'
+export { answerOcsp, answerOcspForSerial, currentCrl, revokeByAdmin, revokeByHolder, revokeByToken, revokeIssuedOnMeasurement } from './certificate-status.js'
