@@ -3,7 +3,7 @@
  * baseline compiler (Liftoff) only, without tiering hot functions up to the optimizing one
  * (TurboFan). Each tier-up compiles one of PostgreSQL's functions on a background thread, and
  * the large ones (the executor, the parser) need tens of MB of compiler memory each. glibc keeps
- * what those threads freed in their malloc arenas: 35-70 MiB resident for the rest of the
+ * what those threads freed in their malloc arenas: 35-76 MiB resident for the rest of the
  * process, a sixth to a quarter of a PGlite service's memory. Liftoff's code was measured no
  * dearer per request than the tiered-up code plus its compilation (README "Start-up and
  * memory"). PostgreSQL runs outside the process, so a service on `DATABASE_URL` is left as it is;
