@@ -1,14 +1,17 @@
 import { describeError } from '../log/logger.js'
-import { deleteExpiredNonces } from '../storage/index.js'
+import { deleteExpiredNonces, vacuumChurnedTables } from '../storage/index.js'
 import { writeAuditCheckpoint } from './audit-checkpoints.js'
 import type { Services } from './services.js'
 
 /**
  * Deletes single-use rows of nonces that have expired: an expired nonce is refused by its MAC'd
- * expiry alone, so its row is no longer needed. Safe on every replica at once.
+ * expiry alone, so its row is no longer needed. Safe on every replica at once. On the embedded
+ * PGlite it then vacuums the tables requests churn (no autovacuum runs there).
  */
 export async function purgeExpiredNonces(s: Pick<Services, 'database' | 'now'>): Promise<number> {
-  return deleteExpiredNonces(s.database.db, s.now())
+  const deleted = await deleteExpiredNonces(s.database.db, s.now())
+  await vacuumChurnedTables(s.database)
+  return deleted
 }
 
 /**

@@ -6,7 +6,7 @@ export type { AdminRole, SecretKind, SecretState } from './schema.js'
 export { isUnavailable, isUniqueViolation, toStorageError } from './storage-error.js'
 export { executeRows } from './raw-rows.js'
 export type { RawRow } from './raw-rows.js'
-export { consumeNonce, consumeNonceReadingGeneration, deleteExpiredNonces } from './nonces.js'
+export { consumeNonce, consumeNonceReadingGeneration, deleteExpiredNonces, vacuumChurnedTables } from './nonces.js'
 export {
   countActiveAdminTokens,
   findActiveAdminTokenByHash,

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { consumeNonce, deleteExpiredNonces, type Database } from '../../src/storage/index.js'
+import { consumeNonce, deleteExpiredNonces, executeRows, vacuumChurnedTables, type Database } from '../../src/storage/index.js'
+import { sql } from 'drizzle-orm'
 import { testDatabases } from '../support/databases.js'
 
 const T0 = new Date('2026-01-01T00:00:00.000Z')
@@ -67,5 +68,18 @@ describe.each(testDatabases())('nonces on %s', (engine) => {
     for (let i = 0; i < 4; i++) expect(await consumeNonce(database.db, `batch-new-${i}`, later(9000), later(6000))).toBe(false)
     expect(await deleteExpiredNonces(database.db, later(9001), 2)).toBe(4) // exactly two full batches, then an empty one
     await expect(deleteExpiredNonces(database.db, later(9001), 0)).rejects.toThrow(RangeError)
+  })
+
+  it('vacuums the churned tables on PGlite only (single-user mode runs no autovacuum)', async () => {
+    const stats = async (): Promise<{ dead: number; vacuumed: boolean }> => {
+      const [row] = await executeRows(database.db, sql`select n_dead_tup::int as dead, last_vacuum is not null as vacuumed from pg_stat_user_tables where relname = 'used_nonces'`)
+      return { dead: Number(row?.['dead']), vacuumed: row?.['vacuumed'] === true }
+    }
+    await deleteExpiredNonces(database.db, later(100_000))
+    for (let i = 0; i < 50; i++) await consumeNonce(database.db, `vac-${i}`, later(50_000), T0)
+    expect(await deleteExpiredNonces(database.db, later(60_000))).toBe(50)
+    const vacuumed = await vacuumChurnedTables(database)
+    expect(vacuumed).toBe(database.engine === 'pglite')
+    if (database.engine === 'pglite') expect(await stats()).toEqual({ dead: 0, vacuumed: true })
   })
 })
