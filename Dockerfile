@@ -46,4 +46,5 @@ EXPOSE 8443
 # against its own loopback, so it does not check the certificate (clients do).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=4 \
   CMD ["node", "-e", "const p=(process.env.KEYBROKER_LISTEN||'').split(':').pop()||'8443';const h=process.env.KEYBROKER_INSECURE_HTTP==='1'?require('http'):require('https');h.get({host:'127.0.0.1',port:p,path:'/readyz',rejectUnauthorized:false,timeout:4000},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"]
-CMD ["node", "bin/keybroker.js", "serve"]
+# --max-semi-space-size: V8 reads it only at a process's start (src/cli/young-generation.ts).
+CMD ["node", "--max-semi-space-size=8", "bin/keybroker.js", "serve"]

@@ -4,6 +4,7 @@
  * and a keep-alive HTTPS JSON call. Not a test helper: tests use test/support/keybroker.ts.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { servingExecArgv } from '../../src/cli/young-generation.js'
 import { randomBytes } from 'node:crypto'
 import { openSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -54,7 +55,9 @@ export async function startService(options: StartOptions): Promise<BenchService>
   const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
   // BENCH_NODE_FLAGS: more Node flags for the service (e.g. `--trace-gc`, `--heapsnapshot-signal=SIGUSR2`).
-  const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f !== '')
+  // The service starts as `npm start` and the container image start it (SERVE_SEMI_SPACE_FLAG)
+  // unless BENCH_NODE_FLAGS sizes the young generation itself.
+  const flags = servingExecArgv((process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f !== ''), undefined)
   // BENCH_SERVICE_STDOUT: a file for the service's stdout (where `--trace-gc` writes); ignored otherwise.
   const stdout = process.env.BENCH_SERVICE_STDOUT ? openSync(process.env.BENCH_SERVICE_STDOUT, 'a') : 'ignore'
   const args = options.entry === undefined ? [cli, 'serve'] : [fileURLToPath(new URL(options.entry, import.meta.url))]

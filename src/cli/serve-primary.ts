@@ -18,6 +18,7 @@ import { listenMetrics, type MetricsListener } from '../server/metrics-listener.
 import { prepareAdminAccess } from '../services/admin-tokens.js'
 import { scheduleMaintenance } from '../services/maintenance.js'
 import { createServices } from '../services/services.js'
+import { servingExecArgv } from './young-generation.js'
 import { isWorkerMessage, WORKER_ENV, WORKER_MESSAGES, type WorkerStart } from './worker-messages.js'
 import { settlesWithin } from '../settles-within.js'
 
@@ -61,6 +62,8 @@ export async function servePrimary(config: Config): Promise<number> {
   const services = await createServices(config, log, { deferDatabase: true })
   if (config.allowSampleEvidence) log.warn('sample evidence is ENABLED: development only, never in production')
 
+  // V8 sizes a process's young generation only at its start: the workers get serve's size here.
+  cluster.setupPrimary({ execArgv: servingExecArgv(process.execArgv, process.env.NODE_OPTIONS) })
   const slots: Slot[] = Array.from({ length: config.workers }, (_, index) => ({ index, worker: undefined, startedAt: 0, backoffMs: 0, restart: undefined }))
   const live = (): Worker[] => slots.flatMap((s) => (s.worker === undefined ? [] : [s.worker]))
   const clusterMetrics = createClusterMetrics(() => live().length)

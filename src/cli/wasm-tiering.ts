@@ -10,6 +10,7 @@
  * `NODE_OPTIONS=--no-liftoff-only` restores V8's tiering.
  */
 import { setFlagsFromString } from 'node:v8'
+import { nodeFlagGiven } from './node-flags.js'
 
 /** V8's flag for `serve` on PGlite. */
 export const SERVE_WASM_FLAG = '--liftoff-only'
@@ -24,8 +25,7 @@ const GIVEN = /^--(no-)?(liftoff|liftoff[-_]only|wasm[-_]tier[-_]up|wasm[-_]dyna
  */
 export function wasmTieringFlag(execArgv: readonly string[], nodeOptions: string | undefined, embeddedDatabase: boolean): string | undefined {
   if (!embeddedDatabase) return undefined
-  const given = [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].some((arg) => GIVEN.test(arg))
-  return given ? undefined : SERVE_WASM_FLAG
+  return nodeFlagGiven(GIVEN, execArgv, nodeOptions) ? undefined : SERVE_WASM_FLAG
 }
 
 /**
