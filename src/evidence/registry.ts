@@ -93,12 +93,14 @@ export function createVerifierRegistry(options: RegistryOptions): VerifierRegist
   // The Azure vTPM types check their SNP report / TD quote with the same settings as `snp` / `tdx`.
   configured.set('az-snp-vtpm', azSnpVtpmVerifier(options.snp))
   configured.set('az-tdx-vtpm', azTdxVtpmVerifier(options.tdx))
+  const tdx: TeeOptions = options.tdx === undefined ? {} : { tdx: options.tdx }
   // gotpm checks an embedded SNP report / TD quote with the `snp` / `tdx` settings.
-  configured.set('gotpm', gotpmVerifier({ ...(teeSnp === undefined ? {} : { snp: teeSnp }), ...(options.tdx === undefined ? {} : { tdx: options.tdx }) }))
+  configured.set('gotpm', gotpmVerifier({ ...(teeSnp === undefined ? {} : { snp: teeSnp }), ...tdx }))
   // automata checks its SNP report / TD quote with the `snp` / `tdx` settings (VMPL at the verifier, as az-snp-vtpm).
-  configured.set('automata', automataVerifier({ ...(options.snp === undefined ? {} : { snp: options.snp }), ...(options.tdx === undefined ? {} : { tdx: options.tdx }) }))
+  const atVerifier: TeeOptions = { ...(options.snp === undefined ? {} : { snp: options.snp }), ...tdx }
+  configured.set('automata', automataVerifier(atVerifier))
   // cosmian likewise (its TEE quote is a plain SNP report or TD quote; VMPL at the verifier).
-  configured.set('cosmian', cosmianVerifier({ ...(options.snp === undefined ? {} : { snp: options.snp }), ...(options.tdx === undefined ? {} : { tdx: options.tdx }) }))
+  configured.set('cosmian', cosmianVerifier(atVerifier))
   return {
     types: [...configured.keys()],
     verifierFor: (type) => pick(configured, type, options),

@@ -42,7 +42,7 @@ const FEATURE_NOT_SUPPORTED = '0A000'
 const RESULT_TYPE_CHANGED = 'cached plan must not change result type'
 
 /** Execute (all rows of the unnamed portal) and Sync: the constant tail of every call. */
-const EXECUTE_SYNC = concat([serialize.execute(), serialize.sync()])
+const EXECUTE_SYNC = Buffer.concat([serialize.execute(), serialize.sync()])
 
 /**
  * A runner for `registerPreparedRunner` on `client` (one per PGlite instance; a new instance,
@@ -70,7 +70,7 @@ export function pglitePreparedRunner(client: PGlite): (statement: PreparedStatem
   const prepare = async (statement: PreparedStatement): Promise<Prepared> => {
     const { name, text } = statement
     const answer = await client.execProtocolStream(
-      concat([serialize.close({ type: 'S', name }), serialize.parse({ name, text }), serialize.describe({ type: 'S', name }), serialize.sync()]),
+      Buffer.concat([serialize.close({ type: 'S', name }), serialize.parse({ name, text }), serialize.describe({ type: 'S', name }), serialize.sync()]),
       { syncToFs: false },
     )
     let paramTypes: readonly number[] | undefined
@@ -91,7 +91,7 @@ export function pglitePreparedRunner(client: PGlite): (statement: PreparedStatem
       throw new KeybrokerError('internal', `${statement.name}: ${values.length} values for ${entry.paramTypes.length} parameters`)
     }
     const answer = await client.execProtocolStream(
-      concat([serialize.bind({ statement: statement.name, values: values.map((v, i) => serializeValue(client, v, entry.paramTypes[i])) }), EXECUTE_SYNC]),
+      Buffer.concat([serialize.bind({ statement: statement.name, values: values.map((v, i) => serializeValue(client, v, entry.paramTypes[i])) }), EXECUTE_SYNC]),
     )
     const rows: Record<string, unknown>[] = []
     for (const message of answer) {
@@ -150,16 +150,4 @@ function parseValue(client: PGlite, text: string | null, dataTypeID: number): un
   if (text === null) return null
   const parser = client.parsers[dataTypeID]
   return parser === undefined ? text : parser(text, dataTypeID)
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let length = 0
-  for (const part of parts) length += part.byteLength
-  const out = new Uint8Array(length)
-  let at = 0
-  for (const part of parts) {
-    out.set(part, at)
-    at += part.byteLength
-  }
-  return out
 }

@@ -14,8 +14,6 @@ import { azSnpVtpmEvidenceSchema, azTdxVtpmEvidenceSchema, type AzSnpVtpmEvidenc
 export { azSnpVtpmEvidenceSchema, azTdxVtpmEvidenceSchema } from './schema.js'
 export type { AzSnpVtpmEvidence, AzTdxVtpmEvidence } from './schema.js'
 
-
-
 export function verifyAzSnpVtpmWireEvidence(e: AzSnpVtpmEvidence, ctx: VerifyContext, snpOptions?: Partial<SnpVerifyOptions>): Promise<Claims> {
   return verifyAzSnpVtpm({
     hclReport: fromBase64(e.hclReport, 'hclReport'),
@@ -98,7 +96,6 @@ export function createAzSnpVtpmVerifier(snpOptions?: Partial<SnpVerifyOptions>):
 }
 
 export const azSnpVtpmVerifier: EvidenceVerifier<AzSnpVtpmEvidence> = createAzSnpVtpmVerifier()
-
 
 const utf8 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'utf8'))
 /** As `tdx` evidence: JSON documents and PEM as text, CRLs as PEM or base64 DER. */

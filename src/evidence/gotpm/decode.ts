@@ -9,7 +9,6 @@ import { EvidenceError } from '../../errors.js'
 import { AttestationSchema, type Attestation } from '../../proto-gen/attest_pb.js'
 import { MAX_ATTESTATION_BYTES } from './schema.js'
 
-
 /**
  * Decodes the binary `Attestation` (unknown fields are refused: a field this schema does not
  * know could carry something the signer meant to be checked). @throws `evidence-malformed`
@@ -58,5 +57,3 @@ function refuseUnknownFields(node: unknown, path: string): void {
     refuseUnknownFields(v, `${path}.${k}`)
   }
 }
-
-export { MAX_ATTESTATION_BYTES }

@@ -12,7 +12,6 @@ import { gotpmEvidenceSchema, MAX_ATTESTATION_BYTES, type GotpmEvidence } from '
 import { toClaims } from './to-claims.js'
 import { verifyGotpm } from './verify.js'
 
-
 /** The decoded `Attestation` of wire evidence. @throws `evidence-malformed` */
 export function decodeGotpmEvidence(e: GotpmEvidence): Attestation {
   if (typeof e.attestation === 'string') return decodeAttestationBinary(fromBase64(e.attestation, 'attestation'))
